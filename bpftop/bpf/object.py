@@ -1,0 +1,230 @@
+"""Open, configure, load and attach a packaged BPF object, with attach fallbacks.
+
+A bpftop object carries each hook in up to three *families*, told apart by
+their section: ``tp_btf/`` (BTF-typed raw tracepoint, cheapest, needs kernel
+BTF), ``raw_tp/`` (raw tracepoint, any kernel >= 4.17) and ``tracepoint/``
+(classic tracepoint, needs tracefs). One load keeps one family; when a family
+fails to load or attach, the object is reopened with the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from bpftop.bpf import log
+from bpftop.bpf._ffi import ffi, lib
+from bpftop.bpf.btf import datasec_offsets, has_btf_tracepoint
+from bpftop.bpf.errors import AttachError, BpfError
+from bpftop.bpf.maps import BpfMap
+from bpftop.bpf.tracefs import ensure_tracefs
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("tp_btf", "raw_tp", "tracepoint")
+OBJ_DIR = Path(__file__).resolve().parent.parent / "c"
+
+
+def family_of(section: str) -> str | None:
+    """Return the attach family of a section name, None for other program types."""
+    prefix = section.split("/", 1)[0]
+    return prefix if prefix in METHODS else None
+
+
+def object_path(name: str) -> Path:
+    """Path of a packaged object, e.g. ``syscalls`` -> ``.../c/syscalls.bpf.o``."""
+    return OBJ_DIR / f"{name}.bpf.o"
+
+
+class BpfObject:
+    """A loaded and attached BPF object; close it (or use ``with``) to detach.
+
+    Nothing is pinned: every program and link lives on file descriptors, so the
+    kernel also removes them when the process dies by a signal it cannot catch.
+
+    Attributes:
+        name: object stem, e.g. ``syscalls``.
+        method: the attach family that worked.
+        tried: reasons the earlier families failed, by family.
+    """
+
+    def __init__(self, name: str, obj: Any, method: str, tried: dict[str, str]) -> None:
+        self.name = name
+        self.method = method
+        self.tried = tried
+        self._obj = obj
+        self._links: list[Any] = []
+        self._maps: dict[str, BpfMap] = {}
+
+    @classmethod
+    def open(
+        cls,
+        name: str,
+        rodata: dict[str, int] | None = None,
+        methods: tuple[str, ...] = METHODS,
+        path: Path | None = None,
+    ) -> BpfObject:
+        """Open, configure, load and attach ``name``, trying ``methods`` in order.
+
+        Args:
+            name: object stem; the file is ``bpftop/c/<name>.bpf.o`` unless ``path``.
+            rodata: values for ``const volatile`` globals, set before load.
+            methods: attach families to try, best first.
+            path: explicit object file (tests).
+
+        Raises:
+            AttachError: no family could load and attach; ``tried`` says why each failed.
+        """
+        path = path or object_path(name)
+        if not path.exists():
+            raise BpfError(f"{path} is missing: reinstall bpftop or run `make build-bpf`", 2)
+        tried: dict[str, str] = {}
+        families = _families_in(path)
+        for method in methods if families else ("",):
+            if families and method not in families:
+                continue
+            try:
+                return cls._attempt(name, path, method, rodata or {}, tried)
+            except (BpfError, OSError) as exc:
+                tried[method or "load"] = str(exc)
+                logger.info("%s: %s failed: %s", name, method, exc)
+        raise AttachError(f"cannot load {name}", tried)
+
+    @classmethod
+    def _attempt(
+        cls, name: str, path: Path, method: str, rodata: dict[str, int], tried: dict[str, str]
+    ) -> BpfObject:
+        lib_ = lib()
+        log.clear()
+        obj = lib_.bpf_object__open_file(str(path).encode(), ffi.NULL)
+        if obj == ffi.NULL:
+            raise BpfError(f"open {path.name}", ffi.errno, log.take_recent())
+        self = cls(name, obj, method, tried)
+        try:
+            self._select_family(method)
+            self._set_rodata(rodata)
+            err = lib_.bpf_object__load(obj)
+            if err:
+                raise BpfError(f"load {path.name} ({method})", err, log.take_recent())
+            self._attach_all()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _programs(self) -> list[Any]:
+        lib_ = lib()
+        progs, prog = [], lib_.bpf_object__next_program(self._obj, ffi.NULL)
+        while prog != ffi.NULL:
+            progs.append(prog)
+            prog = lib_.bpf_object__next_program(self._obj, prog)
+        return progs
+
+    def _select_family(self, method: str) -> None:
+        lib_ = lib()
+        for prog in self._programs():
+            section = ffi.string(lib_.bpf_program__section_name(prog)).decode()
+            family = family_of(section)
+            if family is None:
+                continue
+            if family != method:
+                lib_.bpf_program__set_autoload(prog, False)
+            elif method == "tp_btf" and not has_btf_tracepoint(section.split("/")[-1]):
+                raise BpfError(f"kernel BTF has no btf_trace_{section.split('/')[-1]}", 2)
+            elif method == "tracepoint":
+                ensure_tracefs()
+
+    def _set_rodata(self, values: dict[str, int]) -> None:
+        if not values:
+            return
+        lib_ = lib()
+        offsets = datasec_offsets(lib_.bpf_object__btf(self._obj), ".rodata")
+        rodata = self._internal_map(".rodata")
+        size = ffi.new("size_t *")
+        base = lib_.bpf_map__initial_value(rodata, size) if rodata is not None else ffi.NULL
+        for var, value in values.items():
+            if var not in offsets or base == ffi.NULL:
+                raise BpfError(f"{self.name}: no const volatile variable {var!r}")
+            offset, width = offsets[var]
+            ffi.memmove(ffi.cast("char *", base) + offset, int(value).to_bytes(width, "little"), width)
+
+    def _internal_map(self, suffix: str) -> Any:
+        lib_ = lib()
+        m = lib_.bpf_object__next_map(self._obj, ffi.NULL)
+        while m != ffi.NULL:
+            if ffi.string(lib_.bpf_map__name(m)).decode().endswith(suffix):
+                return m
+            m = lib_.bpf_object__next_map(self._obj, m)
+        return None
+
+    def _attach_all(self) -> None:
+        lib_ = lib()
+        for prog in self._programs():
+            if not lib_.bpf_program__autoload(prog):
+                continue
+            link = lib_.bpf_program__attach(prog)
+            if link == ffi.NULL:
+                prog_name = ffi.string(lib_.bpf_program__name(prog)).decode()
+                raise BpfError(f"attach {prog_name}", ffi.errno, log.take_recent())
+            self._links.append(link)
+
+    def map(self, name: str) -> BpfMap:
+        """Return the map called ``name`` (cached)."""
+        if name not in self._maps:
+            m = lib().bpf_object__find_map_by_name(self._obj, name.encode())
+            if m == ffi.NULL:
+                raise BpfError(f"{self.name}: no map {name!r}")
+            self._maps[name] = BpfMap(m, name)
+        return self._maps[name]
+
+    def set_global(self, var: str, value: int, section: str = ".bss") -> None:
+        """Write a non-const global while the programs run (e.g. ``focus_tgid``)."""
+        lib_ = lib()
+        offset, width = datasec_offsets(lib_.bpf_object__btf(self._obj), section)[var]
+        bss = self._internal_map(section)
+        key = ffi.new("__u32 *", 0)
+        value_size = lib_.bpf_map__value_size(bss)
+        buf = ffi.new("char[]", value_size)
+        fd = lib_.bpf_map__fd(bss)
+        # Read-modify-write of the one-element array holding the section.
+        if lib_.bpf_map_lookup_elem(fd, key, buf):
+            raise BpfError(f"read {section} of {self.name}", ffi.errno)
+        ffi.memmove(buf + offset, int(value).to_bytes(width, "little"), width)
+        if lib_.bpf_map_update_elem(fd, key, buf, 0):
+            raise BpfError(f"write {var} of {self.name}", ffi.errno)
+
+    def program_ids(self) -> list[int]:
+        """Kernel ids of the loaded programs (for ``bpftop check`` and the bpf pane)."""
+        ids = []
+        for prog in self._programs():
+            fd = lib().bpf_program__fd(prog)
+            if fd >= 0:
+                with open(f"/proc/self/fdinfo/{fd}") as f:
+                    for line in f:
+                        if line.startswith("prog_id:"):
+                            ids.append(int(line.split()[1]))
+        return ids
+
+    def close(self) -> None:
+        """Detach every link and free the object; safe to call twice."""
+        lib_ = lib()
+        links, self._links = self._links, []
+        for link in links:
+            lib_.bpf_link__destroy(link)
+        if self._obj is not None:
+            lib_.bpf_object__close(self._obj)
+            self._obj = None
+            self._maps.clear()
+
+    def __enter__(self) -> BpfObject:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _families_in(path: Path) -> set[str]:
+    """Attach families present in an object, read from its ELF section names."""
+    data = path.read_bytes()
+    return {m for m in METHODS if f"{m}/".encode() in data}

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Compile bpftop's BPF sources into the `.bpf.o` objects that ship in the package.
+
+Every ``bpftop/c/*.bpf.c`` is compiled with clang for the BPF target (CO-RE, so one
+object serves every kernel with BTF) and stripped of DWARF, keeping BTF. A manifest
+(``bpftop/c/manifest.json``) records, for each object, the SHA-256 of its source and
+of every header in ``bpftop/c``; ``tests/test_bpf_build.py`` fails when a source
+changed without a rebuild.
+
+Usage:
+    python scripts/build_bpf.py            # rebuild objects and manifest
+    python scripts/build_bpf.py --out DIR  # compile into DIR only (CI: prove sources build)
+    python scripts/build_bpf.py --check    # exit 1 if the manifest is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+C_DIR = Path(__file__).resolve().parent.parent / "bpftop" / "c"
+MANIFEST = C_DIR / "manifest.json"
+ARCH_DEFINES = {"x86_64": "x86", "aarch64": "arm64"}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def inputs_of(source: Path) -> list[Path]:
+    """Return the files an object depends on: its source and every local header."""
+    headers = sorted(C_DIR.glob("*.h")) + sorted((C_DIR / "vmlinux").glob("*/vmlinux.h"))
+    return [source, *headers]
+
+
+def expected_manifest() -> dict[str, dict[str, str]]:
+    """Hashes of the current sources, keyed by object name."""
+    manifest: dict[str, dict[str, str]] = {}
+    for source in sorted(C_DIR.glob("*.bpf.c")):
+        obj = source.name.removesuffix(".c") + ".o"
+        manifest[obj] = {str(p.relative_to(C_DIR)): _sha256(p) for p in inputs_of(source)}
+    return manifest
+
+
+def compile_one(source: Path, out_dir: Path, clang: str, strip: str) -> Path:
+    """Compile one source; raise CalledProcessError with clang's output on failure."""
+    arch = platform.machine()
+    obj = out_dir / (source.name.removesuffix(".c") + ".o")
+    cmd = [
+        clang,
+        "-g",
+        "-O2",
+        "-target",
+        "bpf",
+        "-mcpu=v3",
+        f"-D__TARGET_ARCH_{ARCH_DEFINES.get(arch, 'x86')}",
+        f"-I{C_DIR / 'vmlinux' / 'x86_64'}",
+        f"-I{C_DIR}",
+        "-Wall",
+        "-Werror",
+        "-c",
+        str(source),
+        "-o",
+        str(obj),
+    ]
+    subprocess.run(cmd, check=True)
+    # DWARF is large and unused at run time; BTF and line info stay.
+    subprocess.run([strip, "-g", str(obj)], check=True)
+    return obj
+
+
+def main() -> int:
+    """Entry point; see the module docstring."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="compile into this directory only")
+    parser.add_argument("--check", action="store_true", help="fail if the manifest is stale")
+    args = parser.parse_args()
+
+    if args.check:
+        current = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
+        expected = expected_manifest()
+        stale = sorted(n for n in current.keys() | expected.keys() if current.get(n) != expected.get(n))
+        for name in stale:
+            print(f"stale: {name} (run `make build-bpf`)", file=sys.stderr)
+        return 1 if stale else 0
+
+    clang = shutil.which("clang") or sys.exit("clang not found: apt-get install clang llvm libbpf-dev")
+    strip = shutil.which("llvm-strip") or sys.exit("llvm-strip not found: apt-get install llvm")
+    out_dir = args.out or C_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for source in sorted(C_DIR.glob("*.bpf.c")):
+        print(f"  BPF  {compile_one(source, out_dir, clang, strip).name}")
+    if args.out is None:
+        MANIFEST.write_text(json.dumps(expected_manifest(), indent=1, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
