@@ -1,0 +1,62 @@
+"""What every collector provides, and the settings they share."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+C_DIR = Path(__file__).resolve().parent.parent / "c"
+_DEFINE = re.compile(r"^#define\s+(\w+)\s+(\d+)\b", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Filters given on the command line; applied in the kernel where possible.
+
+    Attributes:
+        pid: only this process (tgid); 0 for all.
+        uid: only this user id; None for all.
+        cgroup_id: only tasks in this cgroup v2 (its directory inode); 0 for all.
+        comm: regular expression on the process name, applied in user space.
+    """
+
+    pid: int = 0
+    uid: int | None = None
+    cgroup_id: int = 0
+    comm: str = ""
+
+    def rodata(self) -> dict[str, int]:
+        """The ``const volatile`` settings every bpftop program understands."""
+        values = {"targ_tgid": self.pid, "targ_cgroup_id": self.cgroup_id}
+        if self.uid is not None:
+            values |= {"filter_uid": 1, "targ_uid": self.uid}
+        return values
+
+
+def header_defines(header: str) -> dict[str, int]:
+    """Read the numeric ``#define``s of a shared header, e.g. ``syscalls.h``.
+
+    The header is the one source of truth for sizes shared by both sides.
+    """
+    return {k: int(v) for k, v in _DEFINE.findall((C_DIR / header).read_text())}
+
+
+class Collector(Protocol):
+    """A source of samples. ``open`` may raise; the engine then shows why."""
+
+    name: str
+    method: str
+
+    def open(self, filters: Filters) -> None:
+        """Load and attach; raise ``BpfError`` (or ``OSError``) with the reason."""
+
+    def sample(self) -> Any:
+        """Return a frozen dataclass of cumulative counters, stamped with CLOCK_MONOTONIC."""
+
+    def pids(self, sample: Any) -> set[int]:
+        """Pids the sample mentions, for process metadata."""
+
+    def close(self) -> None:
+        """Detach and free everything; safe to call twice."""

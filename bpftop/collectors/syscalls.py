@@ -1,0 +1,219 @@
+"""Syscall counts, errors and latency per process and per syscall.
+
+Kernel side: ``bpftop/c/syscalls.bpf.c``. This module turns its maps into a
+``SyscallsSample`` of cumulative counters; rates are computed in
+``bpftop.derive.syscalls``.
+
+Accounting rules (also in docs/architecture.md): a syscall is counted when it
+returns, so ``exit``/``exit_group`` (which never return) are not counted, and a
+syscall in flight when bpftop attached is counted as an unmatched exit only. A
+result in ``[-4095, -1]`` is an error with errno ``-ret``.
+"""
+
+from __future__ import annotations
+
+import platform
+import struct
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bpftop.collectors.base import Filters, header_defines
+
+DEFS = header_defines("syscalls.h")
+HIST_SLOTS = DEFS["SYSCALLS_HIST_SLOTS"]
+MAX_NR = DEFS["SYSCALLS_MAX_NR"]
+HIST_FIELDS = 4 + HIST_SLOTS  # calls, errors, total_ns, max_ns, slots...
+PROC_KEY = struct.Struct("<II")
+PROC_VAL = struct.Struct(f"<QQQQ{DEFS['SYSCALLS_COMM_LEN']}s")
+ERRNO_KEY = struct.Struct("<IIII")
+U64 = struct.Struct("<Q")
+
+
+@dataclass(frozen=True)
+class SyscallTotals:
+    """Cumulative figures of one syscall number, all processes (or the focus one)."""
+
+    nr: int
+    calls: int
+    errors: int
+    total_ns: int
+    max_ns: int
+    hist: tuple[int, ...]  # log2(ns) slots, see bpftop.hist
+
+
+@dataclass(frozen=True)
+class ProcSyscall:
+    """Cumulative figures of one (process, syscall) pair."""
+
+    pid: int
+    nr: int
+    calls: int
+    errors: int
+    total_ns: int
+    max_ns: int
+    comm: str
+
+
+@dataclass(frozen=True)
+class SyscallErrno:
+    """How many times a process's syscall failed with one errno."""
+
+    pid: int
+    nr: int
+    errno: int
+    count: int
+
+
+@dataclass(frozen=True)
+class SyscallsSample:
+    """The syscalls collector's state at ``ts_ns`` (CLOCK_MONOTONIC).
+
+    Attributes:
+        arch: ``platform.machine()`` of the traced host: syscall numbers are per arch.
+        syscalls: per syscall number, those called at least once.
+        procs: per (pid, syscall) pair still held by the kernel's LRU map.
+        errnos: per (pid, syscall, errno).
+        focus_pid: the process whose per-syscall histograms are in ``focus`` (0: none).
+        focus: per syscall, only ``focus_pid``, counted since it became the focus.
+        unmatched_exits: returns whose entry bpftop never saw (in flight at start).
+        out_of_range: syscalls numbered beyond the histogram table (x32/compat).
+        evicted_procs: (pid, syscall) pairs pushed out of the full LRU map.
+        lost_procs: events not counted per process because the map update failed.
+        evicted_errnos: (pid, syscall, errno) triples pushed out.
+        lost_errnos: error events whose errno could not be recorded.
+    """
+
+    ts_ns: int
+    arch: str
+    syscalls: tuple[SyscallTotals, ...]
+    procs: tuple[ProcSyscall, ...]
+    errnos: tuple[SyscallErrno, ...]
+    focus_pid: int = 0
+    focus: tuple[SyscallTotals, ...] = ()
+    unmatched_exits: int = 0
+    out_of_range: int = 0
+    evicted_procs: int = 0
+    lost_procs: int = 0
+    evicted_errnos: int = 0
+    lost_errnos: int = 0
+
+
+def decode_hists(values: bytes, count: int, ncpu: int) -> tuple[SyscallTotals, ...]:
+    """Fold the per-CPU ``hists`` array dump into totals of syscalls ever called."""
+    fields = HIST_FIELDS
+    words = memoryview(values).cast("Q")
+    stride = ncpu * fields
+    out = []
+    for nr in range(count):
+        base = nr * stride
+        calls = sum(words[base + c * fields] for c in range(ncpu))
+        if not calls:
+            continue
+        per_cpu = [words[base + c * fields : base + (c + 1) * fields] for c in range(ncpu)]
+        errors = sum(row[1] for row in per_cpu)
+        total_ns = sum(row[2] for row in per_cpu)
+        max_ns = max(row[3] for row in per_cpu)
+        hist = tuple(sum(row[4 + s] for row in per_cpu) for s in range(HIST_SLOTS))
+        out.append(SyscallTotals(nr, calls, errors, total_ns, max_ns, hist))
+    return tuple(out)
+
+
+def decode_procs(keys: bytes, values: bytes) -> tuple[ProcSyscall, ...]:
+    """Decode the ``procs`` LRU hash dump."""
+    return tuple(
+        ProcSyscall(pid, nr, calls, errors, total, mx, comm.split(b"\0", 1)[0].decode("utf-8", "replace"))
+        for (pid, nr), (calls, errors, total, mx, comm) in zip(
+            PROC_KEY.iter_unpack(keys), PROC_VAL.iter_unpack(values)
+        )
+    )
+
+
+def decode_errnos(keys: bytes, values: bytes) -> tuple[SyscallErrno, ...]:
+    """Decode the ``errnos`` LRU hash dump."""
+    return tuple(
+        SyscallErrno(pid, nr, err, count)
+        for (pid, nr, err, _), (count,) in zip(ERRNO_KEY.iter_unpack(keys), U64.iter_unpack(values))
+    )
+
+
+class SyscallsCollector:
+    """Loads ``syscalls.bpf.o`` and samples its maps."""
+
+    name = "syscalls"
+
+    def __init__(self) -> None:
+        self.method = ""
+        self._obj: Any = None
+        self._focus_pid = 0
+
+    def open(self, filters: Filters) -> None:
+        """Load and attach, trying tp_btf, raw_tp, then tracepoint."""
+        from bpftop.bpf.object import BpfObject
+
+        self._obj = BpfObject.open("syscalls", rodata=filters.rodata())
+        self.method = self._obj.method
+        self._check_layout()
+
+    def _check_layout(self) -> None:
+        sizes = {"hists": 8 * HIST_FIELDS, "procs": PROC_VAL.size, "errnos": U64.size}
+        for name, size in sizes.items():
+            actual = self._obj.map(name).value_size
+            if actual != size:
+                raise RuntimeError(f"syscalls.h and the collector disagree on {name}: {actual} != {size}")
+
+    def set_focus(self, pid: int) -> None:
+        """Start per-syscall histograms for one process (0 stops); counted from now."""
+        if pid == self._focus_pid or self._obj is None:
+            return
+        self._obj.set_global("focus_tgid", 0)
+        focus = self._obj.map("focus_hists")
+        zero = bytes(focus.value_stride)
+        for nr in range(focus.max_entries):
+            focus.update(nr.to_bytes(4, "little"), zero)
+        self._obj.set_global("focus_tgid", pid)
+        self._focus_pid = pid
+
+    def sample(self) -> SyscallsSample:
+        """Read every map once (batch lookups) and return cumulative counters."""
+        obj = self._obj
+        ts_ns = time.monotonic_ns()
+        hists = obj.map("hists").dump()
+        procs_dump = obj.map("procs").dump()
+        errnos_dump = obj.map("errnos").dump()
+        counters = obj.map("counters").dump()
+        c = [sum(row) for row in _percpu_u64(counters.values, counters.count, counters.ncpu)]
+        focus: tuple[SyscallTotals, ...] = ()
+        if self._focus_pid:
+            fd = obj.map("focus_hists").dump()
+            focus = decode_hists(fd.values, fd.count, fd.ncpu)
+        return SyscallsSample(
+            ts_ns=ts_ns,
+            arch=platform.machine(),
+            syscalls=decode_hists(hists.values, hists.count, hists.ncpu),
+            procs=decode_procs(procs_dump.keys, procs_dump.values),
+            errnos=decode_errnos(errnos_dump.keys, errnos_dump.values),
+            focus_pid=self._focus_pid,
+            focus=focus,
+            unmatched_exits=c[DEFS["SC_UNMATCHED_EXITS"]],
+            out_of_range=c[DEFS["SC_OUT_OF_RANGE"]],
+            evicted_procs=max(0, c[DEFS["SC_PROC_INSERTS"]] - procs_dump.count),
+            lost_procs=c[DEFS["SC_PROC_LOST"]],
+            evicted_errnos=max(0, c[DEFS["SC_ERRNO_INSERTS"]] - errnos_dump.count),
+            lost_errnos=c[DEFS["SC_ERRNO_LOST"]],
+        )
+
+    def pids(self, sample: SyscallsSample) -> set[int]:
+        """Pids of the per-process table."""
+        return {p.pid for p in sample.procs}
+
+    def close(self) -> None:
+        """Detach and free; safe to call twice."""
+        if self._obj is not None:
+            self._obj.close()
+            self._obj = None
+
+
+def _percpu_u64(values: bytes, count: int, ncpu: int) -> list[list[int]]:
+    words = memoryview(values).cast("Q")
+    return [list(words[i * ncpu : (i + 1) * ncpu]) for i in range(count)]

@@ -1,0 +1,86 @@
+"""Turn two frames into the model the panes and batch output show.
+
+``derive(prev, cur)`` is the only place with rate maths: live and replay both
+call it, so a replay shows the numbers the live session showed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from bpftop.frame import CollectorStatus, Frame, HostInfo, ProcMeta
+
+
+@dataclass(frozen=True)
+class Derived:
+    """What the UI renders for one tick.
+
+    Attributes:
+        ts_ns: monotonic time of the current frame.
+        wall: epoch seconds of the current frame.
+        interval_s: seconds since the previous frame, None on the first frame.
+        host: machine the data comes from.
+        status: per collector.
+        procs: process metadata by pid.
+        views: collector stem -> its derived view (e.g. ``SyscallsView``).
+        delay_s: refresh interval in force.
+    """
+
+    ts_ns: int
+    wall: float
+    interval_s: float | None
+    host: HostInfo
+    status: tuple[CollectorStatus, ...]
+    procs: dict[int, ProcMeta]
+    views: dict[str, Any] = field(default_factory=dict)
+    delay_s: float = 1.0
+
+    def status_of(self, name: str) -> CollectorStatus | None:
+        """Status of one collector, None if it was not asked for."""
+        return next((s for s in self.status if s.name == name), None)
+
+
+def counter_delta(cur: int, prev: int | None) -> int:
+    """Interval count of a cumulative counter; a decrease means it restarted from 0."""
+    if prev is None or cur < prev:
+        return cur
+    return cur - prev
+
+
+def rate(count: int, interval_s: float | None) -> float | None:
+    """Per-second rate, None when there is no interval yet."""
+    if not interval_s:
+        return None
+    return count / interval_s
+
+
+def derive(prev: Frame | None, cur: Frame, comm: str = "") -> Derived:
+    """Compute rates and percentiles between two frames.
+
+    Args:
+        prev: the previous frame, None for the first one.
+        cur: the current frame.
+        comm: regular expression on process names (user-space part of the filters).
+    """
+    from bpftop.derive.syscalls import derive_syscalls
+
+    interval_s = (cur.ts_ns - prev.ts_ns) / 1e9 if prev is not None and cur.ts_ns > prev.ts_ns else None
+    comm_re = re.compile(comm) if comm else None
+    views: dict[str, Any] = {}
+    if "syscalls" in cur.samples:
+        prev_sample = prev.samples.get("syscalls") if prev is not None else None
+        views["syscalls"] = derive_syscalls(
+            prev_sample, cur.samples["syscalls"], interval_s, cur.procs, comm_re
+        )
+    return Derived(
+        ts_ns=cur.ts_ns,
+        wall=cur.wall,
+        interval_s=interval_s,
+        host=cur.host,
+        status=cur.status,
+        procs=dict(cur.procs),
+        views=views,
+        delay_s=cur.delay_s,
+    )

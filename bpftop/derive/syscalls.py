@@ -1,0 +1,239 @@
+"""Rates, percentiles and per-process roll-ups of the syscalls collector."""
+
+from __future__ import annotations
+
+import errno as errno_mod
+import re
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from bpftop import hist
+from bpftop.collectors.syscalls import SyscallsSample, SyscallTotals
+from bpftop.collectors.syscalls_table import syscall_name, table_for
+from bpftop.derive import counter_delta, rate
+from bpftop.frame import ProcMeta
+
+
+@dataclass(frozen=True)
+class SyscallRow:
+    """One syscall over the interval (cumulative on the first frame)."""
+
+    nr: int
+    name: str
+    calls: int
+    errors: int
+    calls_total: int
+    errors_total: int
+    calls_per_s: float | None
+    errors_per_s: float | None
+    latency_ns: int
+    avg_ns: float | None
+    p50_ns: float | None
+    p99_ns: float | None
+    max_ns: int  # since bpftop started: a cumulative maximum has no interval form
+    hist: tuple[int, ...]
+    hist_total: tuple[int, ...]
+    errnos: tuple[tuple[str, int], ...] = ()  # (name, interval count), most first
+
+
+@dataclass(frozen=True)
+class ProcSyscallRow:
+    """One (process, syscall) pair over the interval."""
+
+    pid: int
+    nr: int
+    name: str
+    calls: int
+    errors: int
+    calls_total: int
+    errors_total: int
+    calls_per_s: float | None
+    errors_per_s: float | None
+    avg_ns: float | None
+    max_ns: int
+    top_errno: str
+
+
+@dataclass(frozen=True)
+class ProcRow:
+    """One process, all its syscalls, over the interval."""
+
+    pid: int
+    comm: str
+    user: str
+    cmdline: str
+    calls: int
+    errors: int
+    calls_total: int
+    errors_total: int
+    calls_per_s: float | None
+    errors_per_s: float | None
+    avg_ns: float | None
+    max_ns: int
+    top_syscall: str
+    top_errno: str
+    exited: bool
+
+
+@dataclass(frozen=True)
+class SyscallsView:
+    """Everything the syscall panes and batch output show."""
+
+    syscalls: tuple[SyscallRow, ...]
+    procs: tuple[ProcRow, ...]
+    by_pid: Mapping[int, tuple[ProcSyscallRow, ...]]
+    focus_pid: int
+    focus: tuple[SyscallRow, ...]
+    calls_per_s: float | None
+    errors_per_s: float | None
+    drops: Mapping[str, int] = field(default_factory=dict)
+
+
+def errno_name(err: int) -> str:
+    """``EBADF`` for 9; the number for unknown values."""
+    return errno_mod.errorcode.get(err, str(err))
+
+
+def _syscall_rows(
+    cur: tuple[SyscallTotals, ...],
+    prev: tuple[SyscallTotals, ...] | None,
+    interval_s: float | None,
+    names: dict[int, str],
+    errnos: Mapping[int, dict[int, int]],
+) -> tuple[SyscallRow, ...]:
+    before = {s.nr: s for s in prev or ()}
+    rows = []
+    for s in cur:
+        p = before.get(s.nr)
+        calls = counter_delta(s.calls, p.calls if p else None)
+        latency = counter_delta(s.total_ns, p.total_ns if p else None)
+        slots = hist.delta(s.hist, p.hist if p else None)
+        by_err = sorted(errnos.get(s.nr, {}).items(), key=lambda kv: -kv[1])
+        rows.append(
+            SyscallRow(
+                nr=s.nr,
+                name=syscall_name(s.nr, names),
+                calls=calls,
+                errors=counter_delta(s.errors, p.errors if p else None),
+                calls_total=s.calls,
+                errors_total=s.errors,
+                calls_per_s=rate(calls, interval_s),
+                errors_per_s=rate(counter_delta(s.errors, p.errors if p else None), interval_s),
+                latency_ns=latency,
+                avg_ns=latency / calls if calls else None,
+                p50_ns=hist.percentile(slots, 50),
+                p99_ns=hist.percentile(slots, 99),
+                max_ns=s.max_ns,
+                hist=slots,
+                hist_total=s.hist,
+                errnos=tuple((errno_name(e), n) for e, n in by_err if n),
+            )
+        )
+    return tuple(rows)
+
+
+def derive_syscalls(
+    prev: SyscallsSample | None,
+    cur: SyscallsSample,
+    interval_s: float | None,
+    procs: Mapping[int, ProcMeta],
+    comm_re: re.Pattern[str] | None = None,
+) -> SyscallsView:
+    """Derive the syscalls view from two samples (``prev`` None on the first tick)."""
+    names = table_for(cur.arch)
+    prev_errnos = {(e.pid, e.nr, e.errno): e.count for e in prev.errnos} if prev else {}
+    # Interval errno counts, by (pid, nr) and by nr.
+    errs_by_pair: dict[tuple[int, int], dict[int, int]] = defaultdict(dict)
+    errs_by_nr: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for e in cur.errnos:
+        n = counter_delta(e.count, prev_errnos.get((e.pid, e.nr, e.errno)))
+        errs_by_pair[(e.pid, e.nr)][e.errno] = n or 0
+        errs_by_nr[e.nr][e.errno] += n
+
+    prev_pairs = {(p.pid, p.nr): p for p in prev.procs} if prev else {}
+    by_pid: dict[int, list[ProcSyscallRow]] = defaultdict(list)
+    comms: dict[int, str] = {}
+    for ps in cur.procs:
+        meta = procs.get(ps.pid)
+        comm = meta.name if meta and meta.name else ps.comm
+        if comm_re and not comm_re.search(comm):
+            continue
+        comms.setdefault(ps.pid, comm)
+        p = prev_pairs.get((ps.pid, ps.nr))
+        calls = counter_delta(ps.calls, p.calls if p else None)
+        errors = counter_delta(ps.errors, p.errors if p else None)
+        latency = counter_delta(ps.total_ns, p.total_ns if p else None)
+        errs = errs_by_pair.get((ps.pid, ps.nr), {})
+        by_pid[ps.pid].append(
+            ProcSyscallRow(
+                pid=ps.pid,
+                nr=ps.nr,
+                name=syscall_name(ps.nr, names),
+                calls=calls,
+                errors=errors,
+                calls_total=ps.calls,
+                errors_total=ps.errors,
+                calls_per_s=rate(calls, interval_s),
+                errors_per_s=rate(errors, interval_s),
+                avg_ns=latency / calls if calls else None,
+                max_ns=ps.max_ns,
+                top_errno=errno_name(max(errs, key=errs.__getitem__)) if any(errs.values()) else "",
+            )
+        )
+
+    proc_rows = []
+    for pid, rows in by_pid.items():
+        rows.sort(key=lambda r: (-r.calls, r.nr))
+        meta = procs.get(pid, ProcMeta(pid=pid))
+        calls = sum(r.calls for r in rows)
+        errors = sum(r.errors for r in rows)
+        if meta.exited and not calls:
+            continue
+        latency = sum((r.avg_ns or 0) * r.calls for r in rows)
+        failing = max(rows, key=lambda r: r.errors)
+        proc_rows.append(
+            ProcRow(
+                pid=pid,
+                comm=comms[pid],
+                user=meta.user,
+                cmdline=meta.cmdline,
+                calls=calls,
+                errors=errors,
+                calls_total=sum(r.calls_total for r in rows),
+                errors_total=sum(r.errors_total for r in rows),
+                calls_per_s=rate(calls, interval_s),
+                errors_per_s=rate(errors, interval_s),
+                avg_ns=latency / calls if calls else None,
+                max_ns=max(r.max_ns for r in rows),
+                top_syscall=rows[0].name if rows[0].calls else "",
+                top_errno=f"{failing.name}:{failing.top_errno}"
+                if failing.errors and failing.top_errno
+                else "",
+                exited=meta.exited,
+            )
+        )
+    proc_rows.sort(key=lambda r: (-r.calls, r.pid))
+
+    syscalls = _syscall_rows(cur.syscalls, prev.syscalls if prev else None, interval_s, names, errs_by_nr)
+    same_focus = prev is not None and prev.focus_pid == cur.focus_pid
+    focus = _syscall_rows(cur.focus, prev.focus if same_focus and prev else None, interval_s, names, {})
+    total_calls = sum(r.calls for r in syscalls)
+    total_errors = sum(r.errors for r in syscalls)
+    return SyscallsView(
+        syscalls=tuple(sorted(syscalls, key=lambda r: (-r.calls, r.nr))),
+        procs=tuple(proc_rows),
+        by_pid={pid: tuple(rows) for pid, rows in by_pid.items()},
+        focus_pid=cur.focus_pid,
+        focus=focus,
+        calls_per_s=rate(total_calls, interval_s),
+        errors_per_s=rate(total_errors, interval_s),
+        drops={
+            "unmatched_exits": cur.unmatched_exits,
+            "out_of_range": cur.out_of_range,
+            "evicted_procs": cur.evicted_procs,
+            "lost_procs": cur.lost_procs,
+            "evicted_errnos": cur.evicted_errnos,
+            "lost_errnos": cur.lost_errnos,
+        },
+    )

@@ -1,0 +1,143 @@
+"""Run the collectors and assemble one ``Frame`` per tick.
+
+Each collector opens independently: one that fails (missing tracepoint, no
+PMU, not root) gets a status saying why, and the others run on. ``tick`` does
+every BPF read; the TUI calls it from a worker thread, never the event loop.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+import psutil
+
+from bpftop.collectors.base import Collector, Filters
+from bpftop.frame import CollectorStatus, Frame, HostInfo
+from bpftop.privileges import NOT_ROOT_HINT, privilege_problem
+from bpftop.procinfo import ProcInfo
+
+
+def _syscalls() -> Collector:
+    from bpftop.collectors.syscalls import SyscallsCollector
+
+    return SyscallsCollector()
+
+
+COLLECTORS: dict[str, Callable[[], Collector]] = {"syscalls": _syscalls}
+# Which collectors each pane needs; `--pane` loads only those.
+PANES: dict[str, tuple[str, ...]] = {"procs": ("syscalls",), "syscalls": ("syscalls",)}
+
+
+def host_info() -> HostInfo:
+    """Describe this machine."""
+    return HostInfo(
+        hostname=socket.gethostname(),
+        kernel=platform.release(),
+        machine=platform.machine(),
+        ncpu=os.cpu_count() or 0,
+        boot_time=psutil.boot_time(),
+    )
+
+
+def collectors_for(panes: list[str]) -> list[str]:
+    """Collector stems needed by ``panes``, in a stable order."""
+    wanted = {c for p in panes for c in PANES[p]}
+    return [c for c in COLLECTORS if c in wanted]
+
+
+class Engine:
+    """Owns the collectors. Thread-safe: ``tick`` and ``close`` share a lock."""
+
+    def __init__(self, names: list[str], filters: Filters, delay_s: float = 1.0) -> None:
+        self.filters = filters
+        self.delay_s = delay_s
+        self.host = host_info()
+        self._names = names
+        self._collectors: dict[str, Collector] = {}
+        self._status: dict[str, CollectorStatus] = {}
+        self._procinfo = ProcInfo()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def status(self) -> tuple[CollectorStatus, ...]:
+        """Status of every collector asked for, in order."""
+        return tuple(self._status[n] for n in self._names if n in self._status)
+
+    def open(self) -> tuple[CollectorStatus, ...]:
+        """Open every collector; failures become statuses, never exceptions."""
+        problem = privilege_problem()
+        for name in self._names:
+            if problem:
+                self._status[name] = CollectorStatus(name, False, error=problem, hint=NOT_ROOT_HINT)
+                continue
+            collector = COLLECTORS[name]()
+            try:
+                collector.open(self.filters)
+            except Exception as exc:  # noqa: BLE001 - any failure must stay in its pane
+                collector.close()
+                hint = getattr(exc, "hint", "")
+                self._status[name] = CollectorStatus(name, False, error=str(exc), hint=hint)
+                continue
+            self._collectors[name] = collector
+            self._status[name] = CollectorStatus(name, True, method=collector.method)
+        return self.status
+
+    @property
+    def any_running(self) -> bool:
+        """True if at least one collector is attached."""
+        return bool(self._collectors)
+
+    def set_focus(self, pid: int) -> None:
+        """Ask collectors that support it to track one process in detail."""
+        with self._lock:
+            for collector in self._collectors.values():
+                set_focus = getattr(collector, "set_focus", None)
+                if set_focus is not None:
+                    set_focus(pid)
+
+    def tick(self) -> Frame:
+        """Sample every running collector once and return the frame."""
+        with self._lock:
+            wall = time.time()
+            ts_ns = time.monotonic_ns()
+            samples = {}
+            pids: set[int] = set()
+            comms: dict[int, str] = {}
+            for name, collector in list(self._collectors.items()):
+                try:
+                    sample = collector.sample()
+                except Exception as exc:  # noqa: BLE001 - a failing read must not stop the others
+                    self._status[name] = CollectorStatus(name, False, error=f"read failed: {exc}")
+                    collector.close()
+                    del self._collectors[name]
+                    continue
+                samples[name] = sample
+                pids |= collector.pids(sample)
+                for p in getattr(sample, "procs", ()):
+                    comms.setdefault(p.pid, getattr(p, "comm", ""))
+            procs = self._procinfo.lookup(pids, comms)
+            return Frame(
+                ts_ns=ts_ns,
+                wall=wall,
+                samples=samples,
+                procs=procs,
+                status=self.status,
+                host=self.host,
+                delay_s=self.delay_s,
+            )
+
+    def close(self) -> None:
+        """Detach every collector; idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for collector in self._collectors.values():
+                collector.close()
+            self._collectors.clear()

@@ -1,0 +1,69 @@
+"""Log2 histograms: slot bounds, percentiles and labels.
+
+Slot ``i`` counts values ``v`` with ``floor(log2(v)) == i`` (slot 0 also holds
+0), i.e. ``[2**i, 2**(i+1))``; the last slot is open-ended. Percentiles are
+interpolated linearly inside the slot where the rank falls, so they are exact to
+within one slot, as with any log2 histogram.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def slot_bounds(slot: int) -> tuple[int, int]:
+    """Return ``[low, high)`` of a slot."""
+    return (0 if slot == 0 else 1 << slot), 1 << (slot + 1)
+
+
+def percentile(slots: Sequence[int], q: float) -> float | None:
+    """Estimate the ``q``-th percentile (0..100), None when the histogram is empty."""
+    total = sum(slots)
+    if total <= 0:
+        return None
+    rank = q / 100.0 * total
+    seen = 0
+    for i, n in enumerate(slots):
+        if n and seen + n >= rank:
+            low, high = slot_bounds(i)
+            return low + (high - low) * max(0.0, rank - seen) / n
+        seen += n
+    low, high = slot_bounds(len(slots) - 1)
+    return float(high)
+
+
+def median_slot(slots: Sequence[int]) -> int | None:
+    """Index of the slot holding the median, None when empty."""
+    total = sum(slots)
+    if total <= 0:
+        return None
+    seen = 0
+    for i, n in enumerate(slots):
+        seen += n
+        if seen * 2 >= total:
+            return i
+    return len(slots) - 1
+
+
+def delta(cur: Sequence[int], prev: Sequence[int] | None) -> tuple[int, ...]:
+    """Slot-wise difference; a slot that went down means the source restarted."""
+    if prev is None or len(prev) != len(cur) or any(c < p for c, p in zip(cur, prev)):
+        return tuple(cur)
+    return tuple(c - p for c, p in zip(cur, prev))
+
+
+def format_ns(ns: float | None) -> str:
+    """Short human duration: ``850ns``, ``12.3us``, ``4.1ms``, ``2.05s``; ``-`` for None."""
+    if ns is None:
+        return "-"
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+        if ns >= scale:
+            value = ns / scale
+            return f"{value:.3g}{unit}" if value < 100 else f"{value:.0f}{unit}"
+    return f"{ns:.0f}ns"
+
+
+def slot_label(slot: int, last: bool = False) -> str:
+    """Label of a slot's range, e.g. ``4.19ms-8.39ms``; the last is ``>= low``."""
+    low, high = slot_bounds(slot)
+    return f">= {format_ns(low)}" if last else f"{format_ns(low)}-{format_ns(high)}"

@@ -1,0 +1,79 @@
+"""Process metadata (name, user, command line) from psutil, cached.
+
+The one place bpftop reads ``/proc`` for process details. Entries are kept by
+(pid, start time) so a recycled pid is not mistaken for the old process, and a
+process that exits keeps its last metadata, marked ``exited``, for a while.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import psutil
+
+from bpftop.frame import ProcMeta
+
+EXITED_TTL_S = 60.0
+
+
+class ProcInfo:
+    """Cached process metadata service; one instance serves every collector."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, ProcMeta] = {}
+        self._exited_at: dict[int, float] = {}
+
+    def lookup(self, pids: Iterable[int], comms: dict[int, str] | None = None) -> dict[int, ProcMeta]:
+        """Metadata for ``pids``; pids psutil cannot see get the kernel's comm."""
+        now = time.monotonic()
+        out: dict[int, ProcMeta] = {}
+        for pid in pids:
+            meta = self._cache.get(pid)
+            if meta is not None and not meta.exited and not _alive(pid, meta.start_time):
+                meta = ProcMeta(**{**meta.__dict__, "exited": True})
+                self._cache[pid] = meta
+                self._exited_at[pid] = now
+            if meta is None:
+                meta = _read(pid) or ProcMeta(pid=pid, name=(comms or {}).get(pid, ""), exited=True)
+                self._cache[pid] = meta
+                if meta.exited:
+                    self._exited_at[pid] = now
+            out[pid] = meta
+        for pid, when in list(self._exited_at.items()):
+            if now - when > EXITED_TTL_S:
+                self._cache.pop(pid, None)
+                del self._exited_at[pid]
+        return out
+
+
+def _alive(pid: int, start_time: float) -> bool:
+    try:
+        return abs(psutil.Process(pid).create_time() - start_time) < 0.01
+    except psutil.Error:
+        return False
+
+
+def _read(pid: int) -> ProcMeta | None:
+    try:
+        p = psutil.Process(pid)
+        with p.oneshot():
+            name = p.name()
+            try:
+                user = p.username()
+            except (KeyError, psutil.Error):  # uid without a passwd entry
+                user = str(p.uids().real)
+            try:
+                cmdline = " ".join(p.cmdline())
+            except psutil.Error:
+                cmdline = ""
+            return ProcMeta(
+                pid=pid,
+                ppid=p.ppid(),
+                user=user,
+                name=name,
+                cmdline=cmdline or f"[{name}]",
+                start_time=p.create_time(),
+            )
+    except psutil.Error:
+        return None
