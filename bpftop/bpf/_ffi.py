@@ -35,6 +35,7 @@ int vsnprintf(char *str, size_t size, const char *format, void *ap);
 
 int libbpf_strerror(int err, char *buf, size_t size);
 int libbpf_num_possible_cpus(void);
+int bpf_enable_stats(int type);
 __u32 libbpf_major_version(void);
 __u32 libbpf_minor_version(void);
 

@@ -141,9 +141,12 @@ class SyscallsCollector:
     """Loads ``syscalls.bpf.o`` and samples its maps."""
 
     name = "syscalls"
+    # (tracepoint category, name) of every hook, for `bpftop check`.
+    hooks = (("raw_syscalls", "sys_enter"), ("raw_syscalls", "sys_exit"))
 
     def __init__(self) -> None:
         self.method = ""
+        self.tried: dict[str, str] = {}
         self._obj: Any = None
         self._focus_pid = 0
 
@@ -153,6 +156,7 @@ class SyscallsCollector:
 
         self._obj = BpfObject.open("syscalls", rodata=filters.rodata())
         self.method = self._obj.method
+        self.tried = self._obj.tried
         self._check_layout()
 
     def _check_layout(self) -> None:

@@ -1,0 +1,128 @@
+"""``bpftop check``: what this machine supports, and what each collector will use.
+
+Exit status 0 when at least one collector can run, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bpftop.collectors.base import Filters
+from bpftop.engine import COLLECTORS
+from bpftop.privileges import CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, NOT_ROOT_HINT, effective_caps
+
+BTF_PATH = Path("/sys/kernel/btf/vmlinux")
+BPFFS = Path("/sys/fs/bpf")
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """One line of the report: what, whether it is fine, and the detail."""
+
+    item: str
+    ok: bool | None  # None: informational
+    detail: str
+
+
+def _privileges() -> CheckRow:
+    caps = effective_caps()
+    names = [n for n, b in (("CAP_SYS_ADMIN", CAP_SYS_ADMIN), ("CAP_BPF", CAP_BPF),
+                            ("CAP_PERFMON", CAP_PERFMON)) if caps & (1 << b)]
+    who = "root" if os.geteuid() == 0 else f"uid {os.geteuid()}"
+    from bpftop.privileges import can_load_bpf
+
+    ok = can_load_bpf(caps)
+    return CheckRow("privileges", ok, f"{who}; {', '.join(names) or 'no BPF capabilities'}")
+
+
+def _mounted(fs_type: str) -> str:
+    try:
+        for line in Path("/proc/self/mounts").read_text().splitlines():
+            parts = line.split()
+            if len(parts) > 2 and parts[2] == fs_type:
+                return parts[1]
+    except OSError:
+        pass
+    return ""
+
+
+def system_rows() -> list[CheckRow]:
+    """Privileges, kernel, BTF, filesystems, libbpf, PMU and BPF stats."""
+    rows = [_privileges(), CheckRow("kernel", None, f"{platform.release()} {platform.machine()}")]
+    rows.append(CheckRow("BTF", BTF_PATH.exists(),
+                         str(BTF_PATH) if BTF_PATH.exists() else
+                         "missing: CO-RE needs a kernel built with CONFIG_DEBUG_INFO_BTF=y"))
+    tracefs = _mounted("tracefs")
+    rows.append(CheckRow("tracefs", None, tracefs or "not mounted (bpftop mounts it if a tracepoint needs it)"))
+    bpffs = _mounted("bpf")
+    rows.append(CheckRow("bpffs", None, bpffs or "not mounted (not needed: bpftop pins nothing)"))
+    try:
+        from bpftop.bpf import probe
+
+        rows.append(CheckRow("libbpf", True, f"libbpf.so.1 version {probe.libbpf_version()}"))
+        pmu, why = probe.hardware_pmu()
+        rows.append(CheckRow("PMU", pmu, "hardware counters available" if pmu else why))
+        stats, how = probe.bpf_stats()
+        rows.append(CheckRow("BPF run-time stats", stats, how))
+    except Exception as exc:  # libbpf missing: say so, keep going
+        rows.append(CheckRow("libbpf", False, str(exc)))
+    return rows
+
+
+def collector_rows(can_load: bool) -> list[CheckRow]:
+    """For each collector: its hooks and the attach method a real load picks."""
+    from bpftop.bpf.btf import has_btf_tracepoint
+    from bpftop.bpf.tracefs import tracepoint_exists
+
+    rows = []
+    for name, factory in COLLECTORS.items():
+        collector = factory()
+        hooks = []
+        for category, tp in getattr(collector, "hooks", ()):
+            btf = "tp_btf" if has_btf_tracepoint(tp) else "no tp_btf"
+            exists = tracepoint_exists(category, tp)
+            tp_state = {True: "tracepoint", False: "no tracepoint", None: "tracepoint ?"}[exists]
+            hooks.append(f"{category}:{tp} ({btf}, raw_tp, {tp_state})")
+        if not can_load:
+            rows.append(CheckRow(f"collector {name}", False, f"{'; '.join(hooks)} — not loaded: no privileges"))
+            continue
+        try:
+            collector.open(Filters())
+            detail = f"attached via {collector.method}"
+            ok = True
+        except Exception as exc:  # report every reason, never raise
+            detail, ok = f"cannot load: {exc}", False
+        finally:
+            collector.close()
+        tried = getattr(collector, "tried", None)
+        if tried:
+            detail += " (fell back: " + "; ".join(f"{m}: {r}" for m, r in tried.items()) + ")"
+        rows.append(CheckRow(f"collector {name}", ok, f"{detail}; hooks: {'; '.join(hooks)}"))
+    return rows
+
+
+def run_check(console: Console | None = None) -> int:
+    """Print the report; return the exit status."""
+    console = console or Console()
+    system = system_rows()
+    can_load = system[0].ok is True
+    collectors = collector_rows(can_load)
+    table = Table(title="bpftop check", show_lines=False)
+    table.add_column("item", no_wrap=True)
+    table.add_column("ok", no_wrap=True)
+    table.add_column("detail")
+    for row in system + collectors:
+        mark = {True: "yes", False: "NO", None: "-"}[row.ok]
+        table.add_row(row.item, mark, row.detail)
+    console.print(table)
+    runnable = [r for r in collectors if r.ok]
+    if not can_load:
+        console.print(f"hint: {NOT_ROOT_HINT}")
+    console.print(f"{len(runnable)} of {len(collectors)} collectors can run")
+    return 0 if runnable else 1

@@ -1,0 +1,130 @@
+"""Command line: ``bpftop [options]``, ``bpftop check``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import pwd
+import signal
+import sys
+from types import FrameType
+
+from bpftop import __version__
+from bpftop.collectors.base import Filters
+from bpftop.engine import PANES, Engine, collectors_for
+
+PANE_ORDER = ("procs", "syscalls", "biolat", "runqlat", "tcp", "pmc", "bpf", "stacks")
+
+
+def _delay(text: str) -> float:
+    value = float(text)
+    if not 0.05 <= value <= 3600:
+        raise argparse.ArgumentTypeError("refresh interval must be between 0.05 and 3600 seconds")
+    return value
+
+
+def _uid(text: str) -> int:
+    if text.isdigit():
+        return int(text)
+    try:
+        return pwd.getpwnam(text).pw_uid
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"no such user: {text}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The main parser (``check`` is handled before it)."""
+    panes = [p for p in PANE_ORDER if p in PANES]
+    p = argparse.ArgumentParser(
+        prog="bpftop",
+        description="A top-like dashboard of syscalls (and more) per process, powered by eBPF.",
+        epilog="Subcommands: `bpftop check` reports what this machine supports.",
+    )
+    p.add_argument("--version", action="version", version=f"bpftop {__version__}")
+    p.add_argument("--pane", choices=panes, help="open on this pane and load only its collectors")
+    p.add_argument("-d", "--delay", type=_delay, default=1.0, metavar="SECONDS",
+                   help="refresh interval (default 1; fractions allowed)")
+    p.add_argument("-p", "--pid", type=int, default=0, help="only this process (filtered in the kernel)")
+    p.add_argument("-u", "--user", type=_uid, help="only this user's processes (name or uid; kernel)")
+    p.add_argument("--comm", default="", metavar="REGEX", help="only processes whose name matches")
+    p.add_argument("--cgroup", metavar="PATH", help="only tasks in this cgroup v2 directory (kernel)")
+    p.add_argument("--once", action="store_true", help="print one interval as text and exit")
+    p.add_argument("-b", "--batch", action="store_true", help="print intervals as text, like top -b")
+    p.add_argument("-n", "--iterations", type=int, default=0, metavar="N",
+                   help="number of intervals in batch mode (default: until interrupted)")
+    p.add_argument("--json", action="store_true", help="batch output as one JSON object per interval")
+    p.add_argument("-v", "--verbose", action="store_true", help="log libbpf messages to stderr (batch)")
+    return p
+
+
+def _filters(args: argparse.Namespace) -> Filters:
+    cgroup_id = 0
+    if args.cgroup:
+        try:
+            cgroup_id = os.stat(args.cgroup).st_ino  # a cgroup v2 directory's inode is its id
+        except OSError as exc:
+            sys.exit(f"bpftop: --cgroup {args.cgroup}: {exc.strerror}")
+    if args.comm:
+        import re
+
+        try:
+            re.compile(args.comm)
+        except re.error as exc:
+            sys.exit(f"bpftop: --comm: bad regular expression: {exc}")
+    return Filters(pid=args.pid, uid=args.user, cgroup_id=cgroup_id, comm=args.comm)
+
+
+def _raise_exit(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``bpftop`` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check"]:
+        from bpftop.check import run_check
+
+        return run_check()
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.CRITICAL,
+                        format="%(name)s: %(message)s")
+    batch = args.once or args.batch or args.json
+    panes = [args.pane] if args.pane else [p for p in PANE_ORDER if p in PANES]
+    engine = Engine(collectors_for(panes), _filters(args), delay_s=args.delay)
+    # SIGTERM/SIGHUP unwind through `finally` so everything is detached; the
+    # kernel also drops fd-based links if we are killed outright.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_exit)
+    try:
+        engine.open()
+        if not engine.any_running:
+            for s in engine.status:
+                print(f"bpftop: {s.name}: {s.error}", file=sys.stderr)
+                if s.hint:
+                    print(f"  hint: {s.hint}", file=sys.stderr)
+            print("bpftop: no collector could start; `bpftop check` tells why", file=sys.stderr)
+            return 1
+        if batch:
+            from bpftop.batch import run_batch
+
+            iterations = 1 if args.once else (args.iterations or sys.maxsize)
+            try:
+                run_batch(engine, iterations, args.delay, args.pane, args.json, args.comm)
+            except KeyboardInterrupt:
+                pass
+            except BrokenPipeError:
+                sys.stderr.close()  # `bpftop -b | head`: stop quietly
+            return 0
+        from bpftop.app import BpftopApp
+
+        app = BpftopApp(engine, pane=args.pane or "procs", comm=args.comm, delay_s=args.delay,
+                        panes=tuple(panes))
+        app.run()
+        return 0
+    finally:
+        engine.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

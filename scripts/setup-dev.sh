@@ -1,0 +1,16 @@
+#!/bin/sh
+# Install what bpftop's tests and benchmarks need on Debian/Ubuntu, then a venv
+# in .venv with bpftop installed in editable mode. Idempotent; run as root.
+set -eu
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# clang/llvm/libbpf-dev: rebuild the BPF objects from source (a test proves they compile)
+# bpftool: reference output and leak checks; libbpf-tools: the peers we measure against
+# gcc: the tests' exact-count workloads; tmux: the real-terminal test
+apt-get install -y -q --no-install-recommends \
+    libbpf1 libbpf-dev clang llvm bpftool libbpf-tools gcc libc6-dev tmux make \
+    python3 python3-venv python3-pip >/dev/null
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip >/dev/null
+.venv/bin/pip install -q -e '.[test]'
