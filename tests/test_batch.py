@@ -1,0 +1,66 @@
+"""Batch text and JSON output from synthetic frames (no root needed)."""
+
+import io
+import json
+
+from bpftop.batch import run_batch, text_tables, to_json
+from bpftop.derive import derive
+from tests.test_derive_syscalls import frame, sample
+
+
+class ListSource:
+    def __init__(self, frames):
+        self.frames = list(frames)
+
+    def tick(self):
+        return self.frames.pop(0)
+
+
+def test_json_has_interval_rate_and_cumulative_with_units():
+    d = derive(frame(sample(1.0, 1000, 10)), frame(sample(3.0, 5000, 30)))
+    rec = json.loads(json.dumps(to_json(d, None)))
+    sc = rec["syscalls"]
+    loop = next(p for p in sc["procs"] if p["pid"] == 100)
+    assert loop["syscalls"] == 4000 and loop["syscalls_total"] == 5000 and loop["syscalls_per_s"] == 2000.0
+    assert loop["avg_latency_ns"] == 500.0
+    getppid = next(s for s in sc["syscalls"] if s["name"] == "getppid")
+    assert getppid["hist_log2_ns"] == [
+        {"slot": 8, "low_ns": 256, "high_ns": 512, "count": 4000, "count_total": 5000}
+    ]
+    close = next(s for s in sc["syscalls"] if s["name"] == "close")
+    assert close["errnos"] == {"EBADF": 20}
+    assert rec["interval_s"] == 2.0
+
+
+def test_pane_selects_tables():
+    d = derive(frame(sample(1.0, 1, 1)), frame(sample(2.0, 2, 2)))
+    assert "syscalls" not in to_json(d, "procs")["syscalls"]
+    assert "procs" not in to_json(d, "syscalls")["syscalls"]
+
+
+def test_run_batch_prints_n_json_lines():
+    frames = [frame(sample(float(i), 100 * i, i)) for i in range(1, 5)]
+    out = io.StringIO()
+    run_batch(ListSource(frames), iterations=3, delay_s=0.0, pane=None, as_json=True, out=out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3
+    assert [json.loads(x)["syscalls"]["calls_per_s"] for x in lines] == [101.0, 101.0, 101.0]
+
+
+def test_text_output_lists_processes_and_syscalls():
+    frames = [frame(sample(1.0, 1000, 10)), frame(sample(2.0, 2000, 20))]
+    out = io.StringIO()
+    run_batch(ListSource(frames), iterations=1, delay_s=0.0, pane=None, as_json=False, out=out)
+    text = out.getvalue()
+    assert "getppid" in text and "closer" in text and "EBADF" in text
+    assert "SYSC/s" in text and "P99" in text
+
+
+def test_text_reports_failed_collector():
+    from dataclasses import replace
+
+    from bpftop.frame import CollectorStatus
+
+    f = replace(frame(sample(1.0, 1, 1)), status=(CollectorStatus("syscalls", False, error="EPERM", hint="sudo"),))
+    parts = text_tables(derive(None, f), None)
+    assert any("syscalls: not loaded: EPERM (sudo)" in str(p) for p in parts)

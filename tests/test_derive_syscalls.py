@@ -1,0 +1,102 @@
+"""The derive step, table-driven on hand-made samples (no root needed)."""
+
+import re
+
+from bpftop.collectors.syscalls import HIST_SLOTS, ProcSyscall, SyscallErrno, SyscallsSample, SyscallTotals
+from bpftop.derive import counter_delta, derive, rate
+from bpftop.frame import Frame, ProcMeta
+
+GETPPID, CLOSE = 110, 3  # x86_64 numbers
+
+
+def hist_with(slot: int, n: int) -> tuple[int, ...]:
+    return tuple(n if i == slot else 0 for i in range(HIST_SLOTS))
+
+
+def sample(ts_s: float, getppid_calls: int, close_errors: int, *, focus_pid: int = 0) -> SyscallsSample:
+    return SyscallsSample(
+        ts_ns=int(ts_s * 1e9),
+        arch="x86_64",
+        syscalls=(
+            SyscallTotals(GETPPID, getppid_calls, 0, getppid_calls * 500, 900, hist_with(8, getppid_calls)),
+            SyscallTotals(CLOSE, close_errors, close_errors, close_errors * 1000, 2000, hist_with(9, close_errors)),
+        ),
+        procs=(
+            ProcSyscall(100, GETPPID, getppid_calls, 0, getppid_calls * 500, 900, "loop"),
+            ProcSyscall(200, CLOSE, close_errors, close_errors, close_errors * 1000, 2000, "closer"),
+        ),
+        errnos=(SyscallErrno(200, CLOSE, 9, close_errors),),
+        focus_pid=focus_pid,
+        focus=(SyscallTotals(GETPPID, getppid_calls, 0, 0, 0, hist_with(8, getppid_calls)),) if focus_pid else (),
+    )
+
+
+def frame(s: SyscallsSample, exited: bool = False) -> Frame:
+    return Frame(
+        ts_ns=s.ts_ns,
+        wall=1.7e9 + s.ts_ns / 1e9,
+        samples={"syscalls": s},
+        procs={100: ProcMeta(100, name="loop", user="root"), 200: ProcMeta(200, name="closer", exited=exited)},
+    )
+
+
+def test_counter_delta_and_rate():
+    assert counter_delta(10, 4) == 6
+    assert counter_delta(3, 10) == 3  # evicted and re-created
+    assert counter_delta(5, None) == 5
+    assert rate(10, 2.0) == 5.0
+    assert rate(10, None) is None
+
+
+def test_first_frame_has_no_rates_but_cumulative_counts():
+    d = derive(None, frame(sample(1.0, 1000, 10)))
+    v = d.views["syscalls"]
+    assert d.interval_s is None
+    assert v.calls_per_s is None
+    row = next(r for r in v.procs if r.pid == 100)
+    assert row.calls == 1000 and row.calls_per_s is None
+
+
+def test_rates_over_an_interval():
+    d = derive(frame(sample(1.0, 1000, 10)), frame(sample(3.0, 5000, 30)))
+    v = d.views["syscalls"]
+    assert d.interval_s == 2.0
+    loop = next(r for r in v.procs if r.pid == 100)
+    assert (loop.calls, loop.calls_per_s, loop.calls_total) == (4000, 2000.0, 5000)
+    assert loop.top_syscall == "getppid"
+    assert loop.avg_ns == 500
+    closer = next(r for r in v.procs if r.pid == 200)
+    assert (closer.errors, closer.errors_per_s) == (20, 10.0)
+    assert closer.top_errno == "close:EBADF"
+    per_syscall = {r.name: r for r in v.syscalls}
+    assert per_syscall["getppid"].hist[8] == 4000
+    assert per_syscall["close"].errnos == (("EBADF", 20),)
+    assert v.by_pid[200][0].top_errno == "EBADF"
+    assert v.calls_per_s == 2010.0
+
+
+def test_eviction_restart_counts_new_value():
+    d = derive(frame(sample(1.0, 1000, 10)), frame(sample(2.0, 300, 10)))
+    loop = next(r for r in d.views["syscalls"].procs if r.pid == 100)
+    assert loop.calls == 300
+
+
+def test_comm_filter():
+    d = derive(frame(sample(1.0, 1, 1)), frame(sample(2.0, 2, 2)), comm="^clo")
+    assert [r.pid for r in d.views["syscalls"].procs] == [200]
+    assert re.compile("^clo")
+
+
+def test_exited_idle_process_is_dropped_but_busy_one_kept():
+    prev = frame(sample(1.0, 10, 10))
+    idle = derive(prev, frame(sample(2.0, 20, 10), exited=True)).views["syscalls"]
+    assert 200 not in [r.pid for r in idle.procs]
+    busy = derive(prev, frame(sample(2.0, 20, 15), exited=True)).views["syscalls"]
+    assert next(r for r in busy.procs if r.pid == 200).exited
+
+
+def test_focus_deltas_only_for_same_pid():
+    same = derive(frame(sample(1.0, 10, 0, focus_pid=100)), frame(sample(2.0, 30, 0, focus_pid=100)))
+    assert same.views["syscalls"].focus[0].calls == 20
+    switched = derive(frame(sample(1.0, 10, 0, focus_pid=200)), frame(sample(2.0, 30, 0, focus_pid=100)))
+    assert switched.views["syscalls"].focus[0].calls == 30
