@@ -30,13 +30,15 @@ def _hist_json(interval: tuple[int, ...], total: tuple[int, ...]) -> list[dict[s
         if not count_total:
             continue
         low, high = hist.slot_bounds(slot)
-        out.append({
-            "slot": slot,
-            "low_ns": low,
-            "high_ns": None if slot == last else high,
-            "count": interval[slot],
-            "count_total": count_total,
-        })
+        out.append(
+            {
+                "slot": slot,
+                "low_ns": low,
+                "high_ns": None if slot == last else high,
+                "count": interval[slot],
+                "count_total": count_total,
+            }
+        )
     return out
 
 
@@ -50,24 +52,39 @@ def syscalls_json(view: SyscallsView, procs: bool = True, syscalls: bool = True)
     if procs:
         out["procs"] = [
             {
-                "pid": p.pid, "comm": p.comm, "user": p.user, "cmdline": p.cmdline,
-                "syscalls": p.calls, "errors": p.errors,
-                "syscalls_total": p.calls_total, "errors_total": p.errors_total,
-                "syscalls_per_s": _r(p.calls_per_s), "errors_per_s": _r(p.errors_per_s),
-                "avg_latency_ns": _r(p.avg_ns), "max_latency_ns": p.max_ns,
-                "top_syscall": p.top_syscall, "top_errno": p.top_errno, "exited": p.exited,
+                "pid": p.pid,
+                "comm": p.comm,
+                "user": p.user,
+                "cmdline": p.cmdline,
+                "syscalls": p.calls,
+                "errors": p.errors,
+                "syscalls_total": p.calls_total,
+                "errors_total": p.errors_total,
+                "syscalls_per_s": _r(p.calls_per_s),
+                "errors_per_s": _r(p.errors_per_s),
+                "avg_latency_ns": _r(p.avg_ns),
+                "max_latency_ns": p.max_ns,
+                "top_syscall": p.top_syscall,
+                "top_errno": p.top_errno,
+                "exited": p.exited,
             }
             for p in view.procs
         ]
     if syscalls:
         out["syscalls"] = [
             {
-                "nr": s.nr, "name": s.name,
-                "calls": s.calls, "errors": s.errors,
-                "calls_total": s.calls_total, "errors_total": s.errors_total,
-                "calls_per_s": _r(s.calls_per_s), "errors_per_s": _r(s.errors_per_s),
-                "latency_ns": s.latency_ns, "avg_latency_ns": _r(s.avg_ns),
-                "p50_latency_ns": _r(s.p50_ns), "p99_latency_ns": _r(s.p99_ns),
+                "nr": s.nr,
+                "name": s.name,
+                "calls": s.calls,
+                "errors": s.errors,
+                "calls_total": s.calls_total,
+                "errors_total": s.errors_total,
+                "calls_per_s": _r(s.calls_per_s),
+                "errors_per_s": _r(s.errors_per_s),
+                "latency_ns": s.latency_ns,
+                "avg_latency_ns": _r(s.avg_ns),
+                "p50_latency_ns": _r(s.p50_ns),
+                "p99_latency_ns": _r(s.p99_ns),
                 "max_latency_ns": s.max_ns,
                 "errnos": dict(s.errnos),
                 "hist_log2_ns": _hist_json(s.hist, s.hist_total),
@@ -83,9 +100,7 @@ def to_json(d: Derived, pane: str | None) -> dict[str, Any]:
         "time": datetime.fromtimestamp(d.wall, timezone.utc).isoformat(timespec="milliseconds"),
         "interval_s": _r(d.interval_s, 3),
         "host": {"hostname": d.host.hostname, "kernel": d.host.kernel, "machine": d.host.machine},
-        "collectors": [
-            {"name": s.name, "ok": s.ok, "method": s.method, "error": s.error} for s in d.status
-        ],
+        "collectors": [{"name": s.name, "ok": s.ok, "method": s.method, "error": s.error} for s in d.status],
     }
     view = d.views.get("syscalls")
     if view is not None:
@@ -106,9 +121,9 @@ def text_tables(d: Derived, pane: str | None, limit: int = 20) -> list[Any]:
     when = datetime.fromtimestamp(d.wall).strftime("%H:%M:%S")
     interval = f"{d.interval_s:.2f}s" if d.interval_s else "-"
     parts: list[Any] = [f"bpftop - {when} {d.host.hostname} {d.host.kernel}, interval {interval}"]
-    for s in d.status:
-        if not s.ok:
-            parts.append(f"{s.name}: not loaded: {s.error}" + (f" ({s.hint})" if s.hint else ""))
+    for st in d.status:
+        if not st.ok:
+            parts.append(f"{st.name}: not loaded: {st.error}" + (f" ({st.hint})" if st.hint else ""))
     view: SyscallsView | None = d.views.get("syscalls")
     if view is None:
         return parts
@@ -118,29 +133,59 @@ def text_tables(d: Derived, pane: str | None, limit: int = 20) -> list[Any]:
         parts.append("Dropped/unmatched: " + ", ".join(f"{k}={v}" for k, v in drops.items()))
     if pane in (None, "procs"):
         t = Table(box=None, pad_edge=False, header_style="bold")
-        for col, just in (("PID", "right"), ("USER", "left"), ("SYSC/s", "right"), ("ERR/s", "right"),
-                          ("TOP SYSCALL", "left"), ("AVG LAT", "right"), ("TOP ERRNO", "left"),
-                          ("COMMAND", "left")):
+        for col, just in (
+            ("PID", "right"),
+            ("USER", "left"),
+            ("SYSC/s", "right"),
+            ("ERR/s", "right"),
+            ("TOP SYSCALL", "left"),
+            ("AVG LAT", "right"),
+            ("TOP ERRNO", "left"),
+            ("COMMAND", "left"),
+        ):
             t.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
         for p in view.procs[:limit]:
-            t.add_row(str(p.pid), p.user[:10], _fmt_rate(p.calls_per_s), _fmt_rate(p.errors_per_s),
-                      p.top_syscall, hist.format_ns(p.avg_ns), p.top_errno,
-                      p.comm + (" (exited)" if p.exited else ""))
+            t.add_row(
+                str(p.pid),
+                p.user[:10],
+                _fmt_rate(p.calls_per_s),
+                _fmt_rate(p.errors_per_s),
+                p.top_syscall,
+                hist.format_ns(p.avg_ns),
+                p.top_errno,
+                p.comm + (" (exited)" if p.exited else ""),
+            )
         parts.append(t)
     if pane in (None, "syscalls"):
         t = Table(box=None, pad_edge=False, header_style="bold")
         for col in ("SYSCALL", "CALLS/s", "ERR/s", "AVG", "P50", "P99", "MAX", "TOP ERRNO"):
             t.add_column(col, justify="left" if col in ("SYSCALL", "TOP ERRNO") else "right", no_wrap=True)
-        for s in view.syscalls[:limit]:
-            top = f"{s.errnos[0][0]} x{s.errnos[0][1]}" if s.errnos else ""
-            t.add_row(s.name, _fmt_rate(s.calls_per_s), _fmt_rate(s.errors_per_s), hist.format_ns(s.avg_ns),
-                      hist.format_ns(s.p50_ns), hist.format_ns(s.p99_ns), hist.format_ns(s.max_ns), top)
+        for row in view.syscalls[:limit]:
+            top = f"{row.errnos[0][0]} x{row.errnos[0][1]}" if row.errnos else ""
+            t.add_row(
+                row.name,
+                _fmt_rate(row.calls_per_s),
+                _fmt_rate(row.errors_per_s),
+                hist.format_ns(row.avg_ns),
+                hist.format_ns(row.p50_ns),
+                hist.format_ns(row.p99_ns),
+                hist.format_ns(row.max_ns),
+                top,
+            )
         parts.append(t)
     return parts
 
 
-def run_batch(source: Any, iterations: int, delay_s: float, pane: str | None, as_json: bool,
-              comm: str = "", out: TextIO | None = None) -> None:
+def run_batch(
+    source: Any,
+    *,
+    iterations: int,
+    delay_s: float,
+    pane: str | None,
+    as_json: bool,
+    comm: str = "",
+    out: TextIO | None = None,
+) -> None:
     """Print ``iterations`` intervals of ``delay_s`` from ``source`` (an Engine or a replay)."""
     from bpftop.derive import derive
 

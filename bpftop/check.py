@@ -32,8 +32,11 @@ class CheckRow:
 
 def _privileges() -> CheckRow:
     caps = effective_caps()
-    names = [n for n, b in (("CAP_SYS_ADMIN", CAP_SYS_ADMIN), ("CAP_BPF", CAP_BPF),
-                            ("CAP_PERFMON", CAP_PERFMON)) if caps & (1 << b)]
+    names = [
+        n
+        for n, b in (("CAP_SYS_ADMIN", CAP_SYS_ADMIN), ("CAP_BPF", CAP_BPF), ("CAP_PERFMON", CAP_PERFMON))
+        if caps & (1 << b)
+    ]
     who = "root" if os.geteuid() == 0 else f"uid {os.geteuid()}"
     from bpftop.privileges import can_load_bpf
 
@@ -55,11 +58,19 @@ def _mounted(fs_type: str) -> str:
 def system_rows() -> list[CheckRow]:
     """Privileges, kernel, BTF, filesystems, libbpf, PMU and BPF stats."""
     rows = [_privileges(), CheckRow("kernel", None, f"{platform.release()} {platform.machine()}")]
-    rows.append(CheckRow("BTF", BTF_PATH.exists(),
-                         str(BTF_PATH) if BTF_PATH.exists() else
-                         "missing: CO-RE needs a kernel built with CONFIG_DEBUG_INFO_BTF=y"))
+    rows.append(
+        CheckRow(
+            "BTF",
+            BTF_PATH.exists(),
+            str(BTF_PATH)
+            if BTF_PATH.exists()
+            else "missing: CO-RE needs a kernel built with CONFIG_DEBUG_INFO_BTF=y",
+        )
+    )
     tracefs = _mounted("tracefs")
-    rows.append(CheckRow("tracefs", None, tracefs or "not mounted (bpftop mounts it if a tracepoint needs it)"))
+    rows.append(
+        CheckRow("tracefs", None, tracefs or "not mounted (bpftop mounts it if a tracepoint needs it)")
+    )
     bpffs = _mounted("bpf")
     rows.append(CheckRow("bpffs", None, bpffs or "not mounted (not needed: bpftop pins nothing)"))
     try:
@@ -90,7 +101,9 @@ def collector_rows(can_load: bool) -> list[CheckRow]:
             tp_state = {True: "tracepoint", False: "no tracepoint", None: "tracepoint ?"}[exists]
             hooks.append(f"{category}:{tp} ({btf}, raw_tp, {tp_state})")
         if not can_load:
-            rows.append(CheckRow(f"collector {name}", False, f"{'; '.join(hooks)} — not loaded: no privileges"))
+            rows.append(
+                CheckRow(f"collector {name}", False, f"{'; '.join(hooks)} — not loaded: no privileges")
+            )
             continue
         try:
             collector.open(Filters())

@@ -43,16 +43,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"bpftop {__version__}")
     p.add_argument("--pane", choices=panes, help="open on this pane and load only its collectors")
-    p.add_argument("-d", "--delay", type=_delay, default=1.0, metavar="SECONDS",
-                   help="refresh interval (default 1; fractions allowed)")
+    p.add_argument(
+        "-d",
+        "--delay",
+        type=_delay,
+        default=1.0,
+        metavar="SECONDS",
+        help="refresh interval (default 1; fractions allowed)",
+    )
     p.add_argument("-p", "--pid", type=int, default=0, help="only this process (filtered in the kernel)")
     p.add_argument("-u", "--user", type=_uid, help="only this user's processes (name or uid; kernel)")
     p.add_argument("--comm", default="", metavar="REGEX", help="only processes whose name matches")
     p.add_argument("--cgroup", metavar="PATH", help="only tasks in this cgroup v2 directory (kernel)")
     p.add_argument("--once", action="store_true", help="print one interval as text and exit")
     p.add_argument("-b", "--batch", action="store_true", help="print intervals as text, like top -b")
-    p.add_argument("-n", "--iterations", type=int, default=0, metavar="N",
-                   help="number of intervals in batch mode (default: until interrupted)")
+    p.add_argument(
+        "-n",
+        "--iterations",
+        type=int,
+        default=0,
+        metavar="N",
+        help="number of intervals in batch mode (default: until interrupted)",
+    )
     p.add_argument("--json", action="store_true", help="batch output as one JSON object per interval")
     p.add_argument("-v", "--verbose", action="store_true", help="log libbpf messages to stderr (batch)")
     return p
@@ -87,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_check()
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.CRITICAL,
-                        format="%(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.CRITICAL, format="%(name)s: %(message)s"
+    )
     batch = args.once or args.batch or args.json
     panes = [args.pane] if args.pane else [p for p in PANE_ORDER if p in PANES]
     engine = Engine(collectors_for(panes), _filters(args), delay_s=args.delay)
@@ -110,7 +123,14 @@ def main(argv: list[str] | None = None) -> int:
 
             iterations = 1 if args.once else (args.iterations or sys.maxsize)
             try:
-                run_batch(engine, iterations, args.delay, args.pane, args.json, args.comm)
+                run_batch(
+                    engine,
+                    iterations=iterations,
+                    delay_s=args.delay,
+                    pane=args.pane,
+                    as_json=args.json,
+                    comm=args.comm,
+                )
             except KeyboardInterrupt:
                 pass
             except BrokenPipeError:
@@ -118,8 +138,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from bpftop.app import BpftopApp
 
-        app = BpftopApp(engine, pane=args.pane or "procs", comm=args.comm, delay_s=args.delay,
-                        panes=tuple(panes))
+        app = BpftopApp(
+            engine, pane=args.pane or "procs", comm=args.comm, delay_s=args.delay, panes=tuple(panes)
+        )
         app.run()
         return 0
     finally:

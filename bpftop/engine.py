@@ -79,7 +79,7 @@ class Engine:
             collector = COLLECTORS[name]()
             try:
                 collector.open(self.filters)
-            except Exception as exc:  # noqa: BLE001 - any failure must stay in its pane
+            except Exception as exc:  # any failure must stay in its pane
                 collector.close()
                 hint = getattr(exc, "hint", "")
                 self._status[name] = CollectorStatus(name, False, error=str(exc), hint=hint)
@@ -112,7 +112,7 @@ class Engine:
             for name, collector in list(self._collectors.items()):
                 try:
                     sample = collector.sample()
-                except Exception as exc:  # noqa: BLE001 - a failing read must not stop the others
+                except Exception as exc:  # a failing read must not stop the others
                     self._status[name] = CollectorStatus(name, False, error=f"read failed: {exc}")
                     collector.close()
                     del self._collectors[name]

@@ -47,9 +47,9 @@ def median_slot(slots: Sequence[int]) -> int | None:
 
 def delta(cur: Sequence[int], prev: Sequence[int] | None) -> tuple[int, ...]:
     """Slot-wise difference; a slot that went down means the source restarted."""
-    if prev is None or len(prev) != len(cur) or any(c < p for c, p in zip(cur, prev)):
+    if prev is None or len(prev) != len(cur) or any(c < p for c, p in zip(cur, prev, strict=True)):
         return tuple(cur)
-    return tuple(c - p for c, p in zip(cur, prev))
+    return tuple(c - p for c, p in zip(cur, prev, strict=True))
 
 
 def format_ns(ns: float | None) -> str:

@@ -61,6 +61,8 @@ def test_text_reports_failed_collector():
 
     from bpftop.frame import CollectorStatus
 
-    f = replace(frame(sample(1.0, 1, 1)), status=(CollectorStatus("syscalls", False, error="EPERM", hint="sudo"),))
+    f = replace(
+        frame(sample(1.0, 1, 1)), status=(CollectorStatus("syscalls", False, error="EPERM", hint="sudo"),)
+    )
     parts = text_tables(derive(None, f), None)
     assert any("syscalls: not loaded: EPERM (sudo)" in str(p) for p in parts)

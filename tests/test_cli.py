@@ -36,7 +36,9 @@ def test_missing_cgroup_is_a_clear_error():
 
 
 def test_not_root_exits_1_with_hint(monkeypatch, capsys):
-    monkeypatch.setattr(engine, "privilege_problem", lambda: "not root: loading BPF programs needs privileges")
+    monkeypatch.setattr(
+        engine, "privilege_problem", lambda: "not root: loading BPF programs needs privileges"
+    )
     assert cli.main(["--once"]) == 1
     err = capsys.readouterr().err
     assert "not root" in err

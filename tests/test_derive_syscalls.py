@@ -19,7 +19,9 @@ def sample(ts_s: float, getppid_calls: int, close_errors: int, *, focus_pid: int
         arch="x86_64",
         syscalls=(
             SyscallTotals(GETPPID, getppid_calls, 0, getppid_calls * 500, 900, hist_with(8, getppid_calls)),
-            SyscallTotals(CLOSE, close_errors, close_errors, close_errors * 1000, 2000, hist_with(9, close_errors)),
+            SyscallTotals(
+                CLOSE, close_errors, close_errors, close_errors * 1000, 2000, hist_with(9, close_errors)
+            ),
         ),
         procs=(
             ProcSyscall(100, GETPPID, getppid_calls, 0, getppid_calls * 500, 900, "loop"),
@@ -27,7 +29,9 @@ def sample(ts_s: float, getppid_calls: int, close_errors: int, *, focus_pid: int
         ),
         errnos=(SyscallErrno(200, CLOSE, 9, close_errors),),
         focus_pid=focus_pid,
-        focus=(SyscallTotals(GETPPID, getppid_calls, 0, 0, 0, hist_with(8, getppid_calls)),) if focus_pid else (),
+        focus=(SyscallTotals(GETPPID, getppid_calls, 0, 0, 0, hist_with(8, getppid_calls)),)
+        if focus_pid
+        else (),
     )
 
 
@@ -36,7 +40,10 @@ def frame(s: SyscallsSample, exited: bool = False) -> Frame:
         ts_ns=s.ts_ns,
         wall=1.7e9 + s.ts_ns / 1e9,
         samples={"syscalls": s},
-        procs={100: ProcMeta(100, name="loop", user="root"), 200: ProcMeta(200, name="closer", exited=exited)},
+        procs={
+            100: ProcMeta(100, name="loop", user="root"),
+            200: ProcMeta(200, name="closer", exited=exited),
+        },
     )
 
 

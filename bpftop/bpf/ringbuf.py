@@ -32,7 +32,7 @@ class RingBuffer:
         def _sample(_ctx: Any, data: Any, size: int) -> int:
             try:
                 self._on_event(ffi.buffer(data, size)[:])
-            except BaseException as exc:  # noqa: BLE001 - re-raised by poll, outside C
+            except BaseException as exc:  # re-raised by poll, outside C
                 self._error = exc
                 return -1
             return 0

@@ -124,7 +124,7 @@ def decode_procs(keys: bytes, values: bytes) -> tuple[ProcSyscall, ...]:
     return tuple(
         ProcSyscall(pid, nr, calls, errors, total, mx, comm.split(b"\0", 1)[0].decode("utf-8", "replace"))
         for (pid, nr), (calls, errors, total, mx, comm) in zip(
-            PROC_KEY.iter_unpack(keys), PROC_VAL.iter_unpack(values)
+            PROC_KEY.iter_unpack(keys), PROC_VAL.iter_unpack(values), strict=True
         )
     )
 
@@ -133,7 +133,9 @@ def decode_errnos(keys: bytes, values: bytes) -> tuple[SyscallErrno, ...]:
     """Decode the ``errnos`` LRU hash dump."""
     return tuple(
         SyscallErrno(pid, nr, err, count)
-        for (pid, nr, err, _), (count,) in zip(ERRNO_KEY.iter_unpack(keys), U64.iter_unpack(values))
+        for (pid, nr, err, _), (count,) in zip(
+            ERRNO_KEY.iter_unpack(keys), U64.iter_unpack(values), strict=True
+        )
     )
 
 

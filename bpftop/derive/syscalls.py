@@ -50,6 +50,7 @@ class ProcSyscallRow:
     errors_total: int
     calls_per_s: float | None
     errors_per_s: float | None
+    latency_ns: int
     avg_ns: float | None
     max_ns: int
     top_errno: str
@@ -176,9 +177,12 @@ def derive_syscalls(
                 errors_total=ps.errors,
                 calls_per_s=rate(calls, interval_s),
                 errors_per_s=rate(errors, interval_s),
+                latency_ns=latency,
                 avg_ns=latency / calls if calls else None,
                 max_ns=ps.max_ns,
-                top_errno=errno_name(max(errs, key=errs.__getitem__)) if any(errs.values()) else "",
+                top_errno=errno_name(max(errs, key=errs.__getitem__))
+                if any(n > 0 for n in errs.values())
+                else "",
             )
         )
 
@@ -190,7 +194,7 @@ def derive_syscalls(
         errors = sum(r.errors for r in rows)
         if meta.exited and not calls:
             continue
-        latency = sum((r.avg_ns or 0) * r.calls for r in rows)
+        latency = sum(r.latency_ns for r in rows)
         failing = max(rows, key=lambda r: r.errors)
         proc_rows.append(
             ProcRow(
