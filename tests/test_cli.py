@@ -55,3 +55,12 @@ def test_check_without_privileges_exits_1(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "uid 1000" in out
     assert "hint:" in out
+
+
+def test_check_reports_missing_btf(monkeypatch, tmp_path):
+    from bpftop import check
+
+    monkeypatch.setattr(check, "BTF_PATH", tmp_path / "no-vmlinux")
+    row = next(r for r in check.system_rows() if r.item == "BTF")
+    assert row.ok is False
+    assert "CONFIG_DEBUG_INFO_BTF" in row.detail
