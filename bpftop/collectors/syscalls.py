@@ -16,7 +16,7 @@ import platform
 import struct
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from bpftop.collectors.base import Filters, header_defines
 
@@ -30,8 +30,7 @@ ERRNO_KEY = struct.Struct("<IIII")
 U64 = struct.Struct("<Q")
 
 
-@dataclass(frozen=True)
-class SyscallTotals:
+class SyscallTotals(NamedTuple):
     """Cumulative figures of one syscall number, all processes (or the focus one)."""
 
     nr: int
@@ -42,8 +41,7 @@ class SyscallTotals:
     hist: tuple[int, ...]  # log2(ns) slots, see bpftop.hist
 
 
-@dataclass(frozen=True)
-class ProcSyscall:
+class ProcSyscall(NamedTuple):
     """Cumulative figures of one (process, syscall) pair."""
 
     pid: int
@@ -55,14 +53,13 @@ class ProcSyscall:
     comm: str
 
 
-@dataclass(frozen=True)
-class SyscallErrno:
+class SyscallErrno(NamedTuple):
     """How many times a process's syscall failed with one errno."""
 
     pid: int
     nr: int
     errno: int
-    count: int
+    failures: int
 
 
 @dataclass(frozen=True)

@@ -143,12 +143,12 @@ def derive_syscalls(
 ) -> SyscallsView:
     """Derive the syscalls view from two samples (``prev`` None on the first tick)."""
     names = table_for(cur.arch)
-    prev_errnos = {(e.pid, e.nr, e.errno): e.count for e in prev.errnos} if prev else {}
+    prev_errnos = {(e.pid, e.nr, e.errno): e.failures for e in prev.errnos} if prev else {}
     # Interval errno counts, by (pid, nr) and by nr.
     errs_by_pair: dict[tuple[int, int], dict[int, int]] = defaultdict(dict)
     errs_by_nr: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for e in cur.errnos:
-        n = counter_delta(e.count, prev_errnos.get((e.pid, e.nr, e.errno)))
+        n = counter_delta(e.failures, prev_errnos.get((e.pid, e.nr, e.errno)))
         errs_by_pair[(e.pid, e.nr)][e.errno] = n or 0
         errs_by_nr[e.nr][e.errno] += n
 
