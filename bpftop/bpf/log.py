@@ -13,6 +13,9 @@ import threading
 from typing import Any
 
 logger = logging.getLogger("bpftop.libbpf")
+# Without it, an application that configures no logging would get libbpf's
+# warnings on stderr anyway, through logging.lastResort.
+logger.addHandler(logging.NullHandler())
 
 _recent: collections.deque[str] = collections.deque(maxlen=64)
 _recent_lock = threading.Lock()

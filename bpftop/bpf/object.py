@@ -181,8 +181,11 @@ class BpfObject:
     def set_global(self, var: str, value: int, section: str = ".bss") -> None:
         """Write a non-const global while the programs run (e.g. ``focus_tgid``)."""
         lib_ = lib()
-        offset, width = datasec_offsets(lib_.bpf_object__btf(self._obj), section)[var]
+        offsets = datasec_offsets(lib_.bpf_object__btf(self._obj), section)
         bss = self._internal_map(section)
+        if var not in offsets or bss is None:
+            raise BpfError(f"{self.name}: no global variable {var!r} in {section}")
+        offset, width = offsets[var]
         key = ffi.new("__u32 *", 0)
         value_size = lib_.bpf_map__value_size(bss)
         buf = ffi.new("char[]", value_size)
