@@ -122,6 +122,13 @@ class Engine:
                 for p in getattr(sample, "procs", ()):
                     comms.setdefault(p.pid, getattr(p, "comm", ""))
             procs = self._procinfo.lookup(pids, comms)
+            # Exited processes appear in this frame with their last counts, then
+            # their kernel entries go, so dead pids do not pile up in the maps.
+            exited = {pid for pid, meta in procs.items() if meta.exited}
+            for collector in self._collectors.values():
+                forget = getattr(collector, "forget", None)
+                if forget is not None and exited:
+                    forget(exited)
             return Frame(
                 ts_ns=ts_ns,
                 wall=wall,

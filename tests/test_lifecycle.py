@@ -80,3 +80,24 @@ def test_lru_evictions_are_counted():
         assert s.lost_procs == 0
     finally:
         collector.close()
+
+
+@pytest.mark.bpf
+def test_exited_processes_are_shown_once_then_forgotten():
+    from bpftop.collectors.base import Filters
+    from bpftop.engine import Engine
+
+    engine = Engine(["syscalls"], Filters())
+    engine.open()
+    try:
+        engine.tick()
+        child = subprocess.Popen(["/bin/true"])
+        child.wait()
+        shown = engine.tick()  # the child's last counts, marked exited
+        assert shown.procs[child.pid].exited
+        assert any(p.pid == child.pid for p in shown.samples["syscalls"].procs)
+        later = engine.tick()
+        assert not any(p.pid == child.pid for p in later.samples["syscalls"].procs)
+        assert later.samples["syscalls"].evicted_procs == 0  # deleted by bpftop, not evicted
+    finally:
+        engine.close()

@@ -140,6 +140,11 @@ class BpfMap:
             return None
         return ffi.buffer(buf, self.value_stride)[:]
 
+    def delete(self, keys: list[bytes]) -> int:
+        """Delete entries; return how many existed (missing keys are not errors)."""
+        lib_ = lib()
+        return sum(1 for key in keys if lib_.bpf_map_delete_elem(self.fd, key) == 0)
+
     def update(self, key: bytes, value: bytes, flags: int = 0) -> None:
         """Write one entry; raise BpfError on failure."""
         ret = lib().bpf_map_update_elem(self.fd, key, value, flags)

@@ -148,6 +148,10 @@ class SyscallsCollector:
         self.tried: dict[str, str] = {}
         self._obj: Any = None
         self._focus_pid = 0
+        self._last: SyscallsSample | None = None
+        # Keys bpftop deleted itself, so they are not counted as LRU evictions.
+        self._deleted_procs = 0
+        self._deleted_errnos = 0
 
     def open(self, filters: Filters) -> None:
         """Load and attach, trying tp_btf, raw_tp, then tracepoint."""
@@ -177,6 +181,20 @@ class SyscallsCollector:
         self._obj.set_global("focus_tgid", pid)
         self._focus_pid = pid
 
+    def forget(self, pids: set[int]) -> None:
+        """Drop the kernel's entries of processes that have exited (and were shown).
+
+        Without this, dead processes fill the LRU maps until evicted and every
+        refresh pays to read and derive them.
+        """
+        last = self._last
+        if not pids or last is None or self._obj is None:
+            return
+        proc_keys = [PROC_KEY.pack(p.pid, p.nr) for p in last.procs if p.pid in pids]
+        errno_keys = [ERRNO_KEY.pack(e.pid, e.nr, e.errno, 0) for e in last.errnos if e.pid in pids]
+        self._deleted_procs += self._obj.map("procs").delete(proc_keys)
+        self._deleted_errnos += self._obj.map("errnos").delete(errno_keys)
+
     def sample(self) -> SyscallsSample:
         """Read every map once (batch lookups) and return cumulative counters."""
         obj = self._obj
@@ -190,7 +208,7 @@ class SyscallsCollector:
         if self._focus_pid:
             fd = obj.map("focus_hists").dump()
             focus = decode_hists(fd.values, fd.count, fd.ncpu)
-        return SyscallsSample(
+        self._last = SyscallsSample(
             ts_ns=ts_ns,
             arch=platform.machine(),
             syscalls=decode_hists(hists.values, hists.count, hists.ncpu),
@@ -200,11 +218,12 @@ class SyscallsCollector:
             focus=focus,
             unmatched_exits=c[DEFS["SC_UNMATCHED_EXITS"]],
             out_of_range=c[DEFS["SC_OUT_OF_RANGE"]],
-            evicted_procs=max(0, c[DEFS["SC_PROC_INSERTS"]] - procs_dump.count),
+            evicted_procs=max(0, c[DEFS["SC_PROC_INSERTS"]] - procs_dump.count - self._deleted_procs),
             lost_procs=c[DEFS["SC_PROC_LOST"]],
-            evicted_errnos=max(0, c[DEFS["SC_ERRNO_INSERTS"]] - errnos_dump.count),
+            evicted_errnos=max(0, c[DEFS["SC_ERRNO_INSERTS"]] - errnos_dump.count - self._deleted_errnos),
             lost_errnos=c[DEFS["SC_ERRNO_LOST"]],
         )
+        return self._last
 
     def pids(self, sample: SyscallsSample) -> set[int]:
         """Pids of the per-process table."""
