@@ -7,6 +7,7 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from bpftop import hist
 from bpftop.collectors.syscalls import SyscallsSample, SyscallTotals
@@ -37,9 +38,8 @@ class SyscallRow:
     errnos: tuple[tuple[str, int], ...] = ()  # (name, interval count), most first
 
 
-@dataclass(frozen=True)
-class ProcSyscallRow:
-    """One (process, syscall) pair over the interval."""
+class ProcSyscallRow(NamedTuple):
+    """One (process, syscall) pair over the interval (a tuple: thousands per tick)."""
 
     pid: int
     nr: int
@@ -56,8 +56,7 @@ class ProcSyscallRow:
     top_errno: str
 
 
-@dataclass(frozen=True)
-class ProcRow:
+class ProcRow(NamedTuple):
     """One process, all its syscalls, over the interval."""
 
     pid: int
@@ -134,6 +133,65 @@ def _syscall_rows(
     return tuple(rows)
 
 
+def _pair_rows(
+    prev: SyscallsSample | None,
+    cur: SyscallsSample,
+    interval_s: float | None,
+    *,
+    procs: Mapping[int, ProcMeta],
+    comm_re: re.Pattern[str] | None,
+    names: dict[int, str],
+    errs_by_pair: Mapping[tuple[int, int], dict[int, int]],
+) -> tuple[dict[int, list[ProcSyscallRow]], dict[int, str | None]]:
+    """Rows per (pid, syscall), grouped by pid, and each pid's name (None: filtered out)."""
+    prev_pairs = {(p.pid, p.nr): p for p in prev.procs} if prev else {}
+    by_pid: dict[int, list[ProcSyscallRow]] = defaultdict(list)
+    comms: dict[int, str | None] = {}  # None: filtered out by --comm
+    per_s = 1.0 / interval_s if interval_s else None
+    # The hot loop of a refresh (one pass per (pid, syscall) pair): deltas are
+    # inlined and names cached; see counter_delta for the rule.
+    for ps in cur.procs:
+        pid = ps.pid
+        comm = comms.get(pid, "")
+        if comm == "":
+            meta = procs.get(pid)
+            comm = meta.name if meta and meta.name else ps.comm
+            if comm_re and not comm_re.search(comm):
+                comm = None
+            comms[pid] = comm
+        if comm is None:
+            continue
+        p = prev_pairs.get((pid, ps.nr))
+        if p is None or ps.calls < p.calls:
+            calls, errors, latency = ps.calls, ps.errors, ps.total_ns
+        else:
+            calls, errors, latency = ps.calls - p.calls, ps.errors - p.errors, ps.total_ns - p.total_ns
+        top_errno = ""
+        if errors:
+            errs = errs_by_pair.get((pid, ps.nr))
+            if errs and any(n > 0 for n in errs.values()):
+                top_errno = errno_name(max(errs, key=errs.__getitem__))
+        by_pid[pid].append(
+            ProcSyscallRow(
+                pid,
+                ps.nr,
+                names.get(ps.nr) or syscall_name(ps.nr, names),
+                calls,
+                errors,
+                ps.calls,
+                ps.errors,
+                None if per_s is None else calls * per_s,
+                None if per_s is None else errors * per_s,
+                latency,
+                latency / calls if calls else None,
+                ps.max_ns,
+                top_errno,
+            )
+        )
+
+    return by_pid, comms
+
+
 def derive_syscalls(
     prev: SyscallsSample | None,
     cur: SyscallsSample,
@@ -152,65 +210,42 @@ def derive_syscalls(
         errs_by_pair[(e.pid, e.nr)][e.errno] = n or 0
         errs_by_nr[e.nr][e.errno] += n
 
-    prev_pairs = {(p.pid, p.nr): p for p in prev.procs} if prev else {}
-    by_pid: dict[int, list[ProcSyscallRow]] = defaultdict(list)
-    comms: dict[int, str] = {}
-    for ps in cur.procs:
-        meta = procs.get(ps.pid)
-        comm = meta.name if meta and meta.name else ps.comm
-        if comm_re and not comm_re.search(comm):
-            continue
-        comms.setdefault(ps.pid, comm)
-        p = prev_pairs.get((ps.pid, ps.nr))
-        calls = counter_delta(ps.calls, p.calls if p else None)
-        errors = counter_delta(ps.errors, p.errors if p else None)
-        latency = counter_delta(ps.total_ns, p.total_ns if p else None)
-        errs = errs_by_pair.get((ps.pid, ps.nr), {})
-        by_pid[ps.pid].append(
-            ProcSyscallRow(
-                pid=ps.pid,
-                nr=ps.nr,
-                name=syscall_name(ps.nr, names),
-                calls=calls,
-                errors=errors,
-                calls_total=ps.calls,
-                errors_total=ps.errors,
-                calls_per_s=rate(calls, interval_s),
-                errors_per_s=rate(errors, interval_s),
-                latency_ns=latency,
-                avg_ns=latency / calls if calls else None,
-                max_ns=ps.max_ns,
-                top_errno=errno_name(max(errs, key=errs.__getitem__))
-                if any(n > 0 for n in errs.values())
-                else "",
-            )
-        )
-
+    by_pid, comms = _pair_rows(
+        prev, cur, interval_s, procs=procs, comm_re=comm_re, names=names, errs_by_pair=errs_by_pair
+    )
     proc_rows = []
     for pid, rows in by_pid.items():
-        rows.sort(key=lambda r: (-r.calls, r.nr))
         meta = procs.get(pid, ProcMeta(pid=pid))
-        calls = sum(r.calls for r in rows)
-        errors = sum(r.errors for r in rows)
+        calls = errors = latency = calls_total = errors_total = max_ns = 0
+        top = failing = rows[0]
+        for r in rows:  # one pass: this runs once per (pid, syscall) pair
+            calls += r.calls
+            errors += r.errors
+            latency += r.latency_ns
+            calls_total += r.calls_total
+            errors_total += r.errors_total
+            max_ns = max(max_ns, r.max_ns)
+            if r.calls > top.calls:
+                top = r
+            if r.errors > failing.errors:
+                failing = r
         if meta.exited and not calls:
             continue
-        latency = sum(r.latency_ns for r in rows)
-        failing = max(rows, key=lambda r: r.errors)
         proc_rows.append(
             ProcRow(
                 pid=pid,
-                comm=comms[pid],
+                comm=comms[pid] or "",
                 user=meta.user,
                 cmdline=meta.cmdline,
                 calls=calls,
                 errors=errors,
-                calls_total=sum(r.calls_total for r in rows),
-                errors_total=sum(r.errors_total for r in rows),
+                calls_total=calls_total,
+                errors_total=errors_total,
                 calls_per_s=rate(calls, interval_s),
                 errors_per_s=rate(errors, interval_s),
                 avg_ns=latency / calls if calls else None,
-                max_ns=max(r.max_ns for r in rows),
-                top_syscall=rows[0].name if rows[0].calls else "",
+                max_ns=max_ns,
+                top_syscall=top.name if top.calls else "",
                 top_errno=f"{failing.name}:{failing.top_errno}"
                 if failing.errors and failing.top_errno
                 else "",
