@@ -107,3 +107,13 @@ def test_focus_deltas_only_for_same_pid():
     assert same.views["syscalls"].focus[0].calls == 20
     switched = derive(frame(sample(1.0, 10, 0, focus_pid=200)), frame(sample(2.0, 30, 0, focus_pid=100)))
     assert switched.views["syscalls"].focus[0].calls == 30
+
+
+def test_percentiles_never_exceed_the_maximum():
+    s = sample(1.0, 100, 0)
+    capped = SyscallTotals(GETPPID, 100, 0, 100 * 300, 300, hist_with(8, 100))  # slot 8 = [256, 512)
+    from dataclasses import replace
+
+    d = derive(None, frame(replace(s, syscalls=(capped,))))
+    row = d.views["syscalls"].syscalls[0]
+    assert row.p99_ns == 300

@@ -95,6 +95,10 @@ def errno_name(err: int) -> str:
     return errno_mod.errorcode.get(err, str(err))
 
 
+def _at_most(value: float | None, limit: int) -> float | None:
+    return None if value is None else min(value, float(limit))
+
+
 def _syscall_rows(
     cur: tuple[SyscallTotals, ...],
     prev: tuple[SyscallTotals, ...] | None,
@@ -122,8 +126,9 @@ def _syscall_rows(
                 errors_per_s=rate(counter_delta(s.errors, p.errors if p else None), interval_s),
                 latency_ns=latency,
                 avg_ns=latency / calls if calls else None,
-                p50_ns=hist.percentile(slots, 50),
-                p99_ns=hist.percentile(slots, 99),
+                # Interpolation inside a log2 slot can overshoot the true maximum.
+                p50_ns=_at_most(hist.percentile(slots, 50), s.max_ns),
+                p99_ns=_at_most(hist.percentile(slots, 99), s.max_ns),
                 max_ns=s.max_ns,
                 hist=slots,
                 hist_total=s.hist,
