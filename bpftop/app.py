@@ -1,0 +1,285 @@
+"""The interactive dashboard: a Textual app fed by a frame source.
+
+A worker thread owns the source: every ``delay_s`` it calls ``source.tick()``
+and ``derive`` (both off the event loop) and posts ``FrameReady``, which a
+busy UI coalesces so it only ever renders the newest frame. Focus changes for
+the process screen are handed to the same thread, so ``set_focus`` never
+blocks the UI and never races a tick.
+
+Pause freezes the display, not the sampling: ticks go on, so the first frame
+shown after resuming has rates over one normal interval rather than over the
+whole pause.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol
+
+from textual import events, work
+from textual.app import App
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from bpftop.derive import Derived, derive
+from bpftop.frame import CollectorStatus, Frame
+from bpftop.panes.header import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
+from bpftop.panes.help import CURSOR_BINDINGS, HelpScreen
+from bpftop.panes.histogram import HISTOGRAM_BINDINGS
+from bpftop.panes.main import PANE_CLASSES, MainScreen
+from bpftop.panes.process import ProcessScreen
+from bpftop.panes.procs import ProcsPane, ProcTable
+from bpftop.panes.table import TablePane
+
+# `+`/`-` step through these intervals.
+DELAYS_S = (0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
+
+
+class FrameSource(Protocol):
+    """What the app needs from the engine (or a replay, or a test fake)."""
+
+    delay_s: float
+
+    @property
+    def status(self) -> tuple[CollectorStatus, ...]:
+        """Per collector."""
+
+    def tick(self) -> Frame:
+        """Sample once; may block on the kernel, so only the worker thread calls it."""
+
+    def set_focus(self, pid: int) -> None:
+        """Track one process in detail (0: none)."""
+
+    def close(self) -> None:
+        """Release everything; must be safe to call twice."""
+
+
+class FrameReady(Message):
+    """A derived frame is ready; a newer one replaces it if the UI lags behind."""
+
+    def __init__(self, derived: Derived) -> None:
+        super().__init__()
+        self.derived = derived
+
+    def can_replace(self, message: Message) -> bool:
+        """Only the newest frame matters."""
+        return isinstance(message, FrameReady)
+
+
+class TickFailed(Message):
+    """Sampling or deriving raised; the error is shown and sampling goes on."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+def step_delay(delay_s: float, direction: int) -> float:
+    """The next interval in ``DELAYS_S`` below (-1) or above (+1) ``delay_s``."""
+    if direction < 0:
+        return max((d for d in DELAYS_S if d < delay_s - 1e-9), default=DELAYS_S[0])
+    return min((d for d in DELAYS_S if d > delay_s + 1e-9), default=DELAYS_S[-1])
+
+
+class BpftopApp(App[None]):
+    """bpftop's dashboard.
+
+    Args:
+        source: where frames come from (``Engine``, a replay, a test fake).
+        pane: the pane shown first.
+        comm: regular expression on process names, applied by ``derive``.
+        delay_s: refresh interval; None keeps ``source.delay_s``.
+        panes: the panes to offer (``--pane`` loads one).
+    """
+
+    TITLE = "bpftop"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("q", "quit", "Quit", tooltip="quit bpftop"),
+        Binding("?", "help", "Help", tooltip="show this help"),
+        Binding("space,p", "toggle_pause", "Pause", tooltip="freeze the display (sampling goes on)"),
+        Binding("+", "faster", "Faster", show=False, tooltip="refresh more often (down to 0.1 s)"),
+        Binding("-", "slower", "Slower", show=False, tooltip="refresh less often (up to 10 s)"),
+    ]
+
+    derived: reactive[Derived | None] = reactive(None, always_update=True, repaint=False, init=False)
+    delay_s: reactive[float] = reactive(1.0, repaint=False, init=False)
+    paused: reactive[bool] = reactive(False, repaint=False, init=False)
+
+    def __init__(
+        self,
+        source: FrameSource,
+        pane: str = "procs",
+        comm: str = "",
+        delay_s: float | None = None,
+        panes: tuple[str, ...] = ("procs", "syscalls"),
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.comm = comm
+        self.panes = tuple(p for p in panes if p in PANE_CLASSES) or tuple(PANE_CLASSES)
+        self.first_pane = pane if pane in self.panes else self.panes[0]
+        self.frames_applied = 0
+        self._interval_s = self.validate_delay_s(source.delay_s if delay_s is None else delay_s)
+        self.set_reactive(BpftopApp.delay_s, self._interval_s)
+        self._latest: Derived | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._focus_lock = threading.Lock()
+        self._focus_wanted: int | None = None
+        self._source_closed = False
+        self._last_error = ""
+        self._too_small: TooSmallScreen | None = None
+
+    def get_default_screen(self) -> Screen[None]:
+        """The panes."""
+        return MainScreen(self.panes, self.first_pane)
+
+    def on_mount(self) -> None:
+        """Start sampling; check the terminal is big enough."""
+        self.source.delay_s = self._interval_s
+        self._check_size(self.size)
+        self._tick_loop()
+
+    def on_unmount(self) -> None:
+        """Stop the sampling thread and close the source."""
+        self.close_source()
+
+    def close_source(self) -> None:
+        """Stop sampling and close the source once; later calls do nothing."""
+        self._stop.set()
+        self._wake.set()
+        if self._source_closed:
+            return
+        self._source_closed = True
+        self.source.close()
+
+    @work(thread=True, exclusive=True, group="ticker")
+    def _tick_loop(self) -> None:
+        prev: Frame | None = None
+        while not self._stop.is_set():
+            started = time.monotonic()
+            self._apply_focus()
+            try:
+                frame = self.source.tick()
+                derived = derive(prev, frame, self.comm)
+            except Exception as exc:
+                self.post_message(TickFailed(f"{type(exc).__name__}: {exc}"))
+            else:
+                prev = frame
+                self.post_message(FrameReady(derived))
+            while not self._stop.is_set():
+                remaining = started + self._interval_s - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._wake.wait(remaining)
+                self._wake.clear()
+                self._apply_focus()
+
+    def _apply_focus(self) -> None:
+        with self._focus_lock:
+            pid, self._focus_wanted = self._focus_wanted, None
+        if pid is None or self._stop.is_set():
+            return
+        try:
+            self.source.set_focus(pid)
+        except Exception as exc:
+            self.post_message(TickFailed(f"set_focus({pid}): {exc}"))
+
+    def request_focus(self, pid: int) -> None:
+        """Ask the sampling thread to focus on ``pid`` (0: none) before its next tick."""
+        with self._focus_lock:
+            self._focus_wanted = pid
+        self._wake.set()
+
+    def on_frame_ready(self, message: FrameReady) -> None:
+        """Show the frame unless paused; keep it for when the pause ends."""
+        self._latest = message.derived
+        if not self.paused:
+            self._apply(message.derived)
+
+    def on_tick_failed(self, message: TickFailed) -> None:
+        """Say why a tick failed (once per distinct error, not every tick)."""
+        if message.error != self._last_error:
+            self._last_error = message.error
+            self.notify(message.error, title="sampling failed", severity="error", markup=False)
+
+    def _apply(self, derived: Derived) -> None:
+        self.frames_applied += 1
+        self.derived = derived
+
+    def validate_delay_s(self, delay_s: float) -> float:
+        """Keep the interval within 0.1..10 s."""
+        return min(DELAYS_S[-1], max(DELAYS_S[0], delay_s))
+
+    def watch_delay_s(self, delay_s: float) -> None:
+        """Tell the sampling thread (and the source, which stamps frames with it)."""
+        self._interval_s = delay_s
+        self.source.delay_s = delay_s
+        self._wake.set()
+
+    def watch_paused(self, paused: bool) -> None:
+        """On resume, show the newest frame at once."""
+        if not paused and self._latest is not None and self._latest is not self.derived:
+            self._apply(self._latest)
+
+    def action_toggle_pause(self) -> None:
+        """Freeze or unfreeze the display."""
+        self.paused = not self.paused
+
+    def action_faster(self) -> None:
+        """Shorter refresh interval."""
+        self.delay_s = step_delay(self.delay_s, -1)
+
+    def action_slower(self) -> None:
+        """Longer refresh interval."""
+        self.delay_s = step_delay(self.delay_s, +1)
+
+    def action_help(self) -> None:
+        """Show every key."""
+        self.push_screen(
+            HelpScreen(
+                [
+                    ("everywhere", [*BpftopApp.BINDINGS, *MainScreen.BINDINGS]),
+                    (
+                        "tables",
+                        [
+                            *TablePane.BINDINGS,
+                            *HISTOGRAM_BINDINGS,
+                            *ProcTable.BINDINGS,
+                            *ProcessScreen.BINDINGS,
+                            *CURSOR_BINDINGS,
+                        ],
+                    ),
+                ]
+            )
+        )
+
+    def on_procs_pane_open_process(self, message: ProcsPane.OpenProcess) -> None:
+        """Open a process's screen; focus the collectors on it while it is open."""
+        self.request_focus(message.pid)
+        self.push_screen(ProcessScreen(message.pid), callback=lambda _: self.request_focus(0))
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Swap in the too-small notice, or take it away."""
+        self._check_size(event.size)
+
+    def _check_size(self, size: Size) -> None:
+        if size.width < MIN_WIDTH or size.height < MIN_HEIGHT:
+            if self._too_small is None:
+                self._too_small = TooSmallScreen(size.width, size.height)
+                self.push_screen(self._too_small)
+            else:
+                self._too_small.set_size(size.width, size.height)
+        elif self._too_small is not None:
+            if self.screen is self._too_small:
+                self.pop_screen()
+            self._too_small = None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """While the terminal is too small, only quitting works."""
+        return self._too_small is None or action == "quit"

@@ -1,0 +1,136 @@
+"""A log2 latency histogram drawn with block characters, readable without colour."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.widget import Widget
+
+from bpftop import hist
+
+EIGHTHS = " ▏▎▍▌▋▊▉"
+FULL = "█"
+LABEL_W = 15
+COUNT_W = 8
+SHARE_W = 6
+# For the pane that owns a HistogramBox: the table keeps the focus, so the box
+# scrolls by these keys rather than by the cursor keys.
+HISTOGRAM_BINDINGS: list[BindingType] = [
+    Binding(
+        "J", "scroll_histogram(1)", "", show=False, tooltip="scroll the latency histogram (J down, K up)"
+    ),
+    Binding(
+        "K", "scroll_histogram(-1)", "", show=False, tooltip="scroll the latency histogram (J down, K up)"
+    ),
+]
+
+
+def bar(fraction: float, width: int) -> str:
+    """A horizontal bar ``fraction`` (0..1) of ``width`` cells, in eighths of a cell.
+
+    A non-zero fraction always gets at least a sliver, so a rare slot stays visible.
+    """
+    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
+    if fraction > 0 and eighths == 0:
+        eighths = 1
+    full, rest = divmod(eighths, 8)
+    return FULL * full + (EIGHTHS[rest] if rest else "")
+
+
+def histogram_lines(slots: Sequence[int], width: int) -> list[str]:
+    """One line per slot from the first to the last non-zero one.
+
+    Each line: range label, count, share of the total and a bar scaled to the
+    fullest slot.
+    """
+    used = [i for i, n in enumerate(slots) if n]
+    if not used:
+        return []
+    total = sum(slots)
+    peak = max(slots)
+    bar_w = max(4, width - LABEL_W - COUNT_W - SHARE_W - 3)
+    lines = []
+    for slot in range(used[0], used[-1] + 1):
+        n = slots[slot]
+        label = hist.slot_label(slot, last=slot == len(slots) - 1)
+        share = f"{100 * n / total:.1f}%"
+        lines.append(f"{label:>{LABEL_W}} {n:>{COUNT_W}} {share:>{SHARE_W}} {bar(n / peak, bar_w)}")
+    return lines
+
+
+class LatencyHistogram(Widget):
+    """One log2 latency histogram, its count and percentiles in the title line."""
+
+    DEFAULT_CSS = """
+    LatencyHistogram { height: auto; text-wrap: nowrap; text-overflow: ellipsis; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._title = ""
+        self._slots: tuple[int, ...] = ()
+        self._max_ns: int | None = None
+        self._empty = "no data"
+
+    def show(
+        self,
+        title: str,
+        slots: Sequence[int],
+        max_ns: int | None = None,
+        empty: str = "no calls in this interval",
+    ) -> None:
+        """Display ``slots`` under ``title``; ``max_ns`` is printed as the maximum.
+
+        Args:
+            title: what the histogram is of, e.g. ``read, last interval``.
+            slots: log2(ns) slot counts, see ``bpftop.hist``.
+            max_ns: the maximum to print (since start), None to omit it.
+            empty: the text shown when every slot is zero.
+        """
+        new = (title, tuple(slots), max_ns, empty)
+        if new == (self._title, self._slots, self._max_ns, self._empty):
+            return
+        self._title, self._slots, self._max_ns, self._empty = new
+        self.refresh(layout=True)
+
+    def title_line(self) -> str:
+        """The title with count, p50, p99 and max."""
+        total = sum(self._slots)
+        parts = [f"{self._title}: n={total}"]
+        if total:
+            parts += [
+                f"p50 {hist.format_ns(hist.percentile(self._slots, 50))}",
+                f"p99 {hist.format_ns(hist.percentile(self._slots, 99))}",
+            ]
+        if self._max_ns is not None:
+            parts.append(f"max {hist.format_ns(self._max_ns)}")
+        return " · ".join(parts)
+
+    def render(self) -> Text:
+        """Title line, then one bar per slot (or the empty notice)."""
+        width = max(self.content_size.width, 40)
+        lines = histogram_lines(self._slots, width) or [f"  ({self._empty})"]
+        text = Text(self.title_line(), style="bold", no_wrap=True, overflow="ellipsis")
+        for line in lines:
+            text.append("\n" + line)
+        return text
+
+
+class HistogramBox(VerticalScroll, can_focus=False):
+    """A LatencyHistogram that scrolls when it has more slots than lines."""
+
+    DEFAULT_CSS = """
+    HistogramBox { height: auto; max-height: 50%; scrollbar-size-vertical: 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        """The histogram."""
+        yield LatencyHistogram()
+
+    def scroll_lines(self, step: int) -> None:
+        """Scroll a few lines down (step 1) or up (-1)."""
+        self.scroll_relative(y=3 * step, animate=False)

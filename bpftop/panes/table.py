@@ -1,0 +1,254 @@
+"""A sortable, filterable table pane, the base of every table in bpftop.
+
+A ``TablePane`` turns the derived model into rows, sorts and filters them in
+Python and hands the result to ``KeyedTable.sync`` (rows updated in place by
+key). It also shows a collector's load error in place of its table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar, Generic
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Input, Static
+from textual.widgets.data_table import ColumnKey
+
+from bpftop.derive import Derived
+from bpftop.panes.keyed_table import Col, KeyedTable, R
+
+
+class TablePane(Vertical, Generic[R]):
+    """Base of the table panes: sorting, reversing, filtering, collector errors.
+
+    Subclasses set ``COLUMNS`` (the first one shows the row key), ``COLLECTOR``
+    and ``DEFAULT_SORT``, implement ``rows_of`` and ``row_key``, and may override
+    ``row_order``, ``matches``, ``summary_extra`` and ``after_sync``.
+    """
+
+    BINDINGS = [
+        Binding("s", "sort(1)", "Sort", tooltip="sort by the next column"),
+        Binding(">", "sort(1)", "Sort", show=False, tooltip="sort by the next column"),
+        Binding("<", "sort(-1)", "Sort back", show=False, tooltip="sort by the previous column"),
+        Binding("r", "reverse", "Reverse", tooltip="reverse the sort order"),
+        Binding("/", "filter", "Filter", tooltip="filter rows (Enter keeps, Esc clears)"),
+        Binding("escape", "close_filter", "Close filter", show=False, tooltip="clear and close the filter"),
+    ]
+    DEFAULT_CSS = """
+    TablePane { height: 1fr; }
+    TablePane > .pane-error { height: auto; padding: 1 2; text-style: bold; display: none; }
+    TablePane.-failed > .pane-error { display: block; }
+    TablePane.-failed > KeyedTable { display: none; }
+    TablePane > .pane-summary { height: 1; }
+    TablePane > Input { display: none; height: 1; }
+    TablePane > Input.-open { display: block; }
+    """
+    COLUMNS: ClassVar[Sequence[Col[Any]]] = ()
+    COLLECTOR: ClassVar[str] = "syscalls"
+    DEFAULT_SORT: ClassVar[str] = ""
+    FILTER_HINT: ClassVar[str] = "filter"
+    TABLE_CLASS: ClassVar[type[KeyedTable]] = KeyedTable
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.derived: Derived | None = None
+        self.sort_index = next((i for i, c in enumerate(self.COLUMNS) if c.key == self.DEFAULT_SORT), 0)
+        self.sort_reversed = False
+        self.filter_text = ""
+        self._stale = True
+
+    def compose(self) -> ComposeResult:
+        """Error notice, table, extras, summary line and the filter input."""
+        yield Static("", classes="pane-error")
+        yield self.TABLE_CLASS()
+        yield from self.compose_extra()
+        yield Static("", classes="pane-summary")
+        yield Input(placeholder=f"/ {self.FILTER_HINT}", compact=True)
+
+    def compose_extra(self) -> ComposeResult:
+        """Widgets between the table and the summary line (none by default)."""
+        yield from ()
+
+    def on_mount(self) -> None:
+        """Create the columns."""
+        table = self.query_one(KeyedTable)
+        for col in self.COLUMNS:
+            table.add_column(self._label(col), width=col.width or 10, key=col.key)
+        self._fit_columns()
+
+    def on_resize(self) -> None:
+        """Give the flexible column whatever the fixed ones leave."""
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        table = self.query_one(KeyedTable)
+        fixed = sum(c.width for c in self.COLUMNS)
+        room = max(8, table.size.width - table.styles.scrollbar_size_vertical - fixed)
+        for col in self.COLUMNS:
+            if not col.width:
+                table.set_column_width(col.key, room)
+
+    @property
+    def table(self) -> KeyedTable:
+        """The pane's table."""
+        return self.query_one(KeyedTable)
+
+    @property
+    def sort_column(self) -> Col[Any]:
+        """The column rows are sorted by."""
+        return self.COLUMNS[self.sort_index]
+
+    def _label(self, col: Col[Any]) -> Text:
+        arrow = ""
+        if col is self.sort_column:
+            arrow = "▼" if self._descending() else "▲"
+        if col.numeric:
+            return Text(col.label + arrow, justify="right")
+        gap = "" if col is self.COLUMNS[0] else " "
+        return Text(gap + col.label + arrow)
+
+    def _cells(self, row: R) -> list[Text]:
+        cells = []
+        for index, col in enumerate(self.COLUMNS):
+            value = col.text(row)
+            if col.numeric:
+                cells.append(Text(value, justify="right", overflow="ellipsis", no_wrap=True))
+            else:
+                gap = "" if index == 0 else " "
+                cells.append(Text(gap + value, overflow="ellipsis", no_wrap=True))
+        return cells
+
+    def show(self, derived: Derived | None) -> None:
+        """Take a new model; render now if visible, else when next shown."""
+        self.derived = derived
+        self._stale = True
+        if self.display and self.screen.is_current:
+            self.refresh_view()
+
+    def refresh_view(self, force: bool = False) -> None:
+        """Render the last model received, if it changed since the last render."""
+        if not (self._stale or force) or not self.is_mounted:
+            return
+        self._stale = False
+        derived = self.derived
+        status = derived.status_of(self.COLLECTOR) if derived else None
+        error = self.query_one(".pane-error", Static)
+        failed = status is not None and not status.ok
+        self.set_class(failed, "-failed")
+        if status is not None and not status.ok:
+            hint = f" — {status.hint}" if status.hint else ""
+            error.update(Text(f"{self.COLLECTOR} collector not loaded: {status.error}{hint}"))
+        rows = self.rows_of(derived) if derived is not None and not failed else None
+        self._sync_rows(rows or [])
+        self.query_one(".pane-summary", Static).update(Text(self._summary(derived, rows)))
+        self.after_sync(derived)
+
+    def _sync_rows(self, rows: list[R]) -> None:
+        needle = self.filter_text.lower()
+        if needle:
+            rows = [r for r in rows if self.matches(r, needle)]
+        col = self.sort_column
+        rows = sorted(rows, key=self.row_order)
+        # A stable sort, even reversed, keeps ties in row_order.
+        rows.sort(key=lambda r: _none_lowest(col.sort(r)), reverse=self._descending())
+        self.table.sync([(self.row_key(r), self._cells(r)) for r in rows])
+
+    def _summary(self, derived: Derived | None, rows: list[R] | None) -> str:
+        if derived is None:
+            return "waiting for the first frame…"
+        if rows is None:
+            return "no data"
+        shown = self.table.row_count
+        parts = [f"{shown}/{len(rows)} rows" if self.filter_text else f"{len(rows)} rows"]
+        parts.append(f"sort {self.sort_column.label} {'desc' if self._descending() else 'asc'}")
+        if self.filter_text:
+            parts.append(f"filter '{self.filter_text}'")
+        parts.extend(self.summary_extra(derived))
+        return " · ".join(parts)
+
+    def _descending(self) -> bool:
+        return self.sort_column.numeric != self.sort_reversed
+
+    def _relabel(self) -> None:
+        table = self.table
+        for col in self.COLUMNS:
+            table.columns[ColumnKey(col.key)].label = self._label(col)
+        table.refresh()
+        self.refresh_view(force=True)
+
+    def action_sort(self, step: int) -> None:
+        """Sort by the next (``step`` 1) or previous (-1) column, in its natural order."""
+        self.sort_index = (self.sort_index + step) % len(self.COLUMNS)
+        self.sort_reversed = False
+        self._relabel()
+
+    def action_reverse(self) -> None:
+        """Reverse the sort order."""
+        self.sort_reversed = not self.sort_reversed
+        self._relabel()
+
+    def action_filter(self) -> None:
+        """Open the filter input."""
+        field = self.query_one(Input)
+        field.add_class("-open")
+        field.focus()
+
+    def action_close_filter(self) -> None:
+        """Clear the filter and close its input."""
+        field = self.query_one(Input)
+        field.remove_class("-open")
+        field.value = ""
+        self.filter_text = ""
+        self.table.focus()
+        self.refresh_view(force=True)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Esc only means something while a filter is open or set."""
+        if action == "close_filter":
+            return self.query_one(Input).has_class("-open") or bool(self.filter_text)
+        return True
+
+    @on(Input.Changed)
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.filter_text = event.value.strip()
+        self.refresh_view(force=True)
+
+    @on(Input.Submitted)
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not self.filter_text:
+            self.query_one(Input).remove_class("-open")
+        self.table.focus()
+
+    # Subclass hooks.
+    def rows_of(self, derived: Derived) -> list[R] | None:
+        """Rows of the model, None when the collector's view is missing."""
+        raise NotImplementedError
+
+    def row_key(self, row: R) -> str:
+        """Stable key of a row; also the text of the first column."""
+        raise NotImplementedError
+
+    def row_order(self, row: R) -> Any:
+        """Tie-breaker order, before the sort column is applied."""
+        return self.row_key(row)
+
+    def matches(self, row: R, needle: str) -> bool:
+        """Whether a row matches the lower-cased filter text."""
+        return needle in self.row_key(row).lower()
+
+    def summary_extra(self, derived: Derived) -> list[str]:
+        """Extra parts of the summary line."""
+        return []
+
+    def after_sync(self, derived: Derived | None) -> None:
+        """Called after each render (e.g. to redraw a histogram)."""
+
+
+def _none_lowest(value: Any) -> tuple[int, Any]:
+    return (0, 0) if value is None else (1, value)
