@@ -46,7 +46,10 @@ def _wait_for(predicate, timeout_s: float) -> str:
 
 
 def _session_alive() -> bool:
-    return subprocess.run(["tmux", "has-session", "-t", SESSION], capture_output=True, check=False).returncode == 0
+    return (
+        subprocess.run(["tmux", "has-session", "-t", SESSION], capture_output=True, check=False).returncode
+        == 0
+    )
 
 
 @pytest.mark.bpf
