@@ -6,11 +6,16 @@ call it, so a replay shows the numbers the live session showed.
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from bpftop.frame import CollectorStatus, Frame, HostInfo, ProcMeta
+
+# Collector stem -> module whose derive_view(prev_sample, cur_sample, interval_s,
+# procs, comm_re) returns that collector's view. A new collector adds one line.
+DERIVERS = {"syscalls": "bpftop.derive.syscalls"}
 
 
 @dataclass(frozen=True)
@@ -64,16 +69,15 @@ def derive(prev: Frame | None, cur: Frame, comm: str = "") -> Derived:
         cur: the current frame.
         comm: regular expression on process names (user-space part of the filters).
     """
-    from bpftop.derive.syscalls import derive_syscalls
-
     interval_s = (cur.ts_ns - prev.ts_ns) / 1e9 if prev is not None and cur.ts_ns > prev.ts_ns else None
     comm_re = re.compile(comm) if comm else None
     views: dict[str, Any] = {}
-    if "syscalls" in cur.samples:
-        prev_sample = prev.samples.get("syscalls") if prev is not None else None
-        views["syscalls"] = derive_syscalls(
-            prev_sample, cur.samples["syscalls"], interval_s, cur.procs, comm_re
-        )
+    for stem, sample in cur.samples.items():
+        if stem not in DERIVERS:
+            continue  # a recording from a newer bpftop: show what this one knows
+        prev_sample = prev.samples.get(stem) if prev is not None else None
+        module = importlib.import_module(DERIVERS[stem])
+        views[stem] = module.derive_view(prev_sample, sample, interval_s, cur.procs, comm_re)
     return Derived(
         ts_ns=cur.ts_ns,
         wall=cur.wall,

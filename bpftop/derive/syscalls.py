@@ -281,3 +281,6 @@ def derive_syscalls(
             "lost_errnos": cur.lost_errnos,
         },
     )
+
+
+derive_view = derive_syscalls

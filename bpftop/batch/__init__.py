@@ -1,0 +1,90 @@
+"""Non-interactive output: text tables like ``top -b``, or one JSON object per interval.
+
+JSON keys carry their units (``_ns``, ``_per_s``, ``_bytes``); each figure comes
+as the interval's raw count, its rate, and the cumulative count since attach.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+from datetime import datetime, timezone
+from typing import Any, TextIO
+
+from rich.console import Console
+
+from bpftop.batch.common import num
+from bpftop.derive import Derived
+
+# Collector stem -> module with PANES, json_section(view, pane) and
+# text_section(view, pane, limit). A new collector adds one line.
+SECTIONS = {"syscalls": "bpftop.batch.syscalls"}
+
+
+def _section(stem: str) -> Any:
+    return importlib.import_module(SECTIONS[stem])
+
+
+def to_json(d: Derived, pane: str | None) -> dict[str, Any]:
+    """One JSON record for an interval."""
+    record: dict[str, Any] = {
+        "time": datetime.fromtimestamp(d.wall, timezone.utc).isoformat(timespec="milliseconds"),
+        "interval_s": num(d.interval_s, 3),
+        "host": {"hostname": d.host.hostname, "kernel": d.host.kernel, "machine": d.host.machine},
+        "collectors": [{"name": s.name, "ok": s.ok, "method": s.method, "error": s.error} for s in d.status],
+    }
+    for stem, view in d.views.items():
+        section = _section(stem)
+        if pane is None or pane in section.PANES:
+            record[stem] = section.json_section(view, pane)
+    return record
+
+
+def text_tables(d: Derived, pane: str | None, limit: int = 20) -> list[Any]:
+    """Renderables for one interval: a summary line then the pane tables."""
+    when = datetime.fromtimestamp(d.wall).strftime("%H:%M:%S")
+    interval = f"{d.interval_s:.2f}s" if d.interval_s else "-"
+    parts: list[Any] = [f"bpftop - {when} {d.host.hostname} {d.host.kernel}, interval {interval}"]
+    for st in d.status:
+        if not st.ok:
+            parts.append(f"{st.name}: not loaded: {st.error}" + (f" ({st.hint})" if st.hint else ""))
+    for stem, view in d.views.items():
+        section = _section(stem)
+        if pane is None or pane in section.PANES:
+            parts.extend(section.text_section(view, pane, limit))
+    return parts
+
+
+def run_batch(
+    source: Any,
+    *,
+    iterations: int,
+    delay_s: float,
+    pane: str | None,
+    as_json: bool,
+    comm: str = "",
+    out: TextIO | None = None,
+) -> None:
+    """Print ``iterations`` intervals of ``delay_s`` from ``source`` (an Engine or a replay)."""
+    from bpftop.derive import derive
+
+    console = Console(file=out, soft_wrap=False, width=None if out is None else 160)
+    prev = source.tick()
+    next_at = time.monotonic()
+    for _ in range(iterations):
+        next_at += delay_s
+        time.sleep(max(0.0, next_at - time.monotonic()))
+        cur = source.tick()
+        d = derive(prev, cur, comm)
+        prev = cur
+        if as_json:
+            line = json.dumps(to_json(d, pane), separators=(",", ":"))
+            if out is None:
+                print(line, flush=True)
+            else:
+                out.write(line + "\n")
+        else:
+            for part in text_tables(d, pane):
+                console.print(part)
+            console.print()

@@ -1,0 +1,109 @@
+"""Batch text and JSON of the syscalls collector (panes ``procs`` and ``syscalls``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from bpftop import hist
+from bpftop.batch.common import fmt_rate, hist_json, num
+from bpftop.derive.syscalls import SyscallsView
+
+PANES = ("procs", "syscalls")
+LEFT = {"USER", "TOP SYSCALL", "TOP ERRNO", "COMMAND", "SYSCALL"}
+
+
+def json_section(view: SyscallsView, pane: str | None) -> dict[str, Any]:
+    """The ``syscalls`` part of a JSON record (``procs`` and/or ``syscalls`` tables)."""
+    procs, syscalls = pane in (None, "procs"), pane in (None, "syscalls")
+    out: dict[str, Any] = {
+        "calls_per_s": num(view.calls_per_s),
+        "errors_per_s": num(view.errors_per_s),
+        "drops": dict(view.drops),
+    }
+    if procs:
+        out["procs"] = [
+            {
+                "pid": p.pid,
+                "comm": p.comm,
+                "user": p.user,
+                "cmdline": p.cmdline,
+                "syscalls": p.calls,
+                "errors": p.errors,
+                "syscalls_total": p.calls_total,
+                "errors_total": p.errors_total,
+                "syscalls_per_s": num(p.calls_per_s),
+                "errors_per_s": num(p.errors_per_s),
+                "avg_latency_ns": num(p.avg_ns),
+                "max_latency_ns": p.max_ns,
+                "top_syscall": p.top_syscall,
+                "top_errno": p.top_errno,
+                "exited": p.exited,
+            }
+            for p in view.procs
+        ]
+    if syscalls:
+        out["syscalls"] = [
+            {
+                "nr": s.nr,
+                "name": s.name,
+                "calls": s.calls,
+                "errors": s.errors,
+                "calls_total": s.calls_total,
+                "errors_total": s.errors_total,
+                "calls_per_s": num(s.calls_per_s),
+                "errors_per_s": num(s.errors_per_s),
+                "latency_ns": s.latency_ns,
+                "avg_latency_ns": num(s.avg_ns),
+                "p50_latency_ns": num(s.p50_ns),
+                "p99_latency_ns": num(s.p99_ns),
+                "max_latency_ns": s.max_ns,
+                "errnos": dict(s.errnos),
+                "hist_log2_ns": hist_json(s.hist, s.hist_total),
+            }
+            for s in view.syscalls
+        ]
+    return out
+
+
+def text_section(view: SyscallsView, pane: str | None, limit: int) -> list[Any]:
+    """Summary lines and tables for text output."""
+    parts: list[Any] = [f"Syscalls: {fmt_rate(view.calls_per_s)}/s, errors {fmt_rate(view.errors_per_s)}/s"]
+    drops = {k: v for k, v in view.drops.items() if v}
+    if drops:
+        parts.append("Dropped/unmatched: " + ", ".join(f"{k}={v}" for k, v in drops.items()))
+    if pane in (None, "procs"):
+        t = Table(box=None, pad_edge=False, header_style="bold")
+        for col in ("PID", "USER", "SYSC/s", "ERR/s", "TOP SYSCALL", "AVG LAT", "TOP ERRNO", "COMMAND"):
+            t.add_column(col, justify="left" if col in LEFT else "right", no_wrap=True)
+        for p in view.procs[:limit]:
+            t.add_row(
+                str(p.pid),
+                p.user[:10],
+                fmt_rate(p.calls_per_s),
+                fmt_rate(p.errors_per_s),
+                p.top_syscall,
+                hist.format_ns(p.avg_ns),
+                p.top_errno,
+                p.comm + (" (exited)" if p.exited else ""),
+            )
+        parts.append(t)
+    if pane in (None, "syscalls"):
+        t = Table(box=None, pad_edge=False, header_style="bold")
+        for col in ("SYSCALL", "CALLS/s", "ERR/s", "AVG", "P50", "P99", "MAX", "TOP ERRNO"):
+            t.add_column(col, justify="left" if col in LEFT else "right", no_wrap=True)
+        for row in view.syscalls[:limit]:
+            top = f"{row.errnos[0][0]} x{row.errnos[0][1]}" if row.errnos else ""
+            t.add_row(
+                row.name,
+                fmt_rate(row.calls_per_s),
+                fmt_rate(row.errors_per_s),
+                hist.format_ns(row.avg_ns),
+                hist.format_ns(row.p50_ns),
+                hist.format_ns(row.p99_ns),
+                hist.format_ns(row.max_ns),
+                top,
+            )
+        parts.append(t)
+    return parts
