@@ -1,4 +1,8 @@
-"""Command line: ``bpftop [options]``, ``bpftop check``."""
+"""Command line: ``bpftop [options]``, ``bpftop check``, ``bpftop record``, ``bpftop replay``.
+
+``record`` and ``replay`` live in ``bpftop/record/commands.py``; this module
+keeps the options they share with the dashboard.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import pwd
 import signal
 import sys
 from types import FrameType
+from typing import Any
 
 from bpftop import __version__
 from bpftop.collectors.base import Filters
@@ -34,14 +39,27 @@ def _uid(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The main parser (``check`` is handled before it)."""
-    panes = [p for p in PANE_ORDER if p in PANES]
+    """The main parser (subcommands are handled before it)."""
+    from bpftop.record.commands import add_record_args
+
     p = argparse.ArgumentParser(
         prog="bpftop",
         description="A top-like dashboard of syscalls (and more) per process, powered by eBPF.",
-        epilog="Subcommands: `bpftop check` reports what this machine supports.",
+        epilog="Subcommands: `bpftop check` reports what this machine supports; "
+        "`bpftop record FILE` records without a screen; `bpftop replay FILE` replays (no root needed).",
     )
     p.add_argument("--version", action="version", version=f"bpftop {__version__}")
+    add_sampling_args(p)
+    add_batch_args(p)
+    p.add_argument("-v", "--verbose", action="store_true", help="log libbpf messages to stderr (batch)")
+    p.add_argument("--record", metavar="FILE", help="also record every frame to FILE (see docs/recording.md)")
+    add_record_args(p)
+    return p
+
+
+def add_sampling_args(p: argparse.ArgumentParser, comm: bool = True) -> None:
+    """``--pane``, ``-d``, and the filters (``--comm`` only where it applies)."""
+    panes = [p for p in PANE_ORDER if p in PANES]
     p.add_argument("--pane", choices=panes, help="open on this pane and load only its collectors")
     p.add_argument(
         "-d",
@@ -53,8 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-p", "--pid", type=int, default=0, help="only this process (filtered in the kernel)")
     p.add_argument("-u", "--user", type=_uid, help="only this user's processes (name or uid; kernel)")
-    p.add_argument("--comm", default="", metavar="REGEX", help="only processes whose name matches")
+    if comm:
+        p.add_argument("--comm", default="", metavar="REGEX", help="only processes whose name matches")
     p.add_argument("--cgroup", metavar="PATH", help="only tasks in this cgroup v2 directory (kernel)")
+
+
+def add_batch_args(p: argparse.ArgumentParser) -> None:
+    """``--once``, ``-b``, ``-n``, ``--json``."""
     p.add_argument("--once", action="store_true", help="print one interval as text and exit")
     p.add_argument("-b", "--batch", action="store_true", help="print intervals as text, like top -b")
     p.add_argument(
@@ -66,11 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="number of intervals in batch mode (default: until interrupted)",
     )
     p.add_argument("--json", action="store_true", help="batch output as one JSON object per interval")
-    p.add_argument("-v", "--verbose", action="store_true", help="log libbpf messages to stderr (batch)")
-    return p
 
 
-def _filters(args: argparse.Namespace) -> Filters:
+def panes_of(args: argparse.Namespace) -> list[str]:
+    """The panes asked for: ``--pane``, or all of them."""
+    return [args.pane] if args.pane else [p for p in PANE_ORDER if p in PANES]
+
+
+def filters_of(args: argparse.Namespace) -> Filters:
+    """The filters given; exits with the reason when one is invalid."""
     cgroup_id = 0
     if args.cgroup:
         try:
@@ -98,13 +125,18 @@ def main(argv: list[str] | None = None) -> int:
         from bpftop.check import run_check
 
         return run_check()
+    if argv[:1] in (["record"], ["replay"]):
+        from bpftop.record import commands
+
+        return commands.record_main(argv[1:]) if argv[0] == "record" else commands.replay_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.CRITICAL, format="%(name)s: %(message)s"
     )
     batch = args.once or args.batch or args.json
-    panes = [args.pane] if args.pane else [p for p in PANE_ORDER if p in PANES]
-    engine = Engine(collectors_for(panes), _filters(args), delay_s=args.delay)
+    panes = panes_of(args)
+    engine = Engine(collectors_for(panes), filters_of(args), delay_s=args.delay)
+    source, writer = _recording(args, engine, collectors_for(panes), batch) if args.record else (engine, None)
     # SIGTERM/SIGHUP unwind through `finally` so everything is detached; the
     # kernel also drops fd-based links if we are killed outright.
     for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -117,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
                 if s.hint:
                     print(f"  hint: {s.hint}", file=sys.stderr)
             print("bpftop: no collector could start; `bpftop check` tells why", file=sys.stderr)
+            if writer is not None:
+                from bpftop.record.commands import discard_if_empty
+
+                discard_if_empty(writer)
             return 1
         if batch:
             from bpftop.batch import run_batch
@@ -124,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             iterations = 1 if args.once else (args.iterations or sys.maxsize)
             try:
                 run_batch(
-                    engine,
+                    source,
                     iterations=iterations,
                     delay_s=args.delay,
                     pane=args.pane,
@@ -139,12 +175,29 @@ def main(argv: list[str] | None = None) -> int:
         from bpftop.app import BpftopApp
 
         app = BpftopApp(
-            engine, pane=args.pane or "procs", comm=args.comm, delay_s=args.delay, panes=tuple(panes)
+            source, pane=args.pane or "procs", comm=args.comm, delay_s=args.delay, panes=tuple(panes)
         )
         app.run()
         return 0
     finally:
+        source.close()
         engine.close()
+        if writer is not None and writer.frames:
+            stopped = f"recording {writer.state}: {writer.message}; " if writer.message else ""
+            print(f"bpftop: {stopped}recorded {writer.summary()}", file=sys.stderr)
+
+
+def _recording(
+    args: argparse.Namespace, engine: Engine, collectors: list[str], batch: bool
+) -> tuple[Any, Any]:
+    """``--record FILE``: the file is created before anything loads, so its errors come first."""
+    from bpftop.record.commands import open_writer
+    from bpftop.record.writer import RecordingSource
+
+    writer = open_writer(args, args.record, engine, collectors)
+    # Batch output says at once when recording stops; the dashboard shows it in its header.
+    report = (lambda message: print(f"bpftop: {message}", file=sys.stderr)) if batch else None
+    return RecordingSource(engine, writer, report), writer
 
 
 if __name__ == "__main__":

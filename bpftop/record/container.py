@@ -1,0 +1,142 @@
+"""The file layout of a recording: magic, framed records, compression.
+
+See docs/recording.md for the whole format. In short: 8 bytes of magic, then
+records, each ``sync (2 bytes) | type (1 byte) | payload length (u32 LE) |
+CRC-32 of type, length and payload (u32 LE) | payload``. The first record is
+the JSON header; frame records follow. A record is written with one
+``write(2)``, so a recorder killed at any moment leaves whole records and at
+most one torn one at the end, which the CRC (or the missing bytes) betrays.
+"""
+
+from __future__ import annotations
+
+import json
+import lzma
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from bpftop.record.errors import RecordingError
+
+MAGIC = b"\x89bpftop\n"  # the high bit and the newline catch text-mode mangling
+SYNC = b"\xb5\x52"
+RECORD = struct.Struct("<2scII")
+FRAME_PREFIX = struct.Struct("<IIqdB")  # number, base, ts_ns, wall, compression
+HEADER, KEY, DELTA = b"H", b"K", b"D"
+FORMAT_NAME = "bpftop-recording"
+FORMAT_VERSION = 1  # a reader reads its own version and older ones
+MAX_PAYLOAD = 256 << 20
+MAX_BODY = 512 << 20  # decompressed; more is a decompression bomb, not a frame
+COMPRESSIONS = {"none": 0, "zlib": 1, "lzma": 2}
+# Flag on a delta's compression byte: zlib was primed with the previous frame's
+# JSON skeleton (a preset dictionary), which the reader has from decoding it.
+PRIMED = 0x80
+_LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 6}]
+
+
+def record_bytes(kind: bytes, payload: bytes) -> bytes:
+    """One framed record."""
+    head = kind + struct.pack("<I", len(payload))
+    return RECORD.pack(SYNC, kind, len(payload), zlib.crc32(payload, zlib.crc32(head))) + payload
+
+
+def record_crc_ok(kind: bytes, crc: int, payload: bytes) -> bool:
+    """Does ``payload`` match the CRC stored in its record header?"""
+    head = kind + struct.pack("<I", len(payload))
+    return zlib.crc32(payload, zlib.crc32(head)) == crc
+
+
+def compress(body: bytes, method: int, primer: bytes = b"") -> bytes:
+    """Compress a frame body with one of ``COMPRESSIONS`` (``method | PRIMED``: with ``primer``)."""
+    if method == 1 | PRIMED:
+        packer = zlib.compressobj(6, zdict=primer)
+        return packer.compress(body) + packer.flush()
+    if method == 1:
+        return zlib.compress(body, 6)
+    if method == 2:
+        return lzma.compress(body, format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
+    return body
+
+
+def decompress(data: bytes | memoryview, method: int, primer: bytes = b"") -> bytes:
+    """Inverse of ``compress``, refusing output beyond ``MAX_BODY``.
+
+    Raises:
+        ValueError: unknown method, bad data, or too much output.
+    """
+    if method == 0:
+        return bytes(data)
+    if method in (1, 1 | PRIMED):
+        inflater = zlib.decompressobj(zdict=primer) if method & PRIMED else zlib.decompressobj()
+        out = inflater.decompress(data, MAX_BODY)
+        if inflater.unconsumed_tail or not inflater.eof:
+            raise ValueError("zlib stream too large or incomplete")
+        return out
+    if method == 2:
+        unpacker = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
+        out = unpacker.decompress(bytes(data), MAX_BODY)
+        if not unpacker.eof:
+            raise ValueError("lzma stream too large or incomplete")
+        return out
+    raise ValueError(f"unknown compression {method}")
+
+
+@dataclass(frozen=True)
+class FramePrefix:
+    """The uncompressed start of a frame record: enough to index without decoding.
+
+    Attributes:
+        number: frame number, from 0, consecutive within a recording.
+        base: the frame a delta applies to (``number - 1``); a key frame's own number.
+        ts_ns: the frame's CLOCK_MONOTONIC time on the recording host.
+        wall: its epoch seconds.
+        compression: one of ``COMPRESSIONS``' values.
+    """
+
+    number: int
+    base: int
+    ts_ns: int
+    wall: float
+    compression: int
+
+
+def frame_payload(prefix: FramePrefix, compressed_body: bytes) -> bytes:
+    """The payload of a frame record."""
+    head = FRAME_PREFIX.pack(prefix.number, prefix.base, prefix.ts_ns, prefix.wall, prefix.compression)
+    return head + compressed_body
+
+
+def parse_prefix(payload: bytes | memoryview) -> FramePrefix | None:
+    """The prefix of a frame payload, None if the payload is too short."""
+    if len(payload) < FRAME_PREFIX.size:
+        return None
+    return FramePrefix(*FRAME_PREFIX.unpack_from(payload, 0))
+
+
+def header_payload(header: dict[str, Any]) -> bytes:
+    """The header record's payload: JSON, uncompressed, so ``head -c 600 FILE`` shows it."""
+    return json.dumps({"format": FORMAT_NAME, "version": FORMAT_VERSION, **header}, indent=1).encode()
+
+
+def parse_header(payload: bytes) -> dict[str, Any]:
+    """Check and return the header.
+
+    Raises:
+        RecordingError: not a bpftop header, or a version this reader does not know.
+    """
+    try:
+        header = json.loads(payload)
+    except (ValueError, RecursionError) as exc:
+        raise RecordingError(f"the header is not valid JSON: {exc}") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise RecordingError("not a bpftop recording (bad header)")
+    version = header.get("version")
+    if type(version) is not int or version < 1:
+        raise RecordingError(f"bad format version {version!r}")
+    if version > FORMAT_VERSION:
+        raise RecordingError(
+            f"recorded in format version {version} (bpftop {header.get('bpftop', '?')}); "
+            f"this bpftop reads up to version {FORMAT_VERSION}: upgrade bpftop to replay it"
+        )
+    return header

@@ -1,0 +1,234 @@
+"""Frame sources fed from a recording: one for batch output, one for the dashboard.
+
+Both hand out recorded frames; rates come from ``derive`` on consecutive
+recorded frames, exactly as live. Neither needs root, BPF or libbpf.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bpftop.frame import CollectorStatus, Frame
+from bpftop.record.attime import clock_text, frame_at
+from bpftop.record.errors import FrameDecodeError
+from bpftop.record.reader import Recording
+
+SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+
+
+class EndOfRecording(Exception):  # noqa: N818 - the end of the file, not an error
+    """The batch source has handed out its last frame."""
+
+
+class ReplayFrames:
+    """Every frame from ``start`` on, in order, one per ``tick`` (batch output).
+
+    Args:
+        recording: an open recording.
+        start: index of the first frame handed out.
+    """
+
+    def __init__(self, recording: Recording, start: int = 0) -> None:
+        self.recording = recording
+        self.delay_s = recording.delay_s
+        self.status: tuple[CollectorStatus, ...] = ()
+        self._frames = recording.frames(start)
+
+    def tick(self) -> Frame:
+        """The next recorded frame.
+
+        Raises:
+            EndOfRecording: there is none.
+        """
+        try:
+            _, frame = next(self._frames)
+        except StopIteration:
+            raise EndOfRecording from None
+        self.status = frame.status
+        return frame
+
+    def set_focus(self, pid: int) -> None:
+        """Nothing to do: the focus data is whatever was recorded."""
+
+    def close(self) -> None:
+        """The caller closes the recording."""
+
+
+@dataclass(frozen=True)
+class PlaybackState:
+    """Where the playback is, for the timeline.
+
+    Attributes:
+        index: frame shown (index into ``Recording.entries``).
+        count: frames in the recording.
+        wall: epoch seconds of the frame shown.
+        elapsed_s: seconds since the first frame.
+        duration_s: seconds from the first frame to the last.
+        speed: playback speed (1: real time).
+        playing: the clock is running.
+    """
+
+    index: int
+    count: int
+    wall: float
+    elapsed_s: float
+    duration_s: float
+    speed: float
+    playing: bool
+
+
+class ReplaySource:
+    """The dashboard's frame source in replay: a playback clock over a recording.
+
+    ``tick`` returns the frame at the playback clock: the clock runs at
+    ``speed`` times real time while playing and stops at the end. The app derives
+    each frame against ``frame_before()``, the frame recorded just before it, so
+    rates are the recorded interval's whatever the speed. Controls are called
+    from the UI thread; ``tick`` (the only one to read frames from the file)
+    from the app's worker thread.
+
+    Args:
+        recording: an open recording with at least one frame.
+        start: index of the first frame shown.
+        speed: initial speed.
+        playing: start playing (else paused on ``start``).
+        clock: seconds, monotonic (tests pass a fake).
+    """
+
+    def __init__(
+        self,
+        recording: Recording,
+        *,
+        start: int = 0,
+        speed: float = 1.0,
+        playing: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.recording = recording
+        self.delay_s = recording.delay_s
+        self.speed = speed
+        self.playing = playing
+        self._entries = recording.entries
+        self._index = min(max(0, start), len(self._entries) - 1)
+        self._pos_ns = self._entries[self._index].ts_ns
+        self._half_ns = int(recording.delay_s * 0.5e9)  # round the clock to the nearest frame
+        self._clock = clock
+        self._last_real: float | None = None
+        self._before: Frame | None = None
+        self._status: tuple[CollectorStatus, ...] = ()
+        self._lock = threading.Lock()
+
+    @property
+    def status(self) -> tuple[CollectorStatus, ...]:
+        """Collector statuses as recorded in the frame shown."""
+        return self._status
+
+    @property
+    def record_label(self) -> str:
+        """``REPLAY ▶ 2x 14:03:22`` for the header."""
+        state = self.state()
+        return f"REPLAY {'▶' if state.playing else '⏸'} {state.speed:g}x {clock_text(state.wall)}"
+
+    def state(self) -> PlaybackState:
+        """Where the playback is."""
+        with self._lock:
+            first, last, shown = self._entries[0], self._entries[-1], self._entries[self._index]
+            return PlaybackState(
+                index=self._index,
+                count=len(self._entries),
+                wall=shown.wall,
+                elapsed_s=(shown.ts_ns - first.ts_ns) / 1e9,
+                duration_s=(last.ts_ns - first.ts_ns) / 1e9,
+                speed=self.speed,
+                playing=self.playing,
+            )
+
+    def tick(self) -> Frame:
+        """The frame at the playback clock (the same object again if nothing moved).
+
+        Raises:
+            FrameDecodeError: the frame is damaged; playback pauses there.
+        """
+        with self._lock:
+            now = self._clock()
+            if self.playing and self._last_real is not None:
+                self._pos_ns += int((now - self._last_real) * self.speed * 1e9)
+                last = len(self._entries) - 1
+                self._index = max(self._index, self.recording.index_at_ts(self._pos_ns + self._half_ns))
+                if self._index >= last and self._pos_ns >= self._entries[last].ts_ns:
+                    self._index, self.playing = last, False
+            self._last_real = now
+            index = self._index
+        # Decoding (up to a key frame's worth of deltas after a seek) runs
+        # outside the lock, so the UI thread's controls never wait for it.
+        try:
+            before = self.recording.frame(index - 1) if index > 0 else None
+        except FrameDecodeError:
+            before = None  # a key frame after damage: shown like a first frame
+        try:
+            frame = self.recording.frame(index)
+        except FrameDecodeError:
+            with self._lock:
+                self.playing = False
+            raise
+        self._before, self._status = before, frame.status
+        return frame
+
+    def frame_before(self) -> Frame | None:
+        """The frame recorded just before the one ``tick`` returned last."""
+        return self._before
+
+    def set_focus(self, pid: int) -> None:
+        """Nothing to do: the focus data is whatever was recorded."""
+
+    def close(self) -> None:
+        """Close the recording."""
+        self.recording.close()
+
+    # -- controls (UI thread) ---------------------------------------------------
+
+    def _move_to(self, index: int) -> None:
+        self._index = min(max(0, index), len(self._entries) - 1)
+        self._pos_ns = self._entries[self._index].ts_ns
+        self._last_real = None
+
+    def toggle(self) -> None:
+        """Play or pause; playing from the last frame starts again from the first."""
+        with self._lock:
+            self.playing = not self.playing
+            if self.playing and self._index == len(self._entries) - 1:
+                self._move_to(0)
+            self._last_real = None
+
+    def step(self, frames: int) -> None:
+        """Pause and move by ``frames`` frames."""
+        with self._lock:
+            self.playing = False
+            self._move_to(self._index + frames)
+
+    def jump(self, seconds: float) -> None:
+        """Move by ``seconds`` of recorded time (keeps playing or paused)."""
+        with self._lock:
+            target = self._entries[self._index].ts_ns + int(seconds * 1e9)
+            self._move_to(self.recording.index_at_ts(target + self._half_ns))
+
+    def go_to(self, text: str) -> None:
+        """Move to a time typed by the user (see ``attime.frame_at``).
+
+        Raises:
+            ValueError: the time cannot be read or is outside the recording.
+        """
+        index = frame_at(self.recording, text)
+        with self._lock:
+            self._move_to(index)
+
+    def change_speed(self, direction: int) -> None:
+        """Next speed in ``SPEEDS`` up (+1) or down (-1)."""
+        with self._lock:
+            if direction > 0:
+                self.speed = min((s for s in SPEEDS if s > self.speed), default=SPEEDS[-1])
+            else:
+                self.speed = max((s for s in SPEEDS if s < self.speed), default=SPEEDS[0])

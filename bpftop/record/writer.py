@@ -1,0 +1,280 @@
+"""Write a recording: a key frame every two minutes (sooner when deltas are heavy), deltas in between.
+
+Once the file is open, writing never raises: a failed write (disk full,
+read-only file system, I/O error) truncates the torn record away, stops the
+recording and says why in ``message``, so the dashboard that feeds it runs
+on. ``--max-size`` stops recording before the record that would cross it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bpftop import __version__
+from bpftop.frame import CollectorStatus, Frame, HostInfo
+from bpftop.record.codec import encode_frame
+from bpftop.record.columns import split_body
+from bpftop.record.container import (
+    COMPRESSIONS,
+    DELTA,
+    HEADER,
+    KEY,
+    MAGIC,
+    PRIMED,
+    FramePrefix,
+    compress,
+    frame_payload,
+    header_payload,
+    record_bytes,
+)
+from bpftop.record.errors import RecordingError
+
+# A key frame costs a whole frame; deltas cost what moved. Two minutes between
+# key frames keeps a quiet machine's recording small (they are most of it)...
+KEY_EVERY_FRAMES = 120  # bounds the deltas a seek decodes, whatever the interval
+KEY_EVERY_S = 120.0
+# ...and so does the work in them: decoding runs at ~125-150 ns per body byte,
+# so 768 kB of deltas since the key frame keep a seek's decoding near 100 ms.
+KEY_EVERY_DELTA_BYTES = 768_000
+
+
+def format_size(size: int) -> str:
+    """``512 B``, ``3.2 MB`` (decimal units, like ``--max-size``)."""
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
+
+def _create(path: str, force: bool) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+    flags |= os.O_TRUNC if force else os.O_EXCL
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise RecordingError(f"{path} exists; add --force to overwrite it") from None
+    except OSError as exc:
+        reason = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
+        raise RecordingError(f"cannot create {path}: {reason}") from None
+    try:
+        os.fchmod(fd, 0o600)  # --force keeps an existing file's mode otherwise
+        sudo_uid, sudo_gid = os.environ.get("SUDO_UID", ""), os.environ.get("SUDO_GID", "")
+        if os.geteuid() == 0 and sudo_uid.isdigit() and sudo_gid.isdigit():
+            # `sudo bpftop record`: the file is the invoking user's, to replay without root.
+            os.fchown(fd, int(sudo_uid), int(sudo_gid))
+    except OSError:
+        pass
+    return fd
+
+
+class RecordingWriter:
+    """Appends frames to a new recording file.
+
+    Args:
+        path: the file to create (mode 0600).
+        host: the machine recorded (goes into the header).
+        collectors: collector stems asked for.
+        delay_s: the refresh interval at the start.
+        force: overwrite an existing file.
+        max_size: stop before the file would exceed this many bytes (0: no limit).
+        compression: ``zlib`` (default), ``lzma`` or ``none``.
+
+    Raises:
+        RecordingError: the file cannot be created or its header written.
+
+    Attributes:
+        state: ``recording``, ``stopped`` (max size), ``failed`` or ``closed``.
+        message: why it is not recording any more.
+        frames: frames written.
+        size: bytes in the file.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        host: HostInfo,
+        collectors: list[str],
+        delay_s: float,
+        force: bool = False,
+        max_size: int = 0,
+        compression: str = "zlib",
+        key_every_frames: int = KEY_EVERY_FRAMES,
+        key_every_s: float = KEY_EVERY_S,
+    ) -> None:
+        self.path = path
+        self.max_size = max_size
+        self.key_every_frames = key_every_frames
+        self.key_every_ns = int(key_every_s * 1e9)
+        self._compression = COMPRESSIONS[compression]
+        self.state = "recording"
+        self.message = ""
+        self.frames = 0
+        self.size = 0
+        self._prev: Frame | None = None
+        self._prev_skeleton = b""
+        self._key_ts_ns = 0
+        self._since_key = 0
+        self._delta_bytes = 0
+        self._lock = threading.Lock()
+        self._fd = _create(path, force)
+        header: dict[str, Any] = {
+            "bpftop": __version__,
+            "start_wall": time.time(),
+            "host": dataclasses.asdict(host),
+            "collectors": collectors,
+            "delay_s": delay_s,
+            "compression": compression,
+            "key_every_frames": key_every_frames,
+            "key_every_s": key_every_s,
+        }
+        try:
+            self._write(MAGIC + record_bytes(HEADER, header_payload(header)))
+        except OSError as exc:
+            os.close(self._fd)
+            raise RecordingError(f"cannot write {path}: {exc.strerror}") from None
+
+    @property
+    def recording(self) -> bool:
+        """Still accepting frames."""
+        return self.state == "recording"
+
+    @property
+    def label(self) -> str:
+        """For the dashboard header: ``REC``, ``REC FAILED: ...``, ``REC STOPPED: ...``."""
+        if self.state == "recording":
+            return "REC"
+        if self.state == "closed":
+            return ""
+        return f"REC {self.state.upper()}: {self.message}"
+
+    def summary(self) -> str:
+        """What was recorded, for the end of a session."""
+        return f"{self.frames} frames, {format_size(self.size)} in {self.path}"
+
+    def append(self, frame: Frame) -> bool:
+        """Write one frame; False when it was not written (see ``state``)."""
+        with self._lock:
+            if self.state != "recording":
+                return False
+            prev = self._prev
+            key = (
+                prev is None
+                or self._since_key >= self.key_every_frames
+                or frame.ts_ns - self._key_ts_ns >= self.key_every_ns
+                or self._delta_bytes >= KEY_EVERY_DELTA_BYTES
+            )
+            try:
+                body = encode_frame(frame, None if key else prev)
+            except Exception as exc:  # a value the format cannot hold must not stop the dashboard
+                return self._stop("failed", f"cannot encode a frame: {exc}")
+            number = self.frames
+            method = self._compression | (PRIMED if self._compression == 1 and not key else 0)
+            prefix = FramePrefix(number, number if key else number - 1, frame.ts_ns, frame.wall, method)
+            packed = compress(body, method, self._prev_skeleton)
+            record = record_bytes(KEY if key else DELTA, frame_payload(prefix, packed))
+            if self.max_size and self.size + len(record) > self.max_size:
+                return self._stop("stopped", f"reached --max-size {format_size(self.max_size)}")
+            try:
+                self._write(record)
+                if key:
+                    os.fdatasync(self._fd)  # once a minute: survive a power cut up to here
+            except OSError as exc:
+                return self._stop("failed", exc.strerror or str(exc))
+            self._prev, self._prev_skeleton = frame, split_body(body)[0]
+            self.frames += 1
+            if key:
+                self._key_ts_ns, self._since_key, self._delta_bytes = frame.ts_ns, 1, 0
+            else:
+                self._since_key += 1
+                self._delta_bytes += len(body)
+            return True
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError:
+            with contextlib.suppress(OSError):  # a torn record "never existed"
+                os.ftruncate(self._fd, self.size)
+            raise
+        self.size += len(data)
+
+    def _stop(self, state: str, message: str) -> bool:
+        self.state, self.message = state, message
+        return False
+
+    def close(self) -> None:
+        """Flush to disk and close; safe to call twice."""
+        with self._lock:
+            if self._fd < 0:
+                return
+            with contextlib.suppress(OSError):
+                os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+            if self.state == "recording":
+                self.state = "closed"
+
+
+class RecordingSource:
+    """A frame source that also appends every frame it hands out to a recording.
+
+    Wraps the engine for ``--record``: the TUI and batch output see the same
+    frames, and a failed recording leaves them running.
+
+    Args:
+        source: the engine (anything with ``tick``, ``status``, ``delay_s``).
+        writer: where frames go.
+        report: called once with a message when recording stops early.
+    """
+
+    def __init__(
+        self, source: Any, writer: RecordingWriter, report: Callable[[str], None] | None = None
+    ) -> None:
+        self.source = source
+        self.writer = writer
+        self._report = report
+
+    @property
+    def delay_s(self) -> float:
+        """The engine's refresh interval."""
+        return float(self.source.delay_s)
+
+    @delay_s.setter
+    def delay_s(self, value: float) -> None:
+        self.source.delay_s = value
+
+    @property
+    def status(self) -> tuple[CollectorStatus, ...]:
+        """The engine's collector statuses."""
+        return tuple(self.source.status)
+
+    @property
+    def record_label(self) -> str:
+        """``REC`` or why recording stopped."""
+        return self.writer.label
+
+    def tick(self) -> Frame:
+        """Sample, record, return the frame."""
+        frame: Frame = self.source.tick()
+        if self.writer.recording and not self.writer.append(frame) and self._report is not None:
+            self._report(f"recording {self.writer.state}: {self.writer.message} ({self.writer.summary()})")
+        return frame
+
+    def set_focus(self, pid: int) -> None:
+        """Pass on to the engine."""
+        self.source.set_focus(pid)
+
+    def close(self) -> None:
+        """Close the recording, then the engine."""
+        self.writer.close()
+        self.source.close()
