@@ -108,6 +108,9 @@ def collector_rows(can_load: bool) -> list[CheckRow]:
         try:
             collector.open(Filters())
             detail = f"attached via {collector.method}"
+            extra = getattr(collector, "detail", "")  # e.g. how biolat finds the submitter
+            if extra:
+                detail += f" ({extra})"
             ok = True
         except Exception as exc:  # report every reason, never raise
             detail, ok = f"cannot load: {exc}", False

@@ -63,7 +63,11 @@ def format_ns(ns: float | None) -> str:
     return f"{ns:.0f}ns"
 
 
-def slot_label(slot: int, last: bool = False) -> str:
-    """Label of a slot's range, e.g. ``4.19ms-8.39ms``; the last is ``>= low``."""
+def slot_label(slot: int, last: bool = False, unit_ns: int = 1) -> str:
+    """Label of a slot's range, e.g. ``4.19ms-8.39ms``; the last is ``>= low``.
+
+    ``unit_ns`` is the histogram's unit: 1 for log2(ns), 1000 for log2(us).
+    """
     low, high = slot_bounds(slot)
+    low, high = low * unit_ns, high * unit_ns
     return f">= {format_ns(low)}" if last else f"{format_ns(low)}-{format_ns(high)}"

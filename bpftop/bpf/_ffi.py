@@ -52,6 +52,7 @@ const char *bpf_program__section_name(const struct bpf_program *prog);
 int bpf_program__set_autoload(struct bpf_program *prog, _Bool autoload);
 _Bool bpf_program__autoload(const struct bpf_program *prog);
 int bpf_program__fd(const struct bpf_program *prog);
+int bpf_obj_get_info_by_fd(int bpf_fd, void *info, __u32 *info_len);
 struct bpf_link *bpf_program__attach(const struct bpf_program *prog);
 int bpf_link__destroy(struct bpf_link *link);
 int bpf_link__fd(const struct bpf_link *link);

@@ -15,14 +15,19 @@ from typing import Any
 
 from bpftop.bpf import log
 from bpftop.bpf._ffi import ffi, lib
-from bpftop.bpf.btf import datasec_offsets, has_btf_tracepoint
+from bpftop.bpf.btf import datasec_offsets, has_btf_tracepoint, has_vmlinux_btf
 from bpftop.bpf.errors import AttachError, BpfError
 from bpftop.bpf.maps import BpfMap
-from bpftop.bpf.tracefs import ensure_tracefs
+from bpftop.bpf.tracefs import ensure_tracefs, tracepoint_exists
 
 logger = logging.getLogger(__name__)
 
 METHODS = ("tp_btf", "raw_tp", "tracepoint")
+# struct bpf_prog_info (uapi): its size up to attach_btf_id, and where the
+# count of runs skipped because the program was already running on that CPU
+# sits (Linux >= 5.12; older kernels return a shorter struct).
+PROG_INFO_SIZE = 232
+RECURSION_MISSES_OFFSET = 208
 OBJ_DIR = Path(__file__).resolve().parent.parent / "c"
 
 
@@ -47,6 +52,7 @@ class BpfObject:
         name: object stem, e.g. ``syscalls``.
         method: the attach family that worked.
         tried: reasons the earlier families failed, by family.
+        skipped: optional hooks this kernel lacks, left unattached.
     """
 
     def __init__(self, name: str, obj: Any, method: str, tried: dict[str, str]) -> None:
@@ -54,6 +60,7 @@ class BpfObject:
         self.method = method
         self.tried = tried
         self._obj = obj
+        self.skipped: list[str] = []
         self._links: list[Any] = []
         self._maps: dict[str, BpfMap] = {}
 
@@ -64,6 +71,7 @@ class BpfObject:
         rodata: dict[str, int] | None = None,
         methods: tuple[str, ...] = METHODS,
         path: Path | None = None,
+        optional: tuple[str, ...] = (),
     ) -> BpfObject:
         """Open, configure, load and attach ``name``, trying ``methods`` in order.
 
@@ -72,6 +80,8 @@ class BpfObject:
             rodata: values for ``const volatile`` globals, set before load.
             methods: attach families to try, best first.
             path: explicit object file (tests).
+            optional: hooks (tracepoint names) whose programs are left out when
+                the kernel lacks them, instead of failing the family.
 
         Raises:
             AttachError: no family could load and attach; ``tried`` says why each failed.
@@ -85,7 +95,7 @@ class BpfObject:
             if families and method not in families:
                 continue
             try:
-                return cls._attempt(name, path, method, rodata or {}, tried)
+                return cls._attempt(name, path, method, rodata or {}, tried, optional=optional)
             except (BpfError, OSError) as exc:
                 tried[method or "load"] = str(exc)
                 logger.info("%s: %s failed: %s", name, method, exc)
@@ -93,7 +103,14 @@ class BpfObject:
 
     @classmethod
     def _attempt(
-        cls, name: str, path: Path, method: str, rodata: dict[str, int], tried: dict[str, str]
+        cls,
+        name: str,
+        path: Path,
+        method: str,
+        rodata: dict[str, int],
+        tried: dict[str, str],
+        *,
+        optional: tuple[str, ...] = (),
     ) -> BpfObject:
         lib_ = lib()
         log.clear()
@@ -102,7 +119,7 @@ class BpfObject:
             raise BpfError(f"open {path.name}", ffi.errno, log.take_recent())
         self = cls(name, obj, method, tried)
         try:
-            self._select_family(method)
+            self._select_family(method, optional)
             self._set_rodata(rodata)
             err = lib_.bpf_object__load(obj)
             if err:
@@ -121,7 +138,7 @@ class BpfObject:
             prog = lib_.bpf_object__next_program(self._obj, prog)
         return progs
 
-    def _select_family(self, method: str) -> None:
+    def _select_family(self, method: str, optional: tuple[str, ...] = ()) -> None:
         lib_ = lib()
         for prog in self._programs():
             section = ffi.string(lib_.bpf_program__section_name(prog)).decode()
@@ -130,6 +147,9 @@ class BpfObject:
                 continue
             if family != method:
                 lib_.bpf_program__set_autoload(prog, False)
+            elif section.split("/")[-1] in optional and not _hook_exists(section):
+                lib_.bpf_program__set_autoload(prog, False)
+                self.skipped.append(section.split("/")[-1])
             elif method == "tp_btf" and not has_btf_tracepoint(section.split("/")[-1]):
                 raise BpfError(f"kernel BTF has no btf_trace_{section.split('/')[-1]}", 2)
             elif method == "tracepoint":
@@ -209,6 +229,25 @@ class BpfObject:
                             ids.append(int(line.split()[1]))
         return ids
 
+    def recursion_misses(self) -> int:
+        """Runs the kernel skipped, summed over the programs: lost events.
+
+        A tracing program never nests on one CPU: when its hook fires while it
+        runs there (an interrupt, or a preempted task), that run is skipped.
+        """
+        lib_ = lib()
+        total = 0
+        for prog in self._programs():
+            fd = lib_.bpf_program__fd(prog)
+            if fd < 0:
+                continue
+            info = ffi.new("char[]", PROG_INFO_SIZE)
+            size = ffi.new("__u32 *", PROG_INFO_SIZE)
+            start, end = RECURSION_MISSES_OFFSET, RECURSION_MISSES_OFFSET + 8
+            if lib_.bpf_obj_get_info_by_fd(fd, info, size) == 0 and size[0] >= end:
+                total += int.from_bytes(ffi.buffer(info, PROG_INFO_SIZE)[start:end], "little")
+        return total
+
     def close(self) -> None:
         """Detach every link and free the object; safe to call twice."""
         lib_ = lib()
@@ -225,6 +264,17 @@ class BpfObject:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _hook_exists(section: str) -> bool:
+    """Whether the kernel has the tracepoint behind a section (True when it cannot tell)."""
+    family, _, rest = section.partition("/")
+    if has_vmlinux_btf():
+        return has_btf_tracepoint(rest.split("/")[-1])
+    if family == "tracepoint" and "/" in rest:
+        category, name = rest.split("/", 1)
+        return tracepoint_exists(category, name) is not False
+    return True  # raw_tp without BTF: attaching will tell
 
 
 def _families_in(path: Path) -> set[str]:
