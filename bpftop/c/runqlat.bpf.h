@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The bookkeeping behind runqlat.bpf.c's hooks: map helpers, wakeups, execs
+ * and the recording of one run-queue wait. Switches are in
+ * runqlat_switch.bpf.h.
+ */
+#ifndef __BPFTOP_RUNQLAT_BPF_H
+#define __BPFTOP_RUNQLAT_BPF_H
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
+
+	if (c)
+		*c += 1; /* per-CPU, and sched_switch cannot nest on one CPU */
+}
+
+/* Filters apply to `current`: at sched_switch that is the thread switching out. */
+static __always_inline bool filtered_out(__u32 tgid)
+{
+	if (targ_tgid && tgid != targ_tgid)
+		return true;
+	if (filter_uid && (__u32)bpf_get_current_uid_gid() != targ_uid)
+		return true;
+	if (targ_cgroup_id && bpf_get_current_cgroup_id() != targ_cgroup_id)
+		return true;
+	return false;
+}
+
+/* Look a key up, creating it from `init` when absent (counting the insert). */
+static __always_inline void *lookup_or_init(void *map, __u32 *key, void *init, __u32 inserts)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+
+	if (v)
+		return v;
+	if (bpf_map_update_elem(map, key, init, BPF_NOEXIST) == 0)
+		count(inserts);
+	v = bpf_map_lookup_elem(map, key); /* or another CPU won the race */
+	if (!v)
+		count(inserts + 1); /* each *_LOST counter follows its *_INSERTS */
+	return v;
+}
+
+/* Who runs on this CPU: in_ns cleared first so a reader never pairs the new
+ * thread with the old start time. */
+static __always_inline void set_running(struct cpu_val *c, __u32 tid, __u32 tgid, __u64 now)
+{
+	c->in_ns = 0;
+	barrier();
+	c->tid = tid;
+	c->tgid = tgid;
+	barrier();
+	c->in_ns = now;
+}
+
+static __always_inline int on_wakeup(__u32 tid, __u32 tgid, bool new_task)
+{
+	__u64 now = bpf_ktime_get_ns(), id = bpf_get_current_pid_tgid();
+	struct task_val init = { .wake_ns = now, .tgid = tgid }, *t;
+	struct cpu_val *c;
+	__u32 zero = 0;
+
+	c = bpf_map_lookup_elem(&cpus, &zero);
+	if (c && (c->tid != (__u32)id || !c->in_ns))
+		set_running(c, id, id >> 32, now); /* not known yet, or a switch went unseen */
+	if (!tid)
+		return 0;
+	t = bpf_map_lookup_elem(&tasks, &tid);
+	if (!t) {
+		lookup_or_init(&tasks, &tid, &init, RQ_TASK_INSERTS);
+		return 0;
+	}
+	/* A new thread may reuse the tid of one that exited: forget the old one. */
+	if (new_task)
+		*t = init;
+	/* Woken while already queued (preempted, or woken twice): it has been
+	 * waiting since the earlier time. */
+	if (!t->wake_ns)
+		t->wake_ns = now;
+	if (tgid)
+		t->tgid = tgid;
+	return 0;
+}
+
+/* A process keeps its pid across execve but takes the new program's name. */
+static __always_inline int on_exec(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct proc_val *p = bpf_map_lookup_elem(&procs, &tgid);
+
+	if (p)
+		bpf_get_current_comm(p->comm, sizeof(p->comm));
+	return 0;
+}
+
+static __always_inline void add_wait(struct cpu_val *c, __u32 tgid, struct proc_val *p, __u64 wait_ns)
+{
+	struct proc_hist zero = {}, *h;
+	__u64 slot = log2_u64(wait_ns / 1000);
+
+	if (slot >= RUNQLAT_HIST_SLOTS)
+		slot = RUNQLAT_HIST_SLOTS - 1;
+	c->rq_count += 1;
+	c->rq_total_ns += wait_ns;
+	if (wait_ns > c->rq_max_ns)
+		c->rq_max_ns = wait_ns;
+	c->slots[slot] += 1;
+	__sync_fetch_and_add(&p->rq_count, 1);
+	__sync_fetch_and_add(&p->rq_wait_ns, wait_ns);
+	atomic_max_u64(&p->rq_max_ns, wait_ns);
+	h = lookup_or_init(&proc_hists, &tgid, &zero, RQ_HIST_INSERTS);
+	if (h)
+		__sync_fetch_and_add(&h->slots[slot], 1);
+}
+
+#endif /* __BPFTOP_RUNQLAT_BPF_H */

@@ -1,0 +1,215 @@
+"""On-CPU %, run-queue wait percentiles and context-switch rates of the runqlat collector.
+
+Percentages are of one CPU over the interval: a process with two threads
+spinning shows 200% on-CPU, and off-CPU % likewise counts each thread. Off-CPU
+time is accounted when the thread runs again (as ``offcputime`` does), so a
+thread back from a 5 s sleep adds 500% to one interval. Histogram slots are
+log2 of microseconds; percentiles are returned in ns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from bpftop import hist
+from bpftop.collectors.runqlat import ProcSched, RunqlatSample
+from bpftop.derive import counter_delta, rate
+from bpftop.frame import ProcMeta
+
+US = 1000  # ns per histogram unit
+
+
+class SchedRow(NamedTuple):
+    """One process over the interval (cumulative counts on the first frame)."""
+
+    pid: int
+    comm: str
+    user: str
+    cmdline: str
+    kthread: bool
+    exited: bool
+    cpu_pct: float | None  # on-CPU, 100 = one CPU for the whole interval
+    on_cpu_ns: int
+    rq_count: int
+    rq_wait_ns: int
+    rq_avg_ns: float | None
+    rq_p50_ns: float | None
+    rq_p99_ns: float | None
+    rq_max_ns: int | None  # interval maximum, to within one log2 slot (see wait_max_ns)
+    rq_max_total_ns: int  # since bpftop started
+    vol_per_s: float | None
+    invol_per_s: float | None
+    vol_switches: int
+    invol_switches: int
+    off_cpu_pct: float | None
+    off_blocked_ns: int
+    off_preempted_ns: int
+    hist: tuple[int, ...]  # interval, log2(us); () without a kernel histogram
+    on_cpu_total_ns: int
+    rq_count_total: int
+
+
+class SystemSched(NamedTuple):
+    """All processes together, and the CPUs' idle time."""
+
+    rq_count: int
+    rq_per_s: float | None
+    rq_avg_ns: float | None
+    rq_p50_ns: float | None
+    rq_p99_ns: float | None
+    rq_max_ns: int | None
+    rq_max_total_ns: int
+    hist: tuple[int, ...]
+    hist_total: tuple[int, ...]
+    idle_pct: tuple[float | None, ...]  # per CPU
+    busy_pct: float | None  # all CPUs, 100 = one CPU
+
+
+@dataclass(frozen=True)
+class RunqlatView:
+    """Everything the runqlat pane, the procs pane's CPU columns and batch output show."""
+
+    system: SystemSched
+    procs: tuple[SchedRow, ...]
+    by_pid: Mapping[int, SchedRow]
+    drops: Mapping[str, int] = field(default_factory=dict)
+
+
+def wait_max_ns(cur_max: int, prev_max: int | None, slots: Sequence[int]) -> int | None:
+    """The longest wait of an interval, from a cumulative maximum and the interval's histogram.
+
+    Exact when the cumulative maximum rose during the interval; otherwise the
+    top of the highest non-empty slot, capped at the cumulative maximum (an
+    upper bound within one log2 slot). None when the interval had no wait.
+    """
+    if prev_max is None or cur_max > prev_max:
+        return cur_max
+    top = max((i for i, n in enumerate(slots) if n), default=None)
+    if top is None:
+        return None
+    return min(hist.slot_bounds(top)[1] * US, cur_max)
+
+
+def _pct(ns: int, interval_s: float | None) -> float | None:
+    return None if not interval_s else 100.0 * ns / (interval_s * 1e9)
+
+
+def _percentile_ns(slots: Sequence[int], q: float, cap_ns: int) -> float | None:
+    value = hist.percentile(slots, q)
+    # Interpolation inside a log2 slot can overshoot the true maximum.
+    return None if value is None else min(value * US, float(cap_ns))
+
+
+def _row(cur: ProcSched, prev: ProcSched | None, interval_s: float | None, meta: ProcMeta) -> SchedRow:
+    if prev is not None and (
+        cur.rq_count < prev.rq_count
+        or cur.on_cpu_ns < prev.on_cpu_ns
+        or cur.vol_switches + cur.invol_switches < prev.vol_switches + prev.invol_switches
+    ):
+        prev = None  # evicted and re-created: all its counters restarted
+    on_cpu = counter_delta(cur.on_cpu_ns, prev.on_cpu_ns if prev else None)
+    count = counter_delta(cur.rq_count, prev.rq_count if prev else None)
+    wait = counter_delta(cur.rq_wait_ns, prev.rq_wait_ns if prev else None)
+    vol = counter_delta(cur.vol_switches, prev.vol_switches if prev else None)
+    invol = counter_delta(cur.invol_switches, prev.invol_switches if prev else None)
+    blocked = counter_delta(cur.off_blocked_ns, prev.off_blocked_ns if prev else None)
+    preempted = counter_delta(cur.off_preempted_ns, prev.off_preempted_ns if prev else None)
+    slots = hist.delta(cur.hist, prev.hist if prev and prev.hist else None) if cur.hist else ()
+    max_ns = wait_max_ns(cur.rq_max_ns, prev.rq_max_ns if prev else None, slots) if count else None
+    return SchedRow(
+        pid=cur.pid,
+        comm=meta.name or cur.comm,
+        user=meta.user,
+        cmdline=meta.cmdline,
+        kthread=cur.kthread,
+        exited=meta.exited,
+        cpu_pct=_pct(on_cpu, interval_s),
+        on_cpu_ns=on_cpu,
+        rq_count=count,
+        rq_wait_ns=wait,
+        rq_avg_ns=wait / count if count else None,
+        rq_p50_ns=_percentile_ns(slots, 50, cur.rq_max_ns),
+        rq_p99_ns=_percentile_ns(slots, 99, cur.rq_max_ns),
+        rq_max_ns=max_ns,
+        rq_max_total_ns=cur.rq_max_ns,
+        vol_per_s=rate(vol, interval_s),
+        invol_per_s=rate(invol, interval_s),
+        vol_switches=vol,
+        invol_switches=invol,
+        off_cpu_pct=_pct(blocked + preempted, interval_s),
+        off_blocked_ns=blocked,
+        off_preempted_ns=preempted,
+        hist=slots,
+        on_cpu_total_ns=cur.on_cpu_ns,
+        rq_count_total=cur.rq_count,
+    )
+
+
+def _system(prev: RunqlatSample | None, cur: RunqlatSample, interval_s: float | None) -> SystemSched:
+    count = counter_delta(cur.rq_count, prev.rq_count if prev else None)
+    wait = counter_delta(cur.rq_wait_ns, prev.rq_wait_ns if prev else None)
+    slots = hist.delta(cur.hist, prev.hist if prev else None)
+    idle_pct: tuple[float | None, ...] = tuple(None for _ in cur.idle_ns)
+    busy = None
+    if prev is not None and interval_s and len(prev.idle_ns) == len(cur.idle_ns):
+        # A CPU with no switch seen yet has an unknown state: neither idle nor busy.
+        known = cur.running_tids or tuple(0 for _ in cur.idle_ns)
+        idle_pct = tuple(
+            None if tid < 0 else min(100.0, 100.0 * counter_delta(c, p) / (interval_s * 1e9))
+            for c, p, tid in zip(cur.idle_ns, prev.idle_ns, known, strict=True)
+        )
+        busy = sum(100.0 - pct for pct in idle_pct if pct is not None)
+    return SystemSched(
+        rq_count=count,
+        rq_per_s=rate(count, interval_s),
+        rq_avg_ns=wait / count if count else None,
+        rq_p50_ns=_percentile_ns(slots, 50, cur.rq_max_ns),
+        rq_p99_ns=_percentile_ns(slots, 99, cur.rq_max_ns),
+        rq_max_ns=wait_max_ns(cur.rq_max_ns, prev.rq_max_ns if prev else None, slots) if count else None,
+        rq_max_total_ns=cur.rq_max_ns,
+        hist=slots,
+        hist_total=cur.hist,
+        idle_pct=idle_pct,
+        busy_pct=busy,
+    )
+
+
+def derive_runqlat(
+    prev: RunqlatSample | None,
+    cur: RunqlatSample,
+    interval_s: float | None,
+    procs: Mapping[int, ProcMeta],
+    comm_re: re.Pattern[str] | None = None,
+) -> RunqlatView:
+    """Derive the runqlat view from two samples (``prev`` None on the first tick)."""
+    before = {p.pid: p for p in prev.procs} if prev else {}
+    rows = []
+    for p in cur.procs:
+        meta = procs.get(p.pid) or ProcMeta(pid=p.pid)
+        row = _row(p, before.get(p.pid), interval_s, meta)
+        if comm_re and not comm_re.search(row.comm):
+            continue
+        if row.exited and not (row.on_cpu_ns or row.rq_count or row.vol_switches or row.invol_switches):
+            continue
+        rows.append(row)
+    rows.sort(key=lambda r: (-r.on_cpu_ns, r.pid))
+    return RunqlatView(
+        system=_system(prev, cur, interval_s),
+        procs=tuple(rows),
+        by_pid={r.pid: r for r in rows},
+        drops={
+            "unmatched": cur.unmatched,
+            "lost_tasks": cur.lost_tasks,
+            "evicted_procs": cur.evicted_procs,
+            "lost_procs": cur.lost_procs,
+            "evicted_hists": cur.evicted_hists,
+            "lost_hists": cur.lost_hists,
+            "recovered": cur.recovered,
+        },
+    )
+
+
+derive_view = derive_runqlat
