@@ -27,3 +27,4 @@ syscall-tables:
 
 bench:
 	$(PY) benchmarks/bench_syscalls.py
+	$(PY) benchmarks/bench_record.py

@@ -28,9 +28,30 @@ def _syscalls() -> Collector:
     return SyscallsCollector()
 
 
-COLLECTORS: dict[str, Callable[[], Collector]] = {"syscalls": _syscalls}
+def _runqlat() -> Collector:
+    from bpftop.collectors.runqlat import RunqlatCollector
+
+    return RunqlatCollector()
+
+
+def _biolat() -> Collector:
+    from bpftop.collectors.biolat import BiolatCollector
+
+    return BiolatCollector()
+
+
+COLLECTORS: dict[str, Callable[[], Collector]] = {
+    "syscalls": _syscalls,
+    "runqlat": _runqlat,
+    "biolat": _biolat,
+}
 # Which collectors each pane needs; `--pane` loads only those.
-PANES: dict[str, tuple[str, ...]] = {"procs": ("syscalls",), "syscalls": ("syscalls",)}
+PANES: dict[str, tuple[str, ...]] = {
+    "procs": ("syscalls", "runqlat", "biolat"),
+    "syscalls": ("syscalls",),
+    "runqlat": ("runqlat",),
+    "biolat": ("biolat",),
+}
 
 
 def host_info() -> HostInfo:

@@ -19,7 +19,11 @@ from bpftop.derive import Derived
 
 # Collector stem -> module with PANES, json_section(view, pane) and
 # text_section(view, pane, limit). A new collector adds one line.
-SECTIONS = {"syscalls": "bpftop.batch.syscalls"}
+SECTIONS = {
+    "syscalls": "bpftop.batch.syscalls",
+    "runqlat": "bpftop.batch.runqlat",
+    "biolat": "bpftop.batch.biolat",
+}
 
 
 def _section(stem: str) -> Any:

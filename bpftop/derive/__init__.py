@@ -15,7 +15,11 @@ from bpftop.frame import CollectorStatus, Frame, HostInfo, ProcMeta
 
 # Collector stem -> module whose derive_view(prev_sample, cur_sample, interval_s,
 # procs, comm_re) returns that collector's view. A new collector adds one line.
-DERIVERS = {"syscalls": "bpftop.derive.syscalls"}
+DERIVERS = {
+    "syscalls": "bpftop.derive.syscalls",
+    "runqlat": "bpftop.derive.runqlat",
+    "biolat": "bpftop.derive.biolat",
+}
 
 
 @dataclass(frozen=True)
