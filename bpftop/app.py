@@ -19,11 +19,12 @@ from typing import Protocol
 
 from textual import events, work
 from textual.app import App
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.widgets import Input
 
 from bpftop.derive import Derived, derive
 from bpftop.frame import CollectorStatus, Frame
@@ -34,6 +35,8 @@ from bpftop.panes.main import PANE_CLASSES, MainScreen
 from bpftop.panes.process import ProcessScreen
 from bpftop.panes.procs import ProcsPane, ProcTable
 from bpftop.panes.table import TablePane
+from bpftop.panes.timeline import REPLAY_BINDINGS, REPLAY_HELP, Timeline, replay_command
+from bpftop.record.replay import ReplaySource
 
 # `+`/`-` step through these intervals.
 DELAYS_S = (0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
@@ -85,6 +88,14 @@ def step_delay(delay_s: float, direction: int) -> float:
     return min((d for d in DELAYS_S if d > delay_s + 1e-9), default=DELAYS_S[-1])
 
 
+def _action(binding: BindingType) -> str:
+    return binding.action if isinstance(binding, Binding) else binding[1]
+
+
+def _key(binding: BindingType) -> str:
+    return binding.key if isinstance(binding, Binding) else binding[0]
+
+
 class BpftopApp(App[None]):
     """bpftop's dashboard.
 
@@ -104,11 +115,14 @@ class BpftopApp(App[None]):
         Binding("space,p", "toggle_pause", "Pause", tooltip="freeze the display (sampling goes on)"),
         Binding("+", "faster", "Faster", show=False, tooltip="refresh more often (down to 0.1 s)"),
         Binding("-", "slower", "Slower", show=False, tooltip="refresh less often (up to 10 s)"),
+        *REPLAY_BINDINGS,
     ]
 
     derived: reactive[Derived | None] = reactive(None, always_update=True, repaint=False, init=False)
     delay_s: reactive[float] = reactive(1.0, repaint=False, init=False)
     paused: reactive[bool] = reactive(False, repaint=False, init=False)
+    # "REC", "REC FAILED: ...", "REPLAY ▶ 1x 14:03:22" (from the source), for the header.
+    record_label: reactive[str] = reactive("", repaint=False, init=False)
 
     def __init__(
         self,
@@ -134,10 +148,14 @@ class BpftopApp(App[None]):
         self._source_closed = False
         self._last_error = ""
         self._too_small: TooSmallScreen | None = None
+        # Replay: the playback controls; the worker ticks at once after a move.
+        self.replay = source if isinstance(source, ReplaySource) else None
+        self._tick_now = False
 
     def get_default_screen(self) -> Screen[None]:
         """The panes."""
-        return MainScreen(self.panes, self.first_pane)
+        timeline = Timeline(self.replay) if self.replay is not None else None
+        return MainScreen(self.panes, self.first_pane, above_footer=timeline)
 
     def on_mount(self) -> None:
         """Start sampling; check the terminal is big enough."""
@@ -163,18 +181,23 @@ class BpftopApp(App[None]):
         prev: Frame | None = None
         while not self._stop.is_set():
             started = time.monotonic()
+            self._tick_now = False
             self._apply_focus()
             try:
                 frame = self.source.tick()
-                derived = derive(prev, frame, self.comm)
+                # A replay derives against the frame recorded before this one
+                # and returns the same frame while paused (nothing to redo).
+                before = self.replay.frame_before() if self.replay is not None else prev
+                derived = derive(before, frame, self.comm) if frame is not prev else None
             except Exception as exc:
                 self.post_message(TickFailed(f"{type(exc).__name__}: {exc}"))
             else:
                 prev = frame
-                self.post_message(FrameReady(derived))
+                if derived is not None:
+                    self.post_message(FrameReady(derived))
             while not self._stop.is_set():
                 remaining = started + self._interval_s - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or self._tick_now:
                     break
                 self._wake.wait(remaining)
                 self._wake.clear()
@@ -199,6 +222,7 @@ class BpftopApp(App[None]):
     def on_frame_ready(self, message: FrameReady) -> None:
         """Show the frame unless paused; keep it for when the pause ends."""
         self._latest = message.derived
+        self.record_label = getattr(self.source, "record_label", "")
         if not self.paused:
             self._apply(message.derived)
 
@@ -228,8 +252,23 @@ class BpftopApp(App[None]):
             self._apply(self._latest)
 
     def action_toggle_pause(self) -> None:
-        """Freeze or unfreeze the display."""
-        self.paused = not self.paused
+        """Freeze or unfreeze the display (in replay: play or pause the playback)."""
+        if self.replay is not None:
+            self.action_replay("play")
+        else:
+            self.paused = not self.paused
+
+    def action_replay(self, command: str, amount: float = 0.0) -> None:
+        """Drive the playback (see ``panes/timeline.py: replay_command``)."""
+        if self.replay is not None:
+            replay_command(self, self.replay, command, amount)
+
+    def replay_moved(self) -> None:
+        """The playback moved or changed speed: show it, and tick now."""
+        if self.replay is not None:
+            self.record_label = self.replay.record_label
+        self._tick_now = True
+        self._wake.set()
 
     def action_faster(self) -> None:
         """Shorter refresh interval."""
@@ -240,24 +279,17 @@ class BpftopApp(App[None]):
         self.delay_s = step_delay(self.delay_s, +1)
 
     def action_help(self) -> None:
-        """Show every key."""
-        self.push_screen(
-            HelpScreen(
-                [
-                    ("everywhere", [*BpftopApp.BINDINGS, *MainScreen.BINDINGS]),
-                    (
-                        "tables",
-                        [
-                            *TablePane.BINDINGS,
-                            *HISTOGRAM_BINDINGS,
-                            *ProcTable.BINDINGS,
-                            *ProcessScreen.BINDINGS,
-                            *CURSOR_BINDINGS,
-                        ],
-                    ),
-                ]
-            )
-        )
+        """Show every key (in replay: the replay keys first, and what they take over)."""
+        taken = {"toggle_pause", "sort(1)", "sort(-1)"} if self.replay is not None else set()
+        everywhere = [*BpftopApp.BINDINGS, *MainScreen.BINDINGS]
+        tables = [*TablePane.BINDINGS, *HISTOGRAM_BINDINGS, *ProcTable.BINDINGS, *ProcessScreen.BINDINGS]
+        sections = [
+            ("everywhere", [b for b in everywhere if b not in REPLAY_BINDINGS and _action(b) not in taken]),
+            ("tables", [b for b in tables if _action(b) not in taken or _key(b) == "s"] + CURSOR_BINDINGS),
+        ]
+        if self.replay is not None:
+            sections.insert(0, ("replay", REPLAY_HELP))
+        self.push_screen(HelpScreen(sections))
 
     def on_procs_pane_open_process(self, message: ProcsPane.OpenProcess) -> None:
         """Open a process's screen; focus the collectors on it while it is open."""
@@ -281,5 +313,12 @@ class BpftopApp(App[None]):
             self._too_small = None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """While the terminal is too small, only quitting works."""
-        return self._too_small is None or action == "quit"
+        """While the terminal is too small, only quitting works; replay keys only in replay.
+
+        A typed ``<`` or ``>`` goes to a focused input, not to the replay speed.
+        """
+        if self._too_small is not None:
+            return action == "quit"
+        if action == "replay":
+            return self.replay is not None and not isinstance(self.focused, Input)
+        return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.console import RenderableType
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Center, Middle
@@ -38,7 +39,20 @@ def status_text(status: CollectorStatus) -> str:
     return f"{status.name}: {status.method or 'ok'}" if status.ok else f"{status.name}: FAILED"
 
 
-class StatusHeader(Static):
+class Readout(Static):
+    """Text whose height CSS fixes; ``show`` repaints it only when the text changed.
+
+    ``Static.update`` lays the whole screen out again by default, which at one
+    update per widget per tick was most of a frame's cost besides the table.
+    """
+
+    def show(self, content: RenderableType) -> None:
+        """Display ``content`` (a ``str`` or a ``Text``) unless it is already shown."""
+        if content != self.content:
+            self.update(content, layout=False)
+
+
+class StatusHeader(Readout):
     """Two lines: host, kernel, uptime, interval, pause; where you are and collector states.
 
     The screen sets ``location``; the rest follows the app's ``derived``,
@@ -54,7 +68,7 @@ class StatusHeader(Static):
 
     def on_mount(self) -> None:
         """Follow the app's state."""
-        for name in ("derived", "delay_s", "paused"):
+        for name in ("derived", "delay_s", "paused", "record_label"):
             self.watch(self.app, name, self._refresh_text, init=False)
         self._refresh_text()
 
@@ -67,7 +81,11 @@ class StatusHeader(Static):
         derived: Derived | None = getattr(app, "derived", None)
         delay_s: float = getattr(app, "delay_s", 1.0)
         paused: bool = getattr(app, "paused", False)
+        record_label: str = getattr(app, "record_label", "")  # REC, REC FAILED: why, REPLAY ...
         line1 = Text("bpftop", style="bold")
+        if record_label:
+            line1.append(" ")
+            line1.append(record_label, style="bold reverse" if "FAILED" in record_label else "bold")
         if derived is not None:
             host = derived.host
             line1.append(f" {host.hostname} · {host.kernel}")
@@ -92,7 +110,7 @@ class StatusHeader(Static):
         for line in (line1, line2):
             line.no_wrap = True
             line.overflow = "ellipsis"
-        self.update(Text("\n").join([line1, line2]))
+        self.show(Text("\n").join([line1, line2]))
 
 
 class TooSmallScreen(Screen[None]):

@@ -11,9 +11,10 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-# DataTable's own cursor keys, listed for completeness; never bound from here.
+# The tables' own cursor keys, listed for completeness; never bound from here.
 CURSOR_BINDINGS: list[BindingType] = [
     Binding("up,down,pageup,pagedown", "", "", key_display="↑↓ PgUp PgDn", tooltip="move the cursor"),
+    Binding("home,end", "", "", key_display="Home End", tooltip="first or last row"),
 ]
 
 

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.geometry import Size
 from textual.widget import Widget
 
 from bpftop import hist
@@ -41,11 +42,11 @@ def bar(fraction: float, width: int) -> str:
     return FULL * full + (EIGHTHS[rest] if rest else "")
 
 
-def histogram_lines(slots: Sequence[int], width: int) -> list[str]:
+def histogram_lines(slots: Sequence[int], width: int, unit_ns: int = 1) -> list[str]:
     """One line per slot from the first to the last non-zero one.
 
     Each line: range label, count, share of the total and a bar scaled to the
-    fullest slot.
+    fullest slot. ``unit_ns`` is the slots' unit (1000 for log2(us) slots).
     """
     used = [i for i, n in enumerate(slots) if n]
     if not used:
@@ -56,7 +57,7 @@ def histogram_lines(slots: Sequence[int], width: int) -> list[str]:
     lines = []
     for slot in range(used[0], used[-1] + 1):
         n = slots[slot]
-        label = hist.slot_label(slot, last=slot == len(slots) - 1)
+        label = hist.slot_label(slot, last=slot == len(slots) - 1, unit_ns=unit_ns)
         share = f"{100 * n / total:.1f}%"
         lines.append(f"{label:>{LABEL_W}} {n:>{COUNT_W}} {share:>{SHARE_W}} {bar(n / peak, bar_w)}")
     return lines
@@ -75,6 +76,8 @@ class LatencyHistogram(Widget):
         self._slots: tuple[int, ...] = ()
         self._max_ns: int | None = None
         self._empty = "no data"
+        self._unit_ns = 1  # of the slots: 1000 for log2(us) histograms
+        self._height = 0  # lines reserved for the histogram shown
 
     def show(
         self,
@@ -82,6 +85,7 @@ class LatencyHistogram(Widget):
         slots: Sequence[int],
         max_ns: int | None = None,
         empty: str = "no calls in this interval",
+        unit_ns: int = 1,
     ) -> None:
         """Display ``slots`` under ``title``; ``max_ns`` is printed as the maximum.
 
@@ -90,12 +94,36 @@ class LatencyHistogram(Widget):
             slots: log2(ns) slot counts, see ``bpftop.hist``.
             max_ns: the maximum to print (since start), None to omit it.
             empty: the text shown when every slot is zero.
+            unit_ns: the slots' unit: 1 for log2(ns), 1000 for log2(us).
         """
         new = (title, tuple(slots), max_ns, empty)
-        if new == (self._title, self._slots, self._max_ns, self._empty):
+        if new == (self._title, self._slots, self._max_ns, self._empty) and unit_ns == self._unit_ns:
             return
         self._title, self._slots, self._max_ns, self._empty = new
-        self.refresh(layout=True)
+        self._unit_ns = unit_ns
+        # The slots in use wander from tick to tick (and an untouched cursor
+        # from syscall to syscall), and a new height means a layout, which
+        # re-arranges and repaints the pane: so the height only grows, until
+        # the user picks another row (``fit_height``), and the table stays put.
+        height = max(self._height, self.line_count)
+        self.refresh(layout=height != self._height)
+        self._height = height
+
+    def fit_height(self) -> None:
+        """Take the height of what is shown now, not the tallest one before."""
+        if self._height != self.line_count:
+            self._height = self.line_count
+            self.refresh(layout=True)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        """The reserved height, without rendering to measure it."""
+        return self._height or self.line_count
+
+    @property
+    def line_count(self) -> int:
+        """Lines the histogram takes: its title and one per slot (or the notice)."""
+        used = [i for i, n in enumerate(self._slots) if n]
+        return 1 + (used[-1] - used[0] + 1 if used else 1)
 
     def title_line(self) -> str:
         """The title with count, p50, p99 and max."""
@@ -103,17 +131,22 @@ class LatencyHistogram(Widget):
         parts = [f"{self._title}: n={total}"]
         if total:
             parts += [
-                f"p50 {hist.format_ns(hist.percentile(self._slots, 50))}",
-                f"p99 {hist.format_ns(hist.percentile(self._slots, 99))}",
+                f"p50 {hist.format_ns(self.percentile_ns(50))}",
+                f"p99 {hist.format_ns(self.percentile_ns(99))}",
             ]
         if self._max_ns is not None:
             parts.append(f"max {hist.format_ns(self._max_ns)}")
         return " · ".join(parts)
 
+    def percentile_ns(self, q: float) -> float | None:
+        """The ``q``-th percentile of what is shown, in ns."""
+        value = hist.percentile(self._slots, q)
+        return None if value is None else value * self._unit_ns
+
     def render(self) -> Text:
         """Title line, then one bar per slot (or the empty notice)."""
         width = max(self.content_size.width, 40)
-        lines = histogram_lines(self._slots, width) or [f"  ({self._empty})"]
+        lines = histogram_lines(self._slots, width, self._unit_ns) or [f"  ({self._empty})"]
         text = Text(self.title_line(), style="bold", no_wrap=True, overflow="ellipsis")
         for line in lines:
             text.append("\n" + line)

@@ -5,17 +5,25 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer
 
 from bpftop.derive import Derived
+from bpftop.panes.biolat import BiolatPane
 from bpftop.panes.header import StatusHeader
 from bpftop.panes.procs import ProcsPane
+from bpftop.panes.runqlat import RunqlatPane
 from bpftop.panes.syscalls import SyscallsPane
 from bpftop.panes.table import TablePane
 
 # `1`..`8` select panes in this order (DESIGN.md); only some exist so far.
 PANE_ORDER = ("procs", "syscalls", "biolat", "runqlat", "tcp", "pmc", "bpf", "stacks")
-PANE_CLASSES: dict[str, type[TablePane]] = {"procs": ProcsPane, "syscalls": SyscallsPane}
+PANE_CLASSES: dict[str, type[TablePane]] = {
+    "procs": ProcsPane,
+    "syscalls": SyscallsPane,
+    "biolat": BiolatPane,
+    "runqlat": RunqlatPane,
+}
 
 
 class MainScreen(Screen[None]):
@@ -39,10 +47,11 @@ class MainScreen(Screen[None]):
     MainScreen > ContentSwitcher { height: 1fr; }
     """
 
-    def __init__(self, panes: tuple[str, ...], first: str) -> None:
+    def __init__(self, panes: tuple[str, ...], first: str, above_footer: Widget | None = None) -> None:
         super().__init__()
         self.panes = panes
         self.first = first
+        self.above_footer = above_footer  # the replay timeline
 
     def compose(self) -> ComposeResult:
         """Header, the pane switcher and the key hints."""
@@ -50,6 +59,8 @@ class MainScreen(Screen[None]):
         with ContentSwitcher(initial=self.first):
             for name in self.panes:
                 yield PANE_CLASSES[name](id=name)
+        if self.above_footer is not None:
+            yield self.above_footer
         yield Footer(show_command_palette=False, compact=True)
 
     def on_mount(self) -> None:

@@ -15,14 +15,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer
 
 from bpftop.derive import Derived
 from bpftop.derive.syscalls import ProcSyscallRow, SyscallsView
 from bpftop.frame import ProcMeta
-from bpftop.panes.header import StatusHeader
+from bpftop.panes.header import Readout, StatusHeader
 from bpftop.panes.histogram import HISTOGRAM_BINDINGS, HistogramBox, LatencyHistogram
-from bpftop.panes.keyed_table import Col, ns_col, rate_col
+from bpftop.panes.keyed_table import Col, KeyedTable, ns_col, rate_col
 from bpftop.panes.table import TablePane
 
 COLUMNS: list[Col[ProcSyscallRow]] = [
@@ -94,10 +94,11 @@ class ProcessSyscallsPane(TablePane[ProcSyscallRow]):
         """Scroll the histogram (J/K) while the table keeps the focus."""
         self.query_one(HistogramBox).scroll_lines(step)
 
-    @on(DataTable.RowHighlighted)
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+    @on(KeyedTable.RowHighlighted)
+    def _highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         event.stop()
         self._show_histogram()
+        self.query_one(LatencyHistogram).fit_height()
 
 
 def identity_text(pid: int, meta: ProcMeta | None, exited: bool) -> Text:
@@ -133,7 +134,7 @@ class ProcessScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         """Header, identity, the syscall pane and the key hints."""
         yield StatusHeader()
-        yield Static("", id="identity")
+        yield Readout("", id="identity")
         yield ProcessSyscallsPane(self.pid)
         yield Footer(show_command_palette=False, compact=True)
 
@@ -152,7 +153,7 @@ class ProcessScreen(Screen[None]):
             if meta is not None:
                 self.meta = meta
             self.exited = meta is None or meta.exited
-        self.query_one("#identity", Static).update(identity_text(self.pid, self.meta, self.exited))
+        self.query_one("#identity", Readout).show(identity_text(self.pid, self.meta, self.exited))
         self.query_one(ProcessSyscallsPane).show(derived)
 
     def action_back(self) -> None:

@@ -1,19 +1,23 @@
-"""The procs pane: one row per process, from the syscalls collector for now."""
+"""The procs pane: one row per process, from the syscalls and runqlat collectors.
+
+Sorted by CPU % once the runqlat collector's figures arrive (unless the user
+picked a sort), like top; by syscalls per second without them.
+"""
 
 from __future__ import annotations
 
 from textual import on
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import DataTable
 
 from bpftop.derive import Derived
-from bpftop.derive.syscalls import ProcRow, SyscallsView
-from bpftop.panes.keyed_table import Col, KeyedTable, ns_col, rate_col
+from bpftop.derive.procs import ProcsRow, proc_rows
+from bpftop.derive.syscalls import SyscallsView
+from bpftop.panes.keyed_table import Col, KeyedTable, ns_col, rate_col, rate_order
 from bpftop.panes.table import TablePane
 
 
-class ProcTable(KeyedTable):
+class ProcTable(KeyedTable[ProcsRow]):
     """The process table; Enter drills down into the highlighted process."""
 
     BINDINGS = [
@@ -21,29 +25,37 @@ class ProcTable(KeyedTable):
     ]
 
 
-def _command(row: ProcRow) -> str:
+def _command(row: ProcsRow) -> str:
     return f"{row.comm} (exited)" if row.exited else row.comm
 
 
-COLUMNS: list[Col[ProcRow]] = [
+def _cpu(row: ProcsRow) -> str:
+    return "-" if row.cpu_pct is None else f"{row.cpu_pct:.1f}"
+
+
+# Narrow enough for 80 columns with CPU% and RQ AVG (COMMAND keeps 8 cells).
+COLUMNS: list[Col[ProcsRow]] = [
     Col("pid", "PID", 7, lambda r: str(r.pid), lambda r: r.pid),
     Col("user", "USER", 9, lambda r: r.user, lambda r: r.user.lower(), numeric=False),
+    Col("cpu", "CPU%", 6, _cpu, lambda r: rate_order(r.cpu_pct, r.on_cpu_ns)),
+    ns_col("rq", "RQ AVG", 7, "rq_avg_ns"),
     Col("command", "COMMAND", 0, _command, lambda r: r.comm.lower(), numeric=False),
-    rate_col("calls", "SYSC/s", 8),
-    rate_col("errors", "ERR/s", 7),
-    Col("top", "TOP SYSCALL", 13, lambda r: r.top_syscall, lambda r: r.top_syscall, numeric=False),
+    rate_col("calls", "SYSC/s", 7),
+    rate_col("errors", "ERR/s", 6),
+    Col("top", "TOP SYSCALL", 11, lambda r: r.top_syscall, lambda r: r.top_syscall, numeric=False),
     ns_col("avg", "AVG LAT", 8, "avg_ns"),
-    Col("errno", "TOP ERRNO", 14, lambda r: r.top_errno, lambda r: r.top_errno, numeric=False),
+    Col("errno", "TOP ERRNO", 10, lambda r: r.top_errno, lambda r: r.top_errno, numeric=False),
 ]
 
 
-class ProcsPane(TablePane[ProcRow]):
-    """Per-process syscall rates, errors and latency; Enter opens a process."""
+class ProcsPane(TablePane[ProcsRow]):
+    """Per-process CPU %, run-queue wait, syscall rates, errors and latency; Enter opens a process."""
 
     COLUMNS = COLUMNS
     TABLE_CLASS = ProcTable
     DEFAULT_SORT = "calls"
     FILTER_HINT = "filter by command, user or pid"
+    _sort_chosen = False  # the user sorted or reversed: no switch to CPU %
 
     class OpenProcess(Message):
         """The user asked for one process's screen."""
@@ -52,20 +64,33 @@ class ProcsPane(TablePane[ProcRow]):
             super().__init__()
             self.pid = pid
 
-    def rows_of(self, derived: Derived) -> list[ProcRow] | None:
-        """Processes of the syscalls view."""
-        view: SyscallsView | None = derived.views.get("syscalls")
-        return list(view.procs) if view is not None else None
+    def rows_of(self, derived: Derived) -> list[ProcsRow] | None:
+        """Processes of the syscalls and runqlat views, joined by pid."""
+        if "runqlat" in derived.views and not self._sort_chosen and self.sort_column.key != "cpu":
+            self.sort_index = next(i for i, c in enumerate(self.COLUMNS) if c.key == "cpu")
+            for col in self.COLUMNS:
+                self.table.set_label(col.key, self._label(col))
+        return proc_rows(derived)
 
-    def row_key(self, row: ProcRow) -> str:
+    def action_sort(self, step: int) -> None:
+        """Sort by another column; from now on the user's choice stays."""
+        self._sort_chosen = True
+        super().action_sort(step)
+
+    def action_reverse(self) -> None:
+        """Reverse the sort order; from now on the user's choice stays."""
+        self._sort_chosen = True
+        super().action_reverse()
+
+    def row_key(self, row: ProcsRow) -> str:
         """The pid."""
         return str(row.pid)
 
-    def row_order(self, row: ProcRow) -> int:
+    def row_order(self, row: ProcsRow) -> int:
         """Ties go by pid."""
         return row.pid
 
-    def matches(self, row: ProcRow, needle: str) -> bool:
+    def matches(self, row: ProcsRow, needle: str) -> bool:
         """Command name, command line, user or pid contains the text."""
         return any(needle in s.lower() for s in (row.comm, row.cmdline, row.user, str(row.pid)))
 
@@ -77,8 +102,7 @@ class ProcsPane(TablePane[ProcRow]):
         lost = view.drops.get("evicted_procs", 0) + view.drops.get("lost_procs", 0)
         return [f"drops: {lost} proc entries evicted/lost"] if lost else []
 
-    @on(DataTable.RowSelected)
-    def _open(self, event: DataTable.RowSelected) -> None:
+    @on(KeyedTable.RowSelected)
+    def _open(self, event: KeyedTable.RowSelected) -> None:
         event.stop()
-        if event.row_key.value is not None:
-            self.post_message(self.OpenProcess(int(event.row_key.value)))
+        self.post_message(self.OpenProcess(int(event.row_key)))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Static
 
 from bpftop.derive import Derived
 from bpftop.derive.syscalls import SyscallRow, SyscallsView
+from bpftop.panes.header import Readout
 from bpftop.panes.histogram import HISTOGRAM_BINDINGS, HistogramBox, LatencyHistogram
-from bpftop.panes.keyed_table import Col, ns_col, rate_col
+from bpftop.panes.keyed_table import Col, KeyedTable, ns_col, rate_col
 from bpftop.panes.table import TablePane
 
 DROP_NAMES = {
@@ -63,7 +63,7 @@ class SyscallsPane(TablePane[SyscallRow]):
 
     def compose_extra(self) -> ComposeResult:
         """Drop counters and the histogram under the table."""
-        yield Static("", classes="drops")
+        yield Readout("", classes="drops")
         yield HistogramBox()
 
     def rows_of(self, derived: Derived) -> list[SyscallRow] | None:
@@ -78,7 +78,7 @@ class SyscallsPane(TablePane[SyscallRow]):
     def after_sync(self, derived: Derived | None) -> None:
         """Redraw the drop counters and the selected syscall's histogram."""
         view: SyscallsView | None = derived.views.get("syscalls") if derived else None
-        self.query_one(".drops", Static).update(drops_text(view) if view else "")
+        self.query_one(".drops", Readout).show(drops_text(view) if view else "")
         self._show_histogram()
 
     def _show_histogram(self) -> None:
@@ -95,7 +95,8 @@ class SyscallsPane(TablePane[SyscallRow]):
         """Scroll the histogram (J/K) while the table keeps the focus."""
         self.query_one(HistogramBox).scroll_lines(step)
 
-    @on(DataTable.RowHighlighted)
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+    @on(KeyedTable.RowHighlighted)
+    def _highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         event.stop()
         self._show_histogram()
+        self.query_one(LatencyHistogram).fit_height()

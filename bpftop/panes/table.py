@@ -16,9 +16,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input, Static
-from textual.widgets.data_table import ColumnKey
 
 from bpftop.derive import Derived
+from bpftop.panes.header import Readout
 from bpftop.panes.keyed_table import Col, KeyedTable, R
 
 
@@ -51,7 +51,7 @@ class TablePane(Vertical, Generic[R]):
     COLLECTOR: ClassVar[str] = "syscalls"
     DEFAULT_SORT: ClassVar[str] = ""
     FILTER_HINT: ClassVar[str] = "filter"
-    TABLE_CLASS: ClassVar[type[KeyedTable]] = KeyedTable
+    TABLE_CLASS: ClassVar[type[KeyedTable[Any]]] = KeyedTable
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -60,13 +60,14 @@ class TablePane(Vertical, Generic[R]):
         self.sort_reversed = False
         self.filter_text = ""
         self._stale = True
+        self._table: KeyedTable[R] = self.TABLE_CLASS(self._cells)
 
     def compose(self) -> ComposeResult:
         """Error notice, table, extras, summary line and the filter input."""
         yield Static("", classes="pane-error")
-        yield self.TABLE_CLASS()
+        yield self._table
         yield from self.compose_extra()
-        yield Static("", classes="pane-summary")
+        yield Readout("", classes="pane-summary")
         yield Input(placeholder=f"/ {self.FILTER_HINT}", compact=True)
 
     def compose_extra(self) -> ComposeResult:
@@ -75,9 +76,9 @@ class TablePane(Vertical, Generic[R]):
 
     def on_mount(self) -> None:
         """Create the columns."""
-        table = self.query_one(KeyedTable)
+        table = self.table
         for col in self.COLUMNS:
-            table.add_column(self._label(col), width=col.width or 10, key=col.key)
+            table.add_column(col.key, self._label(col), col.width or 10, right=col.numeric)
         self._fit_columns()
 
     def on_resize(self) -> None:
@@ -85,7 +86,7 @@ class TablePane(Vertical, Generic[R]):
         self._fit_columns()
 
     def _fit_columns(self) -> None:
-        table = self.query_one(KeyedTable)
+        table = self.table
         fixed = sum(c.width for c in self.COLUMNS)
         room = max(8, table.size.width - table.styles.scrollbar_size_vertical - fixed)
         for col in self.COLUMNS:
@@ -93,34 +94,22 @@ class TablePane(Vertical, Generic[R]):
                 table.set_column_width(col.key, room)
 
     @property
-    def table(self) -> KeyedTable:
+    def table(self) -> KeyedTable[R]:
         """The pane's table."""
-        return self.query_one(KeyedTable)
+        return self._table
 
     @property
     def sort_column(self) -> Col[Any]:
         """The column rows are sorted by."""
         return self.COLUMNS[self.sort_index]
 
-    def _label(self, col: Col[Any]) -> Text:
-        arrow = ""
-        if col is self.sort_column:
-            arrow = "▼" if self._descending() else "▲"
-        if col.numeric:
-            return Text(col.label + arrow, justify="right")
-        gap = "" if col is self.COLUMNS[0] else " "
-        return Text(gap + col.label + arrow)
+    def _label(self, col: Col[Any]) -> str:
+        if col is not self.sort_column:
+            return col.label
+        return col.label + ("▼" if self._descending() else "▲")
 
-    def _cells(self, row: R) -> list[Text]:
-        cells = []
-        for index, col in enumerate(self.COLUMNS):
-            value = col.text(row)
-            if col.numeric:
-                cells.append(Text(value, justify="right", overflow="ellipsis", no_wrap=True))
-            else:
-                gap = "" if index == 0 else " "
-                cells.append(Text(gap + value, overflow="ellipsis", no_wrap=True))
-        return cells
+    def _cells(self, row: R) -> list[str]:
+        return [col.text(row) for col in self.COLUMNS]
 
     def show(self, derived: Derived | None) -> None:
         """Take a new model; render now if visible, else when next shown."""
@@ -141,10 +130,12 @@ class TablePane(Vertical, Generic[R]):
         self.set_class(failed, "-failed")
         if status is not None and not status.ok:
             hint = f" — {status.hint}" if status.hint else ""
-            error.update(Text(f"{self.COLLECTOR} collector not loaded: {status.error}{hint}"))
+            message = Text(f"{self.COLLECTOR} collector not loaded: {status.error}{hint}")
+            if message != error.content:  # its height may change: a layout, so not every tick
+                error.update(message)
         rows = self.rows_of(derived) if derived is not None and not failed else None
         self._sync_rows(rows or [])
-        self.query_one(".pane-summary", Static).update(Text(self._summary(derived, rows)))
+        self.query_one(".pane-summary", Readout).show(self._summary(derived, rows))
         self.after_sync(derived)
 
     def _sync_rows(self, rows: list[R]) -> None:
@@ -155,7 +146,7 @@ class TablePane(Vertical, Generic[R]):
         rows = sorted(rows, key=self.row_order)
         # A stable sort, even reversed, keeps ties in row_order.
         rows.sort(key=lambda r: _none_lowest(col.sort(r)), reverse=self._descending())
-        self.table.sync([(self.row_key(r), self._cells(r)) for r in rows])
+        self.table.sync([(self.row_key(r), r) for r in rows])
 
     def _summary(self, derived: Derived | None, rows: list[R] | None) -> str:
         if derived is None:
@@ -174,10 +165,8 @@ class TablePane(Vertical, Generic[R]):
         return self.sort_column.numeric != self.sort_reversed
 
     def _relabel(self) -> None:
-        table = self.table
         for col in self.COLUMNS:
-            table.columns[ColumnKey(col.key)].label = self._label(col)
-        table.refresh()
+            self.table.set_label(col.key, self._label(col))
         self.refresh_view(force=True)
 
     def action_sort(self, step: int) -> None:

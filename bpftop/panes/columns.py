@@ -1,0 +1,65 @@
+"""Column specs and number formats of the table panes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any, Generic, TypeVar
+
+from bpftop.hist import format_ns
+
+R = TypeVar("R")
+
+
+def fmt_rate(value: float | None) -> str:
+    """Compact per-second rate: ``-`` before the first interval, ``12.3k``, ``4.5M``."""
+    if value is None:
+        return "-"
+    if value == 0:
+        return "0"
+    if value < 10:
+        return f"{value:.1f}"
+    if value < 10_000:
+        return f"{value:.0f}"
+    if value < 1_000_000:
+        return f"{value / 1e3:.1f}k"
+    return f"{value / 1e6:.1f}M"
+
+
+def rate_order(rate_per_s: float | None, count: int) -> float:
+    """Sort key of a rate; the first frame has no interval, so its counts order it."""
+    return float(count) if rate_per_s is None else rate_per_s
+
+
+@dataclass(frozen=True)
+class Col(Generic[R]):
+    """One column of a table pane.
+
+    Attributes:
+        key: column key, stable across label changes.
+        label: header text.
+        width: cells, including the one-space gap before it; 0 takes the rest.
+        text: what the cell shows for a row.
+        sort: sort key of a row; None sorts lowest.
+        numeric: right-justified, and sorted largest first by default.
+    """
+
+    key: str
+    label: str
+    width: int
+    text: Callable[[R], str]
+    sort: Callable[[R], Any]
+    numeric: bool = True
+
+
+def rate_col(key: str, label: str, width: int) -> Col[Any]:
+    """A per-second rate column over a row's ``<key>_per_s`` rate and ``<key>`` count."""
+    rate, count = attrgetter(f"{key}_per_s"), attrgetter(key)
+    return Col(key, label, width, lambda r: fmt_rate(rate(r)), lambda r: rate_order(rate(r), count(r)))
+
+
+def ns_col(key: str, label: str, width: int, field: str) -> Col[Any]:
+    """A duration column over a row's nanosecond ``field``."""
+    value = attrgetter(field)
+    return Col(key, label, width, lambda r: format_ns(value(r)), value)
