@@ -14,11 +14,13 @@ from typing import Any, TextIO
 
 from rich.console import Console
 
+from bpftop.batch import procs
 from bpftop.batch.common import num
 from bpftop.derive import Derived
 
 # Collector stem -> module with PANES, json_section(view, pane) and
-# text_section(view, pane, limit). A new collector adds one line.
+# text_section(view, pane, limit). A new collector adds one line. The joined
+# ``procs`` section (bpftop.batch.procs) follows them.
 SECTIONS = {
     "syscalls": "bpftop.batch.syscalls",
     "runqlat": "bpftop.batch.runqlat",
@@ -42,6 +44,10 @@ def to_json(d: Derived, pane: str | None) -> dict[str, Any]:
         section = _section(stem)
         if pane is None or pane in section.PANES:
             record[stem] = section.json_section(view, pane)
+    if pane in (None, *procs.PANES):
+        joined = procs.json_section(d)
+        if joined is not None:
+            record["procs"] = joined
     return record
 
 
@@ -57,6 +63,8 @@ def text_tables(d: Derived, pane: str | None, limit: int = 20) -> list[Any]:
         section = _section(stem)
         if pane is None or pane in section.PANES:
             parts.extend(section.text_section(view, pane, limit))
+    if pane in (None, *procs.PANES):
+        parts.extend(procs.text_section(d, limit))
     return parts
 
 

@@ -1,4 +1,8 @@
-"""Batch text and JSON of the syscalls collector (panes ``procs`` and ``syscalls``)."""
+"""Batch text and JSON of the syscalls collector (panes ``procs`` and ``syscalls``).
+
+Its text has no process table: the joined one of ``bpftop.batch.procs`` shows
+each process's syscall figures with the other collectors'.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from bpftop.batch.common import fmt_rate, hist_json, num
 from bpftop.derive.syscalls import SyscallsView
 
 PANES = ("procs", "syscalls")
-LEFT = {"USER", "TOP SYSCALL", "TOP ERRNO", "COMMAND", "SYSCALL"}
+LEFT = {"TOP ERRNO", "SYSCALL"}
 
 
 def json_section(view: SyscallsView, pane: str | None) -> dict[str, Any]:
@@ -73,22 +77,6 @@ def text_section(view: SyscallsView, pane: str | None, limit: int) -> list[Any]:
     drops = {k: v for k, v in view.drops.items() if v}
     if drops:
         parts.append("Dropped/unmatched: " + ", ".join(f"{k}={v}" for k, v in drops.items()))
-    if pane in (None, "procs"):
-        t = Table(box=None, pad_edge=False, header_style="bold")
-        for col in ("PID", "USER", "SYSC/s", "ERR/s", "TOP SYSCALL", "AVG LAT", "TOP ERRNO", "COMMAND"):
-            t.add_column(col, justify="left" if col in LEFT else "right", no_wrap=True)
-        for p in view.procs[:limit]:
-            t.add_row(
-                str(p.pid),
-                p.user[:10],
-                fmt_rate(p.calls_per_s),
-                fmt_rate(p.errors_per_s),
-                p.top_syscall,
-                hist.format_ns(p.avg_ns),
-                p.top_errno,
-                p.comm + (" (exited)" if p.exited else ""),
-            )
-        parts.append(t)
     if pane in (None, "syscalls"):
         t = Table(box=None, pad_edge=False, header_style="bold")
         for col in ("SYSCALL", "CALLS/s", "ERR/s", "AVG", "P50", "P99", "MAX", "TOP ERRNO"):

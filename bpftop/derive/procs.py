@@ -1,22 +1,26 @@
 """The procs pane's rows: one per process, joining each collector's per-process view.
 
-Not a collector's deriver (no rates are computed here): it pairs the syscalls
-view's rows with the runqlat view's by pid. A process only one collector saw
-gets the other's figures empty (0 counts, None rates), so a CPU hog that makes
-no syscalls still shows, and so does a process runqlat could not load for.
+Not a collector's deriver: it pairs the syscalls, runqlat and biolat views' rows
+by pid, and only sums a process's biolat rows (one per disk and operation), rates
+included, so no rate maths happens here. A process only some collectors saw gets
+the others' figures empty (0 counts, None rates), so a CPU hog that makes no
+syscalls still shows, as does a process that only does disk I/O, or one
+runqlat could not load for.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from bpftop.derive import Derived
+from bpftop.derive.biolat import BiolatView, ProcIORow
 from bpftop.derive.runqlat import RunqlatView, SchedRow
 from bpftop.derive.syscalls import ProcRow, SyscallsView
 
 
 class ProcsRow(NamedTuple):
-    """One process: the syscalls view's ``ProcRow`` fields (same order), then the scheduler's."""
+    """One process: the syscalls view's ``ProcRow`` fields (same order), the scheduler's, the disks'."""
 
     pid: int
     comm: str
@@ -28,45 +32,102 @@ class ProcsRow(NamedTuple):
     errors_total: int
     calls_per_s: float | None
     errors_per_s: float | None
-    avg_ns: float | None
+    avg_ns: float | None  # syscall latency
     max_ns: int
     top_syscall: str
     top_errno: str
     exited: bool
     cpu_pct: float | None = None  # 100 = one CPU
     on_cpu_ns: int = 0
+    on_cpu_total_ns: int = 0
+    rq_waits: int = 0
+    rq_waits_total: int = 0
     rq_avg_ns: float | None = None
     rq_p99_ns: float | None = None
+    disk_ios: int = 0  # every disk and operation
+    disk_bytes: int = 0
+    disk_ios_total: int = 0
+    disk_bytes_total: int = 0
+    disk_ios_per_s: float | None = None
+    disk_bytes_per_s: float | None = None
+    disk_avg_ns: float | None = None  # insert -> complete, averaged over the interval's I/Os
 
 
-_NO_SCHED = (None, 0, None, None)
+SchedPart = tuple[float | None, int, int, int, int, float | None, float | None]
+DiskPart = tuple[int, int, int, int, float | None, float | None, float | None]
+_NO_SCHED: SchedPart = (None, 0, 0, 0, 0, None, None)
+_NO_DISK: DiskPart = (0, 0, 0, 0, None, None, None)
+_NO_SYSCALLS = (0, 0, 0, 0, None, None, None, 0, "", "")
 
 
-def _sched_part(row: SchedRow) -> tuple[float | None, int, float | None, float | None]:
-    return row.cpu_pct, row.on_cpu_ns, row.rq_avg_ns, row.rq_p99_ns
-
-
-def _from_sched(row: SchedRow) -> ProcsRow:
-    return ProcsRow(
-        row.pid, row.comm, row.user, row.cmdline, 0, 0, 0, 0, None, None, None, 0, "", "", row.exited,
-        *_sched_part(row),
+def _sched_part(row: SchedRow) -> SchedPart:
+    return (
+        row.cpu_pct, row.on_cpu_ns, row.on_cpu_total_ns, row.rq_count, row.rq_count_total,
+        row.rq_avg_ns, row.rq_p99_ns,
     )  # fmt: skip
 
 
+def _sum_rates(rates: Iterable[float | None]) -> float | None:
+    """Sum of the rows' rates; None before the first interval (then every row's is None)."""
+    total = 0.0
+    for value in rates:
+        if value is None:
+            return None
+        total += value
+    return total
+
+
+def _disk_part(rows: list[ProcIORow]) -> DiskPart:
+    ios = sum(r.ios for r in rows)
+    latency_ns = sum(r.avg_ns * r.ios for r in rows if r.avg_ns is not None)
+    return (
+        ios,
+        sum(r.bytes for r in rows),
+        sum(r.ios_total for r in rows),
+        sum(r.bytes_total for r in rows),
+        _sum_rates(r.iops for r in rows),
+        _sum_rates(r.bytes_per_s for r in rows),
+        latency_ns / ios if ios else None,
+    )
+
+
+def _disk_by_pid(view: BiolatView | None) -> dict[int, list[ProcIORow]]:
+    out: dict[int, list[ProcIORow]] = {}
+    for r in view.procs if view is not None else ():
+        out.setdefault(r.pid, []).append(r)
+    return out
+
+
 def proc_rows(derived: Derived) -> list[ProcsRow] | None:
-    """Rows of every process either view has; None when neither collector runs."""
+    """Rows of every process any view has; None when none of the three collectors runs."""
     syscalls: SyscallsView | None = derived.views.get("syscalls")
     sched: RunqlatView | None = derived.views.get("runqlat")
-    if syscalls is None and sched is None:
+    biolat: BiolatView | None = derived.views.get("biolat")
+    if syscalls is None and sched is None and biolat is None:
         return None
-    by_pid = sched.by_pid if sched is not None else {}
+    sched_by_pid = sched.by_pid if sched is not None else {}
+    disk_by_pid = _disk_by_pid(biolat)
     rows: list[ProcsRow] = []
     seen: set[int] = set()
     p: ProcRow
     for p in syscalls.procs if syscalls is not None else ():
-        s = by_pid.get(p.pid)
-        rows.append(ProcsRow(*p, *(_sched_part(s) if s is not None else _NO_SCHED)))
+        s = sched_by_pid.get(p.pid)
+        d = disk_by_pid.get(p.pid)
+        rows.append(
+            ProcsRow(
+                *p, *(_sched_part(s) if s is not None else _NO_SCHED), *(_disk_part(d) if d else _NO_DISK)
+            )
+        )
         seen.add(p.pid)
-    if sched is not None:
-        rows.extend(_from_sched(s) for s in sched.procs if s.pid not in seen)
+    for s in sched.procs if sched is not None else ():
+        if s.pid not in seen:
+            d = disk_by_pid.get(s.pid)
+            head = (s.pid, s.comm, s.user, s.cmdline, *_NO_SYSCALLS, s.exited)
+            rows.append(ProcsRow(*head, *_sched_part(s), *(_disk_part(d) if d else _NO_DISK)))
+            seen.add(s.pid)
+    for pid, d in disk_by_pid.items():
+        if pid not in seen:
+            meta = derived.procs.get(pid)
+            head = (pid, d[0].comm, d[0].user, meta.cmdline if meta else "", *_NO_SYSCALLS, d[0].exited)
+            rows.append(ProcsRow(*head, *_NO_SCHED, *_disk_part(d)))
     return rows

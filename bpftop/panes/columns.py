@@ -27,6 +27,19 @@ def fmt_rate(value: float | None) -> str:
     return f"{value / 1e6:.1f}M"
 
 
+def fmt_bytes(value: float | None) -> str:
+    """Compact byte count or rate in powers of 1024, like top: ``512``, ``4.0K``, ``1.2M``, ``3.4G``."""
+    if value is None:
+        return "-"
+    if value < 1024:
+        return f"{value:.0f}"
+    for unit in "KMGT":
+        value /= 1024
+        if value < 1024 or unit == "T":
+            break
+    return f"{value:.1f}{unit}" if value < 100 else f"{value:.0f}{unit}"
+
+
 def rate_order(rate_per_s: float | None, count: int) -> float:
     """Sort key of a rate; the first frame has no interval, so its counts order it."""
     return float(count) if rate_per_s is None else rate_per_s
@@ -43,6 +56,7 @@ class Col(Generic[R]):
         text: what the cell shows for a row.
         sort: sort key of a row; None sorts lowest.
         numeric: right-justified, and sorted largest first by default.
+        shown_from: the narrowest table (cells) that shows the column; 0 always.
     """
 
     key: str
@@ -51,6 +65,7 @@ class Col(Generic[R]):
     text: Callable[[R], str]
     sort: Callable[[R], Any]
     numeric: bool = True
+    shown_from: int = 0
 
 
 def rate_col(key: str, label: str, width: int) -> Col[Any]:

@@ -1,10 +1,13 @@
-"""The procs pane: one row per process, from the syscalls and runqlat collectors.
+"""The procs pane: one row per process, from the syscalls, runqlat and biolat collectors.
 
 Sorted by CPU % once the runqlat collector's figures arrive (unless the user
 picked a sort), like top; by syscalls per second without them.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
+from operator import attrgetter
 
 from textual import on
 from textual.binding import Binding
@@ -13,6 +16,7 @@ from textual.message import Message
 from bpftop.derive import Derived
 from bpftop.derive.procs import ProcsRow, proc_rows
 from bpftop.derive.syscalls import SyscallsView
+from bpftop.panes.columns import fmt_bytes
 from bpftop.panes.keyed_table import Col, KeyedTable, ns_col, rate_col, rate_order
 from bpftop.panes.table import TablePane
 
@@ -33,7 +37,23 @@ def _cpu(row: ProcsRow) -> str:
     return "-" if row.cpu_pct is None else f"{row.cpu_pct:.1f}"
 
 
-# Narrow enough for 80 columns with CPU% and RQ AVG (COMMAND keeps 8 cells).
+def _disk(row: ProcsRow) -> str:
+    return fmt_bytes(row.disk_bytes_per_s) if row.disk_ios_total else "-"
+
+
+def _name_col(key: str, label: str, width: int, field: str, shown_from: int) -> Col[ProcsRow]:
+    name = attrgetter(field)
+    return Col(key, label, width, name, name, numeric=False, shown_from=shown_from)
+
+
+def _disk_order(row: ProcsRow) -> tuple[float, int]:
+    # A process with no I/O this interval but some before ranks above one with none ever.
+    return rate_order(row.disk_bytes_per_s, row.disk_bytes), row.disk_ios_total
+
+
+# 80 columns show the figures of every collector and leave COMMAND ~21 cells;
+# the syscalls view's details come in from 100 (TOP ERRNO from 120).
+WIDE, WIDER = 100, 120
 COLUMNS: list[Col[ProcsRow]] = [
     Col("pid", "PID", 7, lambda r: str(r.pid), lambda r: r.pid),
     Col("user", "USER", 9, lambda r: r.user, lambda r: r.user.lower(), numeric=False),
@@ -42,14 +62,16 @@ COLUMNS: list[Col[ProcsRow]] = [
     Col("command", "COMMAND", 0, _command, lambda r: r.comm.lower(), numeric=False),
     rate_col("calls", "SYSC/s", 7),
     rate_col("errors", "ERR/s", 6),
-    Col("top", "TOP SYSCALL", 11, lambda r: r.top_syscall, lambda r: r.top_syscall, numeric=False),
-    ns_col("avg", "AVG LAT", 8, "avg_ns"),
-    Col("errno", "TOP ERRNO", 10, lambda r: r.top_errno, lambda r: r.top_errno, numeric=False),
+    Col("disk", "DISK/s", 8, _disk, _disk_order),
+    ns_col("io_lat", "IO LAT", 8, "disk_avg_ns"),
+    _name_col("top", "TOP SYSCALL", 12, "top_syscall", WIDE),
+    replace(ns_col("avg", "SYS LAT", 8, "avg_ns"), shown_from=WIDE),
+    _name_col("errno", "TOP ERRNO", 10, "top_errno", WIDER),
 ]
 
 
 class ProcsPane(TablePane[ProcsRow]):
-    """Per-process CPU %, run-queue wait, syscall rates, errors and latency; Enter opens a process."""
+    """Per-process CPU %, run-queue wait, syscall and error rates, disk I/O; Enter opens a process."""
 
     COLUMNS = COLUMNS
     TABLE_CLASS = ProcTable
@@ -65,7 +87,7 @@ class ProcsPane(TablePane[ProcsRow]):
             self.pid = pid
 
     def rows_of(self, derived: Derived) -> list[ProcsRow] | None:
-        """Processes of the syscalls and runqlat views, joined by pid."""
+        """Processes of the syscalls, runqlat and biolat views, joined by pid."""
         if "runqlat" in derived.views and not self._sort_chosen and self.sort_column.key != "cpu":
             self.sort_index = next(i for i, c in enumerate(self.COLUMNS) if c.key == "cpu")
             for col in self.COLUMNS:

@@ -87,11 +87,17 @@ class TablePane(Vertical, Generic[R]):
 
     def _fit_columns(self) -> None:
         table = self.table
-        fixed = sum(c.width for c in self.COLUMNS)
+        shown = [c for c in self.COLUMNS if self._shows(c)]
+        fixed = sum(c.width for c in shown)
         room = max(8, table.size.width - table.styles.scrollbar_size_vertical - fixed)
         for col in self.COLUMNS:
-            if not col.width:
-                table.set_column_width(col.key, room)
+            # A hidden column keeps its place with no cells, so cells stay in column order.
+            width = (col.width or room) if col in shown else 0
+            table.set_column_width(col.key, width)
+
+    def _shows(self, col: Col[Any]) -> bool:
+        """Whether the table is wide enough for the column (see ``Col.shown_from``)."""
+        return col.shown_from <= self.table.size.width
 
     @property
     def table(self) -> KeyedTable[R]:
@@ -170,8 +176,14 @@ class TablePane(Vertical, Generic[R]):
         self.refresh_view(force=True)
 
     def action_sort(self, step: int) -> None:
-        """Sort by the next (``step`` 1) or previous (-1) column, in its natural order."""
-        self.sort_index = (self.sort_index + step) % len(self.COLUMNS)
+        """Sort by the next (``step`` 1) or previous (-1) shown column, in its natural order."""
+        count = len(self.COLUMNS)
+        index = self.sort_index
+        for _ in range(count):
+            index = (index + step) % count
+            if self._shows(self.COLUMNS[index]):
+                break
+        self.sort_index = index
         self.sort_reversed = False
         self._relabel()
 

@@ -1,0 +1,108 @@
+"""Batch text and JSON of the procs pane: every collector's per-process figures joined by pid.
+
+Not a collector's section (it reads the whole ``Derived``, not one view), so
+``bpftop.batch`` calls it after the collectors' sections. The syscalls
+section's own ``procs`` list stays as it was for existing consumers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from bpftop import hist
+from bpftop.batch.common import fmt_rate, num
+from bpftop.derive import Derived
+from bpftop.derive.procs import ProcsRow, proc_rows
+from bpftop.panes.columns import fmt_bytes
+
+PANES = ("procs",)
+LEFT = {"USER", "COMMAND"}
+MIN_WIDTHS = {"PID": 7, "USER": 4, "SYSC/s": 7, "IO/s": 6, "COMMAND": 12}
+COLUMNS = (
+    *("PID", "USER", "CPU%", "RQ AVG", "SYSC/s", "ERR/s"),
+    *("DISK/s", "IO/s", "IO LAT", "COMMAND"),
+)
+
+
+def _proc_json(p: ProcsRow) -> dict[str, Any]:
+    return {
+        "pid": p.pid,
+        "comm": p.comm,
+        "user": p.user,
+        "cmdline": p.cmdline,
+        "exited": p.exited,
+        "cpu_percent": num(p.cpu_pct),
+        "on_cpu_ns": p.on_cpu_ns,
+        "on_cpu_total_ns": p.on_cpu_total_ns,
+        "runq_waits": p.rq_waits,
+        "runq_waits_total": p.rq_waits_total,
+        "runq_wait_avg_ns": num(p.rq_avg_ns),
+        "runq_wait_p99_ns": num(p.rq_p99_ns),
+        "syscalls": p.calls,
+        "syscalls_total": p.calls_total,
+        "syscalls_per_s": num(p.calls_per_s),
+        "errors": p.errors,
+        "errors_total": p.errors_total,
+        "errors_per_s": num(p.errors_per_s),
+        "syscall_avg_latency_ns": num(p.avg_ns),
+        "top_syscall": p.top_syscall,
+        "top_errno": p.top_errno,
+        "disk_bytes": p.disk_bytes,
+        "disk_bytes_total": p.disk_bytes_total,
+        "disk_bytes_per_s": num(p.disk_bytes_per_s),
+        "disk_ios": p.disk_ios,
+        "disk_ios_total": p.disk_ios_total,
+        "disk_ios_per_s": num(p.disk_ios_per_s),
+        "disk_avg_latency_ns": num(p.disk_avg_ns),
+    }
+
+
+def _order(p: ProcsRow) -> tuple[float, float, float, int]:
+    """Like the pane: CPU %, then syscalls, then disk bytes (interval counts), busiest first."""
+    return (-(p.cpu_pct or 0.0), -p.calls, -p.disk_bytes, p.pid)
+
+
+def rows(d: Derived) -> list[ProcsRow] | None:
+    """The joined rows, busiest first; None when no per-process collector runs."""
+    joined = proc_rows(d)
+    return None if joined is None else sorted(joined, key=_order)
+
+
+def json_section(d: Derived) -> list[dict[str, Any]] | None:
+    """The top-level ``procs`` list of a JSON record."""
+    joined = rows(d)
+    return None if joined is None else [_proc_json(p) for p in joined]
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def text_section(d: Derived, limit: int) -> list[Any]:
+    """The joined process table."""
+    joined = rows(d)
+    if joined is None:
+        return []
+    # One cell between columns, so 80 cells (a pipe's width) leave the command
+    # 20; narrower terminals shorten the command, never the figures. The top
+    # syscall and errno are in the syscalls section and the JSON.
+    t = Table(box=None, pad_edge=False, header_style="bold", padding=(0, 1), collapse_padding=True)
+    for col in COLUMNS:
+        width = MIN_WIDTHS.get(col, len(col))
+        t.add_column(col, justify="left" if col in LEFT else "right", no_wrap=True, min_width=width)
+    for p in joined[:limit]:
+        t.add_row(
+            str(p.pid),
+            p.user[:10],
+            _pct(p.cpu_pct),
+            hist.format_ns(p.rq_avg_ns),
+            fmt_rate(p.calls_per_s),
+            fmt_rate(p.errors_per_s),
+            fmt_bytes(p.disk_bytes_per_s) if p.disk_ios_total else "-",
+            fmt_rate(p.disk_ios_per_s) if p.disk_ios_total else "-",
+            hist.format_ns(p.disk_avg_ns),
+            p.comm + (" (exited)" if p.exited else ""),
+        )
+    return [f"Processes: {len(joined)}", t]
