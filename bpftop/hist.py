@@ -8,7 +8,10 @@ within one slot, as with any log2 histogram.
 
 from __future__ import annotations
 
+import operator
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
+from itertools import accumulate
 
 
 def slot_bounds(slot: int) -> tuple[int, int]:
@@ -18,18 +21,29 @@ def slot_bounds(slot: int) -> tuple[int, int]:
 
 def percentile(slots: Sequence[int], q: float) -> float | None:
     """Estimate the ``q``-th percentile (0..100), None when the histogram is empty."""
+    return percentiles(slots, (q,))[0]
+
+
+def percentiles(slots: Sequence[int], qs: Sequence[float]) -> tuple[float | None, ...]:
+    """``percentile`` of each of ``qs``, summing the slots once."""
     total = sum(slots)
     if total <= 0:
-        return None
-    rank = q / 100.0 * total
-    seen = 0
-    for i, n in enumerate(slots):
-        if n and seen + n >= rank:
-            low, high = slot_bounds(i)
-            return low + (high - low) * max(0.0, rank - seen) / n
-        seen += n
-    low, high = slot_bounds(len(slots) - 1)
-    return float(high)
+        return tuple(None for _ in qs)
+    # The first slot whose running count reaches the rank, found in C
+    # (accumulate, bisect): derive takes two per process and syscall a refresh.
+    running = list(accumulate(slots))
+    out: list[float | None] = []
+    for q in qs:
+        rank = q / 100.0 * total
+        # rank 0 (q=0) would stop on a leading empty slot: take the first non-empty one.
+        i = bisect_left(running, rank) if rank > 0 else bisect_right(running, 0)
+        if i == len(running):
+            out.append(float(slot_bounds(len(slots) - 1)[1]))
+            continue
+        seen = running[i - 1] if i else 0
+        low, high = slot_bounds(i)
+        out.append(low + (high - low) * max(0.0, rank - seen) / slots[i])
+    return tuple(out)
 
 
 def median_slot(slots: Sequence[int]) -> int | None:
@@ -47,9 +61,12 @@ def median_slot(slots: Sequence[int]) -> int | None:
 
 def delta(cur: Sequence[int], prev: Sequence[int] | None) -> tuple[int, ...]:
     """Slot-wise difference; a slot that went down means the source restarted."""
-    if prev is None or len(prev) != len(cur) or any(c < p for c, p in zip(cur, prev, strict=True)):
+    if prev is None or len(prev) != len(cur):
         return tuple(cur)
-    return tuple(c - p for c, p in zip(cur, prev, strict=True))
+    # map/min run in C: a refresh takes hundreds of these (one per process),
+    # and generator expressions made this the worker's top cost.
+    diff = tuple(map(operator.sub, cur, prev))
+    return diff if not diff or min(diff) >= 0 else tuple(cur)
 
 
 def format_ns(ns: float | None) -> str:

@@ -240,10 +240,10 @@ class RunqlatCollector:
             rows += [
                 ProcSched(pid, "", False, 0, 0, 0, 0, 0, 0, 0, 0) for pid in running_ns if pid not in known
             ]
-        rows = [
-            r._replace(on_cpu_ns=self._monotonic(seen, ("pid", r.pid), r.on_cpu_ns, running_ns.get(r.pid, 0)))
-            for r in rows
-        ]
+        for i, r in enumerate(rows):
+            on_cpu_ns = self._monotonic(seen, ("pid", r.pid), r.on_cpu_ns, running_ns.get(r.pid, 0))
+            if on_cpu_ns != r.on_cpu_ns:  # few are running now: _replace only those
+                rows[i] = r._replace(on_cpu_ns=on_cpu_ns)
         self._seen = seen
 
         words = memoryview(counters.values).cast("Q")

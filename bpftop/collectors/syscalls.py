@@ -101,18 +101,19 @@ def decode_hists(values: bytes, count: int, ncpu: int) -> tuple[SyscallTotals, .
     fields = HIST_FIELDS
     words = memoryview(values).cast("Q")
     stride = ncpu * fields
+    # Slicing and zip/map/sum run in C: the table has ~500 numbers x ncpu x
+    # 40 fields, and folding it with generator expressions cost ~5 ms a refresh.
+    calls_by_cpu = words[::fields]  # calls of each (nr, cpu), nr-major
     out = []
     for nr in range(count):
-        base = nr * stride
-        calls = sum(words[base + c * fields] for c in range(ncpu))
+        calls = sum(calls_by_cpu[nr * ncpu : (nr + 1) * ncpu])
         if not calls:
             continue
+        base = nr * stride
         per_cpu = [words[base + c * fields : base + (c + 1) * fields] for c in range(ncpu)]
-        errors = sum(row[1] for row in per_cpu)
-        total_ns = sum(row[2] for row in per_cpu)
+        col = tuple(map(sum, zip(*per_cpu, strict=True)))
         max_ns = max(row[3] for row in per_cpu)
-        hist = tuple(sum(row[4 + s] for row in per_cpu) for s in range(HIST_SLOTS))
-        out.append(SyscallTotals(nr, calls, errors, total_ns, max_ns, hist))
+        out.append(SyscallTotals(nr, calls, col[1], col[2], max_ns, col[4:]))
     return tuple(out)
 
 

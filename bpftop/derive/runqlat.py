@@ -10,8 +10,10 @@ log2 of microseconds; percentiles are returned in ns.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import NamedTuple
 
 from bpftop import hist
@@ -87,9 +89,10 @@ def wait_max_ns(cur_max: int, prev_max: int | None, slots: Sequence[int]) -> int
     """
     if prev_max is None or cur_max > prev_max:
         return cur_max
-    top = max((i for i, n in enumerate(slots) if n), default=None)
-    if top is None:
+    total = sum(slots)
+    if not total:
         return None
+    top = bisect_left(list(accumulate(slots)), total)  # the highest non-empty slot, in C
     return min(hist.slot_bounds(top)[1] * US, cur_max)
 
 
@@ -97,10 +100,15 @@ def _pct(ns: int, interval_s: float | None) -> float | None:
     return None if not interval_s else 100.0 * ns / (interval_s * 1e9)
 
 
-def _percentile_ns(slots: Sequence[int], q: float, cap_ns: int) -> float | None:
-    value = hist.percentile(slots, q)
+def _p50_p99_ns(slots: Sequence[int], cap_ns: int) -> tuple[float | None, float | None]:
+    if not any(slots):  # most processes wait rarely: skip the scan
+        return None, None
+    p50, p99 = hist.percentiles(slots, (50, 99))
     # Interpolation inside a log2 slot can overshoot the true maximum.
-    return None if value is None else min(value * US, float(cap_ns))
+    return (
+        None if p50 is None else min(p50 * US, float(cap_ns)),
+        None if p99 is None else min(p99 * US, float(cap_ns)),
+    )
 
 
 def _row(cur: ProcSched, prev: ProcSched | None, interval_s: float | None, meta: ProcMeta) -> SchedRow:
@@ -110,15 +118,38 @@ def _row(cur: ProcSched, prev: ProcSched | None, interval_s: float | None, meta:
         or cur.vol_switches + cur.invol_switches < prev.vol_switches + prev.invol_switches
     ):
         prev = None  # evicted and re-created: all its counters restarted
-    on_cpu = counter_delta(cur.on_cpu_ns, prev.on_cpu_ns if prev else None)
-    count = counter_delta(cur.rq_count, prev.rq_count if prev else None)
-    wait = counter_delta(cur.rq_wait_ns, prev.rq_wait_ns if prev else None)
-    vol = counter_delta(cur.vol_switches, prev.vol_switches if prev else None)
-    invol = counter_delta(cur.invol_switches, prev.invol_switches if prev else None)
-    blocked = counter_delta(cur.off_blocked_ns, prev.off_blocked_ns if prev else None)
-    preempted = counter_delta(cur.off_preempted_ns, prev.off_preempted_ns if prev else None)
+    if prev is None:
+        on_cpu, count, wait = cur.on_cpu_ns, cur.rq_count, cur.rq_wait_ns
+        vol, invol = cur.vol_switches, cur.invol_switches
+        blocked, preempted = cur.off_blocked_ns, cur.off_preempted_ns
+    else:
+        # counter_delta, inlined (this runs per process per tick); on-CPU time
+        # and the wait count were checked above not to go down.
+        on_cpu, count = cur.on_cpu_ns - prev.on_cpu_ns, cur.rq_count - prev.rq_count
+        wait = cur.rq_wait_ns - prev.rq_wait_ns if cur.rq_wait_ns >= prev.rq_wait_ns else cur.rq_wait_ns
+        vol = (
+            cur.vol_switches - prev.vol_switches
+            if cur.vol_switches >= prev.vol_switches
+            else cur.vol_switches
+        )
+        invol = (
+            cur.invol_switches - prev.invol_switches
+            if cur.invol_switches >= prev.invol_switches
+            else cur.invol_switches
+        )
+        blocked = (
+            cur.off_blocked_ns - prev.off_blocked_ns
+            if cur.off_blocked_ns >= prev.off_blocked_ns
+            else cur.off_blocked_ns
+        )
+        preempted = (
+            cur.off_preempted_ns - prev.off_preempted_ns
+            if cur.off_preempted_ns >= prev.off_preempted_ns
+            else cur.off_preempted_ns
+        )
     slots = hist.delta(cur.hist, prev.hist if prev and prev.hist else None) if cur.hist else ()
     max_ns = wait_max_ns(cur.rq_max_ns, prev.rq_max_ns if prev else None, slots) if count else None
+    p50_ns, p99_ns = _p50_p99_ns(slots, cur.rq_max_ns)
     return SchedRow(
         pid=cur.pid,
         comm=meta.name or cur.comm,
@@ -131,8 +162,8 @@ def _row(cur: ProcSched, prev: ProcSched | None, interval_s: float | None, meta:
         rq_count=count,
         rq_wait_ns=wait,
         rq_avg_ns=wait / count if count else None,
-        rq_p50_ns=_percentile_ns(slots, 50, cur.rq_max_ns),
-        rq_p99_ns=_percentile_ns(slots, 99, cur.rq_max_ns),
+        rq_p50_ns=p50_ns,
+        rq_p99_ns=p99_ns,
         rq_max_ns=max_ns,
         rq_max_total_ns=cur.rq_max_ns,
         vol_per_s=rate(vol, interval_s),
@@ -152,6 +183,7 @@ def _system(prev: RunqlatSample | None, cur: RunqlatSample, interval_s: float | 
     count = counter_delta(cur.rq_count, prev.rq_count if prev else None)
     wait = counter_delta(cur.rq_wait_ns, prev.rq_wait_ns if prev else None)
     slots = hist.delta(cur.hist, prev.hist if prev else None)
+    p50_ns, p99_ns = _p50_p99_ns(slots, cur.rq_max_ns)
     idle_pct: tuple[float | None, ...] = tuple(None for _ in cur.idle_ns)
     busy = None
     if prev is not None and interval_s and len(prev.idle_ns) == len(cur.idle_ns):
@@ -166,8 +198,8 @@ def _system(prev: RunqlatSample | None, cur: RunqlatSample, interval_s: float | 
         rq_count=count,
         rq_per_s=rate(count, interval_s),
         rq_avg_ns=wait / count if count else None,
-        rq_p50_ns=_percentile_ns(slots, 50, cur.rq_max_ns),
-        rq_p99_ns=_percentile_ns(slots, 99, cur.rq_max_ns),
+        rq_p50_ns=p50_ns,
+        rq_p99_ns=p99_ns,
         rq_max_ns=wait_max_ns(cur.rq_max_ns, prev.rq_max_ns if prev else None, slots) if count else None,
         rq_max_total_ns=cur.rq_max_ns,
         hist=slots,

@@ -114,6 +114,7 @@ def _syscall_rows(
         latency = counter_delta(s.total_ns, p.total_ns if p else None)
         slots = hist.delta(s.hist, p.hist if p else None)
         by_err = sorted(errnos.get(s.nr, {}).items(), key=lambda kv: -kv[1])
+        p50, p99 = hist.percentiles(slots, (50, 99))
         rows.append(
             SyscallRow(
                 nr=s.nr,
@@ -127,8 +128,8 @@ def _syscall_rows(
                 latency_ns=latency,
                 avg_ns=latency / calls if calls else None,
                 # Interpolation inside a log2 slot can overshoot the true maximum.
-                p50_ns=_at_most(hist.percentile(slots, 50), s.max_ns),
-                p99_ns=_at_most(hist.percentile(slots, 99), s.max_ns),
+                p50_ns=_at_most(p50, s.max_ns),
+                p99_ns=_at_most(p99, s.max_ns),
                 max_ns=s.max_ns,
                 hist=slots,
                 hist_total=s.hist,
@@ -220,7 +221,7 @@ def derive_syscalls(
     )
     proc_rows = []
     for pid, rows in by_pid.items():
-        meta = procs.get(pid, ProcMeta(pid=pid))
+        meta = procs.get(pid) or ProcMeta(pid=pid)  # not built eagerly: one per process
         calls = errors = latency = calls_total = errors_total = max_ns = 0
         top = failing = rows[0]
         for r in rows:  # one pass: this runs once per (pid, syscall) pair
