@@ -8,34 +8,15 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "filters.bpf.h"
 #include "biolat_start.bpf.h"
 
-/* Filters, set by user space before load; 0 means "any". They apply to the
- * submitter when the request is first seen: completions run in interrupts. */
-const volatile __u32 targ_tgid = 0;
-const volatile __u64 targ_cgroup_id = 0;
-const volatile __u8 filter_uid = 0;
-const volatile __u32 targ_uid = 0;
+/* Filters (filters.bpf.h) apply to the submitter when the request is first
+ * seen: completions run in interrupts. */
 /* Before 5.11 (commit a54895fa) block_rq_insert/issue/requeue/merge took
  * (struct request_queue *q, struct request *rq), since then (rq) alone.
  * User space reads the prototype in the kernel's BTF and sets this. */
 const volatile __u8 rq_second_arg = 0;
-
-static __always_inline bool filtering(void)
-{
-	return targ_tgid || filter_uid || targ_cgroup_id;
-}
-
-static __always_inline bool filtered_out(__u32 tgid)
-{
-	if (targ_tgid && tgid != targ_tgid)
-		return true;
-	if (filter_uid && (__u32)bpf_get_current_uid_gid() != targ_uid)
-		return true;
-	if (targ_cgroup_id && bpf_get_current_cgroup_id() != targ_cgroup_id)
-		return true;
-	return false;
-}
 
 /* tp_btf and raw_tp: the request pointer is the key. Two separate loads
  * (barrier_var keeps clang from turning them into ctx + 8 * flag, which the

@@ -17,9 +17,7 @@
 #define __BPFTOP_BIOLAT_START_BPF_H
 
 #include "biolat.bpf.h"
-
-static __always_inline bool filtering(void);
-static __always_inline bool filtered_out(__u32 tgid);
+#include "filters.bpf.h"
 
 /* block_io_start (>= 6.5) runs in the submitter's context. Without it (older
  * kernels, or requests the block layer makes itself, like the flush

@@ -10,14 +10,10 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "bits.bpf.h"
+#include "filters.bpf.h"
 #include "task.bpf.h"
 #include "runqlat.h"
 
-/* Filters, set by user space before load; 0 means "any". */
-const volatile __u32 targ_tgid = 0;
-const volatile __u64 targ_cgroup_id = 0;
-const volatile __u8 filter_uid = 0;
-const volatile __u32 targ_uid = 0;
 /* sched_switch has a 4th argument, prev_state, since 5.18; user space sets
  * this from the kernel's BTF. The verifier never visits the dead branch, so an
  * older kernel does not see the access to an argument it lacks. */

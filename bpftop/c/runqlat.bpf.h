@@ -15,17 +15,6 @@ static __always_inline void count(__u32 idx)
 		*c += 1; /* per-CPU, and sched_switch cannot nest on one CPU */
 }
 
-/* Filters apply to `current`: at sched_switch that is the thread switching out. */
-static __always_inline bool filtered_out(__u32 tgid)
-{
-	if (targ_tgid && tgid != targ_tgid)
-		return true;
-	if (filter_uid && (__u32)bpf_get_current_uid_gid() != targ_uid)
-		return true;
-	if (targ_cgroup_id && bpf_get_current_cgroup_id() != targ_cgroup_id)
-		return true;
-	return false;
-}
 
 /* Look a key up, creating it from `init` when absent (counting the insert). */
 static __always_inline void *lookup_or_init(void *map, __u32 *key, void *init, __u32 inserts)

@@ -36,6 +36,7 @@ static __always_inline void switch_out(struct cpu_val *c, __u32 tid, __u32 tgid,
 	__u64 ran_ns = 0;
 	bool once;
 
+	/* Filters look at `current`: at sched_switch, the thread switching out. */
 	if (filtered_out(tgid))
 		return;
 	t = lookup_or_init(&tasks, &tid, &init, RQ_TASK_INSERTS);

@@ -8,13 +8,9 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "bits.bpf.h"
+#include "filters.bpf.h"
 #include "syscalls.h"
 
-/* Filters, set by user space before load; 0 means "any". */
-const volatile __u32 targ_tgid = 0;
-const volatile __u64 targ_cgroup_id = 0;
-const volatile __u8 filter_uid = 0;
-const volatile __u32 targ_uid = 0;
 
 /* Written by user space while running: per-syscall histograms for this one
  * process go to `focus_hists` as well (the process screen). */
@@ -68,17 +64,6 @@ static __always_inline void count(__u32 idx)
 
 	if (c)
 		*c += 1; /* per-CPU, and sys_exit cannot nest on one CPU */
-}
-
-static __always_inline bool filtered_out(__u32 tgid)
-{
-	if (targ_tgid && tgid != targ_tgid)
-		return true;
-	if (filter_uid && (__u32)bpf_get_current_uid_gid() != targ_uid)
-		return true;
-	if (targ_cgroup_id && bpf_get_current_cgroup_id() != targ_cgroup_id)
-		return true;
-	return false;
 }
 
 static __always_inline int on_enter(long nr)
