@@ -8,32 +8,12 @@ from typing import Any
 from rich.table import Table
 
 from bpftop import hist
-from bpftop.batch.common import fmt_rate, num
+from bpftop.batch.common import fmt_rate, hist_json, num
 from bpftop.derive.biolat import BiolatView, DiskOpRow, TimeStats
 
 PANES = ("biolat",)
 LEFT = {"DISK", "OP", "COMMAND", "USECS"}
 BAR_WIDTH = 30
-
-
-def hist_us_json(interval: Sequence[int], total: Sequence[int]) -> list[dict[str, Any]]:
-    """Non-empty log2(us) slots with bounds, interval and cumulative counts."""
-    out: list[dict[str, Any]] = []
-    last = len(total) - 1
-    for slot, count_total in enumerate(total):
-        if not count_total:
-            continue
-        low, high = hist.slot_bounds(slot)
-        out.append(
-            {
-                "slot": slot,
-                "low_us": low,
-                "high_us": None if slot == last else high,
-                "count": interval[slot],
-                "count_total": count_total,
-            }
-        )
-    return out
 
 
 def _times_json(t: TimeStats) -> dict[str, Any]:
@@ -43,7 +23,7 @@ def _times_json(t: TimeStats) -> dict[str, Any]:
         "p90_ns": num(t.p90_ns),
         "p99_ns": num(t.p99_ns),
         "max_ns": t.max_ns,
-        "hist_log2_us": hist_us_json(t.hist, t.hist_total),
+        "hist_log2_us": hist_json(t.hist, t.hist_total, unit="us"),
     }
 
 

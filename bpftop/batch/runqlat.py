@@ -8,29 +8,12 @@ from typing import Any
 from rich.table import Table
 
 from bpftop import hist
-from bpftop.batch.common import fmt_rate, num
+from bpftop.batch.common import fmt_rate, hist_json, num
 from bpftop.derive.runqlat import RunqlatView, SchedRow
 
 PANES = ("runqlat",)
 LEFT = {"USER", "COMMAND", "USECS"}
 BAR_WIDTH = 30
-
-
-def hist_us_json(interval: Sequence[int], total: Sequence[int] = ()) -> list[dict[str, Any]]:
-    """Non-empty log2(us) slots with bounds; ``count_total`` when cumulative counts are given."""
-    out: list[dict[str, Any]] = []
-    last = len(interval) - 1
-    for slot, count in enumerate(interval):
-        count_total = total[slot] if total else None
-        if not count and not count_total:
-            continue
-        low, high = hist.slot_bounds(slot)
-        entry: dict[str, Any] = {"slot": slot, "low_us": low, "high_us": None if slot == last else high}
-        entry["count"] = count
-        if total:
-            entry["count_total"] = count_total
-        out.append(entry)
-    return out
 
 
 def _proc_json(p: SchedRow) -> dict[str, Any]:
@@ -59,7 +42,7 @@ def _proc_json(p: SchedRow) -> dict[str, Any]:
         "off_cpu_pct": num(p.off_cpu_pct),
         "off_cpu_blocked_ns": p.off_blocked_ns,
         "off_cpu_preempted_ns": p.off_preempted_ns,
-        "hist_log2_us": hist_us_json(p.hist),
+        "hist_log2_us": hist_json(p.hist, unit="us"),
     }
 
 
@@ -77,7 +60,7 @@ def json_section(view: RunqlatView, pane: str | None) -> dict[str, Any]:
         "rq_p99_ns": num(s.rq_p99_ns),
         "rq_max_ns": s.rq_max_ns,
         "rq_max_total_ns": s.rq_max_total_ns,
-        "hist_log2_us": hist_us_json(s.hist, s.hist_total),
+        "hist_log2_us": hist_json(s.hist, s.hist_total, unit="us"),
         "drops": dict(view.drops),
         "procs": [_proc_json(p) for p in view.procs],
     }
