@@ -217,10 +217,6 @@ class BiolatPane(TablePane[DiskOpRow]):
         procs = self.query_one(ProcIOTable)
         (self.table if procs.has_focus else procs).focus()
 
-    def action_scroll_histogram(self, step: int) -> None:
-        """Scroll the histogram (J/K) while a table keeps the focus."""
-        self.query_one(DiskHistogramBox).scroll_lines(step)
-
     @on(KeyedTable.RowHighlighted)
     def _highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         event.stop()

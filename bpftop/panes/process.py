@@ -90,10 +90,6 @@ class ProcessSyscallsPane(TablePane[ProcSyscallRow]):
             return
         histogram.show(f"{key}, pid {self.pid}, last interval", row.hist, row.max_ns)
 
-    def action_scroll_histogram(self, step: int) -> None:
-        """Scroll the histogram (J/K) while the table keeps the focus."""
-        self.query_one(HistogramBox).scroll_lines(step)
-
     @on(KeyedTable.RowHighlighted)
     def _highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         event.stop()

@@ -169,10 +169,6 @@ class RunqlatPane(TablePane[SchedRow]):
         self._show_histogram()
         self.query_one(LatencyHistogram).fit_height()
 
-    def action_scroll_histogram(self, step: int) -> None:
-        """Scroll the histogram (J/K) while the table keeps the focus."""
-        self.query_one(HistogramBox).scroll_lines(step)
-
     @on(KeyedTable.RowHighlighted)
     def _highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         event.stop()

@@ -91,10 +91,6 @@ class SyscallsPane(TablePane[SyscallRow]):
             return
         histogram.show(f"{row.name}, last interval", row.hist, row.max_ns)
 
-    def action_scroll_histogram(self, step: int) -> None:
-        """Scroll the histogram (J/K) while the table keeps the focus."""
-        self.query_one(HistogramBox).scroll_lines(step)
-
     @on(KeyedTable.RowHighlighted)
     def _highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         event.stop()

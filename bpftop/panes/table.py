@@ -19,6 +19,7 @@ from textual.widgets import Input, Static
 
 from bpftop.derive import Derived
 from bpftop.panes.header import Readout
+from bpftop.panes.histogram import HistogramBox
 from bpftop.panes.keyed_table import Col, KeyedTable, R
 
 
@@ -225,6 +226,10 @@ class TablePane(Vertical, Generic[R]):
         if not self.filter_text:
             self.query_one(Input).remove_class("-open")
         self.table.focus()
+
+    def action_scroll_histogram(self, step: int) -> None:
+        """Scroll the pane's histogram (J/K, see HISTOGRAM_BINDINGS) while a table keeps the focus."""
+        self.query_one(HistogramBox).scroll_lines(step)
 
     # Subclass hooks.
     def rows_of(self, derived: Derived) -> list[R] | None:
