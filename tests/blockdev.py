@@ -14,8 +14,6 @@ follows the protocol of ``tests/workloads.py`` and is driven by its
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import os
 import shutil
 import subprocess
 import tempfile
@@ -94,27 +92,8 @@ int main(int argc, char **argv)
 
 
 def build_io() -> Path:
-    """Compile the I/O workload once (cached by source hash) and return its path.
-
-    Raises:
-        RuntimeError: gcc is missing or the compile failed, with gcc's output.
-    """
-    gcc = shutil.which("gcc") or shutil.which("cc")
-    if gcc is None:
-        raise RuntimeError("gcc not found: the I/O workload is a compiled C program")
-    out_dir = Path(tempfile.gettempdir()) / f"bpftop-workloads-{os.getuid()}"
-    out_dir.mkdir(mode=0o755, exist_ok=True)
-    exe = out_dir / f"direct_io-{hashlib.sha256(SOURCE.encode()).hexdigest()[:12]}"
-    if exe.exists():
-        return exe
-    src = exe.with_suffix(".c")
-    src.write_text(SOURCE)
-    tmp = exe.with_suffix(f".{os.getpid()}.tmp")
-    proc = subprocess.run([gcc, "-O2", "-o", str(tmp), str(src)], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"compiling the I/O workload failed:\n{proc.stderr}")
-    tmp.replace(exe)
-    return exe
+    """Compile the workload once (see ``workloads.compile_c``) and return its path."""
+    return workloads.compile_c(SOURCE, "direct_io")
 
 
 def start_io(

@@ -16,11 +16,7 @@ samples. Modes:
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -133,28 +129,8 @@ int main(int argc, char **argv)
 
 
 def build() -> Path:
-    """Compile the program once (cached by source hash) and return its path.
-
-    Raises:
-        RuntimeError: gcc is missing or the compile failed, with gcc's output.
-    """
-    gcc = shutil.which("gcc") or shutil.which("cc")
-    if gcc is None:
-        raise RuntimeError("gcc not found: the scheduler workloads are compiled C programs")
-    out_dir = Path(tempfile.gettempdir()) / f"bpftop-workloads-{os.getuid()}"
-    out_dir.mkdir(mode=0o755, exist_ok=True)
-    exe = out_dir / f"sched_loop-{hashlib.sha256(SOURCE.encode()).hexdigest()[:12]}"
-    if exe.exists():
-        return exe
-    src = exe.with_suffix(".c")
-    src.write_text(SOURCE)
-    tmp = exe.with_suffix(f".{os.getpid()}.tmp")
-    proc = subprocess.run([gcc, "-O2", "-o", str(tmp), str(src)], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"compiling the scheduler workload failed:\n{proc.stderr}")
-    tmp.chmod(0o755)
-    tmp.replace(exe)
-    return exe
+    """Compile the workload once (see ``workloads.compile_c``) and return its path."""
+    return workloads.compile_c(SOURCE, "sched_loop")
 
 
 def wait_blocked(wl: workloads.Workload, timeout_s: float = 5.0) -> None:

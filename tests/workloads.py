@@ -126,31 +126,35 @@ def _build_dir() -> Path:
     return path
 
 
-def build(out_dir: Path | None = None) -> Path:
-    """Compile the workload once (cached by source hash) and return its path.
+def compile_c(source: str, stem: str, flags: tuple[str, ...] = (), out_dir: Path | None = None) -> Path:
+    """Compile a C workload once (cached by source hash) and return its path.
 
     Raises:
         RuntimeError: gcc is missing or the compile failed, with gcc's output.
     """
     gcc = shutil.which("gcc") or shutil.which("cc")
     if gcc is None:
-        raise RuntimeError("gcc not found: the syscall workloads are compiled C programs")
+        raise RuntimeError(f"gcc not found: the {stem} workload is a compiled C program")
     out_dir = out_dir or _build_dir()
-    digest = hashlib.sha256(SOURCE.encode()).hexdigest()[:12]
-    exe = out_dir / f"syscall_loop-{digest}"
+    exe = out_dir / f"{stem}-{hashlib.sha256(source.encode()).hexdigest()[:12]}"
     if exe.exists():
         return exe
-    src = out_dir / f"syscall_loop-{digest}.c"
-    src.write_text(SOURCE)
-    tmp = exe.with_suffix(f".{os.getpid()}.tmp")
+    src = exe.with_suffix(".c")
+    src.write_text(source)
+    tmp = exe.with_suffix(f".{os.getpid()}.tmp")  # concurrent builders each rename their own
     proc = subprocess.run(
-        [gcc, "-O2", "-pthread", "-o", str(tmp), str(src)], capture_output=True, text=True, check=False
+        [gcc, "-O2", *flags, "-o", str(tmp), str(src)], capture_output=True, text=True, check=False
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"compiling the workload failed:\n{proc.stderr}")
+        raise RuntimeError(f"compiling the {stem} workload failed:\n{proc.stderr}")
     tmp.chmod(0o755)
     tmp.replace(exe)
     return exe
+
+
+def build(out_dir: Path | None = None) -> Path:
+    """Compile the syscall workload (see ``compile_c``) and return its path."""
+    return compile_c(SOURCE, "syscall_loop", ("-pthread",), out_dir)
 
 
 @dataclass
