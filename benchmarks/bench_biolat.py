@@ -21,12 +21,9 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,13 +35,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import blockdev  # noqa: E402 - after the path set-up above
+from common import compile_empty, print_table, prog_stats  # noqa: E402
 
 from bpftop.bpf._ffi import lib  # noqa: E402
 from bpftop.bpf.object import BpfObject  # noqa: E402
 from bpftop.collectors.base import Filters  # noqa: E402
 from bpftop.collectors.biolat import BiolatCollector  # noqa: E402
 
-ARCH_DEFINES = {"x86_64": "x86", "aarch64": "arm64"}
 BIOLATENCY = "/usr/sbin/biolatency"
 NOTHING, EMPTY, BPFTOP, BIOLAT = (
     "(a) nothing attached",
@@ -54,20 +51,6 @@ NOTHING, EMPTY, BPFTOP, BIOLAT = (
 )
 # Each configuration yields the kernel ids of its programs.
 Attach = Callable[[], AbstractContextManager[set[int]]]
-
-
-def compile_empty(out_dir: Path) -> Path:
-    """Compile ``empty_biolat.bpf.c`` into ``out_dir`` (never into the tree)."""
-    clang = shutil.which("clang") or sys.exit("clang not found")
-    arch = platform.machine()
-    obj = out_dir / "empty_biolat.bpf.o"
-    source = Path(__file__).with_name("empty_biolat.bpf.c")
-    target = f"-D__TARGET_ARCH_{ARCH_DEFINES.get(arch, 'x86')}"
-    include = f"-I{REPO / 'bpftop' / 'c' / 'vmlinux' / arch}"
-    subprocess.run(
-        [clang, "-g", "-O2", "-target", "bpf", target, include, "-c", str(source), "-o", str(obj)], check=True
-    )
-    return obj
 
 
 @contextmanager
@@ -89,14 +72,6 @@ def bpftop_collector() -> Iterator[set[int]]:
         yield set(collector._obj.program_ids())
     finally:
         collector.close()
-
-
-def prog_stats() -> dict[int, tuple[str, int, int]]:
-    """id -> (name, run_time_ns, run_cnt) of every loaded program."""
-    out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True, check=True).stdout
-    return {
-        p["id"]: (p.get("name", ""), p.get("run_time_ns", 0), p.get("run_cnt", 0)) for p in json.loads(out)
-    }
 
 
 @contextmanager
@@ -134,15 +109,6 @@ def bpf_ns_per_io(ids: set[int], device: str, ios: int, cpu: int, exe: Path) -> 
         if runs:
             total += (after[i][1] - before[i][1]) / runs
     return total
-
-
-def print_table(title: str, results: dict[str, list[float]], unit: str) -> dict[str, float]:
-    median = {name: statistics.median(v) for name, v in results.items()}
-    print(f"\n{title}")
-    print(f"{'configuration':36} {unit:>9}   spread")
-    for name, value in median.items():
-        print(f"{name:36} {value:9.1f}   [{min(results[name]):.1f}-{max(results[name]):.1f}]")
-    return median
 
 
 def bench(device: str, configs: dict[str, Attach], ios: int, rounds: int, cpu: int, exe: Path) -> None:
@@ -204,7 +170,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, blockdev.loop_device(16 << 20) as device:
         Path(f"/sys/block/{Path(device).name}/queue/scheduler").write_text(args.scheduler)
         print(f"loop device {device}, scheduler {args.scheduler}")
-        empty = compile_empty(Path(tmp))
+        empty = compile_empty("empty_biolat", Path(tmp))
         configs: dict[str, Attach] = {
             NOTHING: nothing,
             EMPTY: lambda: empty_programs(empty),

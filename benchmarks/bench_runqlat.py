@@ -23,12 +23,9 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,13 +37,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import sched_workloads  # noqa: E402 - after the path set-up above
+from common import compile_empty, print_table, prog_stats  # noqa: E402
 
 from bpftop.bpf._ffi import lib  # noqa: E402
 from bpftop.bpf.object import BpfObject  # noqa: E402
 from bpftop.collectors.base import Filters  # noqa: E402
 from bpftop.collectors.runqlat import RunqlatCollector  # noqa: E402
 
-ARCH_DEFINES = {"x86_64": "x86", "aarch64": "arm64"}
 RUNQLAT = "/usr/sbin/runqlat"
 NOTHING, EMPTY, BPFTOP, RQ, RQ_P = (
     "(a) nothing attached",
@@ -57,28 +54,6 @@ NOTHING, EMPTY, BPFTOP, RQ, RQ_P = (
 )
 # Each configuration yields the kernel ids of its switch and wakeup programs.
 Attach = Callable[[], AbstractContextManager[set[int]]]
-
-
-def compile_empty(out_dir: Path) -> Path:
-    """Compile ``empty_runqlat.bpf.c`` into ``out_dir`` (never into the tree)."""
-    clang = shutil.which("clang") or sys.exit("clang not found")
-    arch = platform.machine()
-    obj = out_dir / "empty_runqlat.bpf.o"
-    source = Path(__file__).with_name("empty_runqlat.bpf.c")
-    target = f"-D__TARGET_ARCH_{ARCH_DEFINES.get(arch, 'x86')}"
-    include = f"-I{REPO / 'bpftop' / 'c' / 'vmlinux' / arch}"
-    subprocess.run(
-        [clang, "-g", "-O2", "-target", "bpf", target, include, "-c", str(source), "-o", str(obj)], check=True
-    )
-    return obj
-
-
-def prog_stats() -> dict[int, tuple[str, int, int]]:
-    """id -> (name, run_time_ns, run_cnt) of every loaded program."""
-    out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True, check=True).stdout
-    return {
-        p["id"]: (p.get("name", ""), p.get("run_time_ns", 0), p.get("run_cnt", 0)) for p in json.loads(out)
-    }
 
 
 @contextmanager
@@ -141,15 +116,6 @@ def bpf_ns_per_switch(ids: set[int], trips: int, cpu: int, exe: Path) -> float:
     return total
 
 
-def print_table(title: str, results: dict[str, list[float]], unit: str) -> dict[str, float]:
-    median = {name: statistics.median(v) for name, v in results.items()}
-    print(f"\n{title}")
-    print(f"{'configuration':36} {unit:>11}   spread")
-    for name, value in median.items():
-        print(f"{name:36} {value:11.1f}   [{min(results[name]):.1f}-{max(results[name]):.1f}]")
-    return median
-
-
 def verdict(ours: float, theirs: float, name: str) -> None:
     ok = "OK" if ours <= theirs else "OVER TARGET"
     print(f"bpftop / {name + ':':27} {ours / theirs:.2f}  (target <= 1.0: {ok})")
@@ -209,7 +175,7 @@ def main() -> int:
     exe = sched_workloads.build()
     print(f"bpftop runqlat benchmark: kernel {platform.release()}, {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory() as tmp:
-        empty = compile_empty(Path(tmp))
+        empty = compile_empty("empty_runqlat", Path(tmp))
         configs: dict[str, Attach] = {
             NOTHING: nothing,
             EMPTY: lambda: empty_programs(empty),

@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import workloads  # noqa: E402 - after the path set-up above
+from common import compile_empty  # noqa: E402
 
 from bpftop.bpf.object import BpfObject  # noqa: E402
 from bpftop.collectors.base import Filters  # noqa: E402
@@ -43,33 +44,8 @@ from bpftop.collectors.syscalls import SyscallsCollector  # noqa: E402
 from bpftop.derive import derive  # noqa: E402
 from bpftop.engine import Engine  # noqa: E402
 
-ARCH_DEFINES = {"x86_64": "x86", "aarch64": "arm64"}
 SYSCOUNT = "/usr/sbin/syscount"
 Attach = Callable[[], AbstractContextManager[object]]
-
-
-def compile_empty(out_dir: Path) -> Path:
-    """Compile ``empty_syscalls.bpf.c`` into ``out_dir`` (never into the tree)."""
-    clang = shutil.which("clang") or sys.exit("clang not found")
-    arch = platform.machine()
-    obj = out_dir / "empty_syscalls.bpf.o"
-    subprocess.run(
-        [
-            clang,
-            "-g",
-            "-O2",
-            "-target",
-            "bpf",
-            f"-D__TARGET_ARCH_{ARCH_DEFINES.get(arch, 'x86')}",
-            f"-I{REPO / 'bpftop' / 'c' / 'vmlinux' / arch}",
-            "-c",
-            str(Path(__file__).with_name("empty_syscalls.bpf.c")),
-            "-o",
-            str(obj),
-        ],
-        check=True,
-    )
-    return obj
 
 
 @contextmanager
@@ -272,7 +248,7 @@ def main() -> int:
     exe = workloads.build()
     print(f"bpftop syscalls benchmark: kernel {platform.release()}, {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory() as tmp:
-        bench_overhead(exe, compile_empty(Path(tmp)), args.calls, rounds, args.cpu)
+        bench_overhead(exe, compile_empty("empty_syscalls", Path(tmp)), args.calls, rounds, args.cpu)
     bench_dashboard(exe, 10.0 if args.quick else 30.0, args.procs)
     return 0
 
