@@ -11,6 +11,7 @@ Usage:
     python scripts/build_bpf.py            # rebuild objects and manifest
     python scripts/build_bpf.py --out DIR  # compile into DIR only (CI: prove sources build)
     python scripts/build_bpf.py --check    # exit 1 if the manifest is stale
+    python scripts/build_bpf.py tcp biolat # rebuild only these objects
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import hashlib
 import json
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -33,10 +35,24 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+_INCLUDE = re.compile(r'^#include\s+"([^"]+)"', re.MULTILINE)
+
+
 def inputs_of(source: Path) -> list[Path]:
-    """Return the files an object depends on: its source and every local header."""
-    headers = sorted(C_DIR.glob("*.h")) + sorted((C_DIR / "vmlinux").glob("*/vmlinux.h"))
-    return [source, *headers]
+    """Return the files an object depends on: its source and the local headers it
+    includes, followed transitively (so a new collector's header does not mark
+    every other object stale), plus vmlinux.h."""
+    seen: set[Path] = set()
+    todo = [source]
+    while todo:
+        path = todo.pop()
+        for name in _INCLUDE.findall(path.read_text()):
+            header = C_DIR / name
+            if header.is_file() and header not in seen:
+                seen.add(header)
+                todo.append(header)
+    vmlinux = sorted((C_DIR / "vmlinux").glob("*/vmlinux.h"))
+    return [source, *sorted(seen), *vmlinux]
 
 
 def expected_manifest() -> dict[str, dict[str, str]]:
@@ -80,6 +96,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="compile into this directory only")
     parser.add_argument("--check", action="store_true", help="fail if the manifest is stale")
+    parser.add_argument("stems", nargs="*", help="build only these (e.g. `tcp`); default all")
     args = parser.parse_args()
 
     if args.check:
@@ -94,10 +111,24 @@ def main() -> int:
     strip = shutil.which("llvm-strip") or sys.exit("llvm-strip not found: apt-get install llvm")
     out_dir = args.out or C_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
-    for source in sorted(C_DIR.glob("*.bpf.c")):
+    sources = sorted(C_DIR.glob("*.bpf.c"))
+    if args.stems:
+        sources = [C_DIR / f"{stem}.bpf.c" for stem in args.stems]
+        missing = [str(s) for s in sources if not s.is_file()]
+        if missing:
+            sys.exit(f"no such source: {', '.join(missing)}")
+    for source in sources:
         print(f"  BPF  {compile_one(source, out_dir, clang, strip).name}")
     if args.out is None:
-        MANIFEST.write_text(json.dumps(expected_manifest(), indent=1, sort_keys=True) + "\n")
+        # Only the objects just built get new hashes; others keep theirs, so a
+        # partial build cannot hide that another object is stale.
+        manifest = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
+        expected = expected_manifest()
+        built = {s.name.removesuffix(".c") + ".o" for s in sources}
+        manifest = {
+            n: expected[n] if n in built else manifest[n] for n in expected if n in built or n in manifest
+        }
+        MANIFEST.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return 0
 
 
