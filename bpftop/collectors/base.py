@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+T = TypeVar("T", bound=tuple[Any, ...])  # NamedTuple rows
 C_DIR = Path(__file__).resolve().parent.parent / "c"
 _DEFINE = re.compile(r"^#define\s+(\w+)\s+(\d+)\b", re.MULTILINE)
 
@@ -41,6 +43,18 @@ def header_defines(header: str) -> dict[str, int]:
     The header is the one source of truth for sizes shared by both sides.
     """
     return {k: int(v) for k, v in _DEFINE.findall((C_DIR / header).read_text())}
+
+
+def sorted_rows(rows: Iterable[T]) -> tuple[T, ...]:
+    """Rows in key order (their leading fields), not the kernel's hash order.
+
+    A hash map's iteration order shifts whenever keys come and go; recordings
+    store each row's change against the row at the same place in the previous
+    frame, so a stable order keeps moved rows from being stored again (a third
+    of a busy recording's size). Keys are unique, so ties never reach later
+    fields.
+    """
+    return tuple(sorted(rows))
 
 
 class Collector(Protocol):

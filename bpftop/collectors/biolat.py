@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from bpftop.collectors.base import Filters, header_defines
+from bpftop.collectors.base import Filters, header_defines, sorted_rows
 
 DEFS = header_defines("biolat.h")
 HIST_SLOTS = DEFS["BIOLAT_HIST_SLOTS"]
@@ -182,8 +182,8 @@ def decode_hists(keys: bytes, values: bytes, ncpu: int, names: Mapping[int, str]
 
 
 def decode_procs(keys: bytes, values: bytes, names: Mapping[int, str]) -> tuple[ProcIO, ...]:
-    """Decode the ``procs`` LRU hash dump."""
-    return tuple(
+    """Decode the ``procs`` LRU hash dump, sorted by key."""
+    return sorted_rows(
         ProcIO(pid, dev, names.get(dev, ""), op, ios, nbytes, total, _text(comm))
         for (pid, dev, op), (ios, nbytes, total, comm) in zip(
             PROC_KEY.iter_unpack(keys), PROC_VAL.iter_unpack(values), strict=True

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from bpftop.collectors.base import Filters, header_defines
+from bpftop.collectors.base import Filters, header_defines, sorted_rows
 
 DEFS = header_defines("runqlat.h")
 HIST_SLOTS = DEFS["RUNQLAT_HIST_SLOTS"]
@@ -257,7 +257,7 @@ class RunqlatCollector:
             rq_max_ns=max((cpu[CPU_RQ_COUNT + 2] for cpu in cpus), default=0),
             idle_ns=tuple(idle),
             running_tids=tuple(cpu[0] if cpu[2] else -1 for cpu in cpus),
-            procs=tuple(rows),
+            procs=sorted_rows(rows),
             unmatched=c[DEFS["RQ_UNMATCHED"]],
             lost_tasks=c[DEFS["RQ_TASK_LOST"]],
             evicted_procs=max(0, c[DEFS["RQ_PROC_INSERTS"]] - procs_dump.count - self._deleted_procs),

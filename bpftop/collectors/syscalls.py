@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from bpftop.collectors.base import Filters, header_defines
+from bpftop.collectors.base import Filters, header_defines, sorted_rows
 
 DEFS = header_defines("syscalls.h")
 HIST_SLOTS = DEFS["SYSCALLS_HIST_SLOTS"]
@@ -118,8 +118,8 @@ def decode_hists(values: bytes, count: int, ncpu: int) -> tuple[SyscallTotals, .
 
 
 def decode_procs(keys: bytes, values: bytes) -> tuple[ProcSyscall, ...]:
-    """Decode the ``procs`` LRU hash dump."""
-    return tuple(
+    """Decode the ``procs`` LRU hash dump, sorted by key (see ``sorted_rows``)."""
+    return sorted_rows(
         ProcSyscall(pid, nr, calls, errors, total, mx, comm.split(b"\0", 1)[0].decode("utf-8", "replace"))
         for (pid, nr), (calls, errors, total, mx, comm) in zip(
             PROC_KEY.iter_unpack(keys), PROC_VAL.iter_unpack(values), strict=True
@@ -128,8 +128,8 @@ def decode_procs(keys: bytes, values: bytes) -> tuple[ProcSyscall, ...]:
 
 
 def decode_errnos(keys: bytes, values: bytes) -> tuple[SyscallErrno, ...]:
-    """Decode the ``errnos`` LRU hash dump."""
-    return tuple(
+    """Decode the ``errnos`` LRU hash dump, sorted by key."""
+    return sorted_rows(
         SyscallErrno(pid, nr, err, count)
         for (pid, nr, err, _), (count,) in zip(
             ERRNO_KEY.iter_unpack(keys), U64.iter_unpack(values), strict=True
