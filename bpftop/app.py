@@ -13,6 +13,7 @@ whole pause.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import Protocol
@@ -37,7 +38,12 @@ from bpftop.panes.procs import ProcsPane, ProcTable
 from bpftop.panes.table import TablePane
 from bpftop.panes.timeline import REPLAY_BINDINGS, REPLAY_HELP, Timeline, replay_command
 from bpftop.record.replay import ReplaySource
+from bpftop.terminal import terminal_lost
 
+# How often the app checks that its terminal is still there, and its exit code
+# when it is not (128 + SIGHUP, as if the hangup signal had ended it).
+TERMINAL_POLL_S = 0.5
+TERMINAL_LOST_EXIT = 129
 # `+`/`-` step through these intervals.
 DELAYS_S = (0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
 
@@ -151,6 +157,7 @@ class BpftopApp(App[None]):
         # Replay: the playback controls; the worker ticks at once after a move.
         self.replay = source if isinstance(source, ReplaySource) else None
         self._tick_now = False
+        self._tty_fd = -1
 
     def get_default_screen(self) -> Screen[None]:
         """The panes."""
@@ -158,10 +165,19 @@ class BpftopApp(App[None]):
         return MainScreen(self.panes, self.first_pane, above_footer=timeline)
 
     def on_mount(self) -> None:
-        """Start sampling; check the terminal is big enough."""
+        """Start sampling; check the terminal is big enough, and keep checking it is there."""
         self.source.delay_s = self._interval_s
         self._check_size(self.size)
         self._tick_loop()
+        if not self.is_headless:  # run_test() has no terminal to lose
+            self._tty_fd = sys.__stdin__.fileno() if sys.__stdin__ is not None else -1
+            self.set_interval(TERMINAL_POLL_S, self._watch_terminal)
+
+    def _watch_terminal(self) -> None:
+        """Exit at once when the terminal went away (see ``bpftop.terminal``)."""
+        if terminal_lost(self._tty_fd):
+            self.close_source()  # detach first: writing the last screen may fail
+            self.exit(return_code=TERMINAL_LOST_EXIT)
 
     def on_unmount(self) -> None:
         """Stop the sampling thread and close the source."""

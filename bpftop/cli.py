@@ -134,6 +134,13 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.CRITICAL, format="%(name)s: %(message)s"
     )
     batch = args.once or args.batch or args.json
+    if not batch:
+        from bpftop.terminal import terminal_problem
+
+        problem = terminal_problem()
+        if problem:  # before anything loads
+            print(f"bpftop: {problem}", file=sys.stderr)
+            return 2
     panes = panes_of(args)
     engine = Engine(collectors_for(panes), filters_of(args), delay_s=args.delay)
     source, writer = _recording(args, engine, collectors_for(panes), batch) if args.record else (engine, None)

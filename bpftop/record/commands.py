@@ -228,6 +228,12 @@ def _replay_tui(recording: Recording, args: argparse.Namespace, start: int) -> N
     from bpftop.engine import PANES
     from bpftop.record.replay import ReplaySource
 
+    from bpftop.terminal import terminal_problem
+
+    problem = terminal_problem()
+    if problem:
+        print(f"bpftop: {problem}", file=sys.stderr)
+        raise SystemExit(2)
     recorded = set(recording.header.get("collectors") or ())
     panes = [p for p in cli.PANE_ORDER if p in PANES and recorded & set(PANES[p])] or ["procs"]
     source = ReplaySource(recording, start=start, speed=args.speed or 1.0, playing=not args.paused)
