@@ -119,6 +119,8 @@ class BpftopApp(App[None]):
         Binding("q", "quit", "Quit", tooltip="quit bpftop"),
         Binding("?", "help", "Help", tooltip="show this help"),
         Binding("space,p", "toggle_pause", "Pause", tooltip="freeze the display (sampling goes on)"),
+        # The same key in replay, where it plays and pauses the playback (check_action picks one).
+        Binding("space,p", "play_pause", "Play/Pause", tooltip="replay: play or pause the playback"),
         Binding("+", "faster", "Faster", show=False, tooltip="refresh more often (down to 0.1 s)"),
         Binding("-", "slower", "Slower", show=False, tooltip="refresh less often (up to 10 s)"),
         *REPLAY_BINDINGS,
@@ -274,6 +276,10 @@ class BpftopApp(App[None]):
         else:
             self.paused = not self.paused
 
+    def action_play_pause(self) -> None:
+        """Replay's name for the pause key: play or pause the playback."""
+        self.action_toggle_pause()
+
     def action_replay(self, command: str, amount: float = 0.0) -> None:
         """Drive the playback (see ``panes/timeline.py: replay_command``)."""
         if self.replay is not None:
@@ -296,7 +302,10 @@ class BpftopApp(App[None]):
 
     def action_help(self) -> None:
         """Show every key (in replay: the replay keys first, and what they take over)."""
-        taken = {"toggle_pause", "sort(1)", "sort(-1)"} if self.replay is not None else set()
+        # play_pause is the replay half of the pause key: REPLAY_HELP lists it.
+        taken = {"play_pause"}
+        if self.replay is not None:
+            taken |= {"toggle_pause", "sort(1)", "sort(-1)"}
         everywhere = [*BpftopApp.BINDINGS, *MainScreen.BINDINGS]
         tables = [*TablePane.BINDINGS, *HISTOGRAM_BINDINGS, *ProcTable.BINDINGS, *ProcessScreen.BINDINGS]
         sections = [
@@ -337,4 +346,6 @@ class BpftopApp(App[None]):
             return action == "quit"
         if action == "replay":
             return self.replay is not None and not isinstance(self.focused, Input)
+        if action in ("toggle_pause", "play_pause"):
+            return (action == "play_pause") == (self.replay is not None)
         return True

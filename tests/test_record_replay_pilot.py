@@ -143,6 +143,20 @@ async def test_help_explains_replay_keys(recording_path: Path) -> None:
         assert "slower playback (sort tables with s and r)" in text
 
 
+async def test_footer_says_space_plays_in_replay_and_pauses_live(recording_path: Path) -> None:
+    def space_label(app: BpftopApp) -> str:
+        return next(b.binding.description for b in app.active_bindings.values() if b.binding.key == "space")
+
+    app, _, _ = replay_app(recording_path, playing=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await shows(pilot, app, 0)
+        assert space_label(app) == "Play/Pause"
+    live = BpftopApp(FakeSource(delay_s=0.1))
+    async with live.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: live.frames_applied >= 1)
+        assert space_label(live) == "Pause"
+
+
 async def test_live_dashboard_has_no_replay_keys() -> None:
     app = BpftopApp(FakeSource(delay_s=0.1))
     async with app.run_test(size=SIZE) as pilot:
