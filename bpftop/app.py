@@ -13,6 +13,7 @@ whole pause.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -140,7 +141,9 @@ class BpftopApp(App[None]):
         delay_s: float | None = None,
         panes: tuple[str, ...] = ("procs", "syscalls"),
     ) -> None:
-        super().__init__()
+        # NO_COLOR: Textual alone only turns colours to shades of grey (still
+        # colour escapes); with the terminal's own ANSI colours it drops them.
+        super().__init__(ansi_color=os.environ.get("NO_COLOR") is not None)
         self.source = source
         self.comm = comm
         self.panes = tuple(p for p in panes if p in PANE_CLASSES) or tuple(PANE_CLASSES)
