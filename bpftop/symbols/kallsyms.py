@@ -1,0 +1,214 @@
+"""Kernel symbols from ``/proc/kallsyms``: core kernel, modules and BPF programs.
+
+Each line is ``ADDRESS TYPE NAME [MODULE]``; only text symbols (``t``/``T``,
+weak ``w``/``W``) can be on a stack. kallsyms gives no sizes, so a symbol
+ends where the next one starts, at ``_etext`` for the last one of the core
+kernel, and after at most ``MAX_FUNCTION_BYTES``.
+
+BPF programs appear as ``bpf_prog_<tag>_<name> [bpf]`` (trampolines and
+dispatchers as ``bpf_trampoline_*``/``bpf_dispatcher_*``) when
+``net.core.bpf_jit_kallsyms=1`` (the default when the JIT is always on).
+They come and go, and a new program is packed next to old ones (or into the
+hole a freed one left), where a stale table would name it after its
+neighbour. So BPF symbols live in their own small table, refreshed whenever
+a lookup lands in or near BPF text and the table is older than
+``reload_interval_s``; the refresh parses only the ``[bpf]`` lines. The big
+table (core kernel and modules) is re-read only when an address above the
+core kernel text stays a miss after that.
+
+With ``kernel.kptr_restrict`` (1 without CAP_SYSLOG, or 2) every address reads
+as zero and nothing can be symbolized, which :attr:`KernelSymbols.note` says.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bpftop.symbols.frame import KIND_KERNEL, Frame, unknown
+
+KALLSYMS = "/proc/kallsyms"
+KPTR_RESTRICT = "/proc/sys/kernel/kptr_restrict"
+_TEXT_LINE = re.compile(rb"^([0-9a-f]+) [tTwW] (\S+)(?:\t\[(\S+)\])?$", re.MULTILINE)
+_BPF_SUFFIX = b"\t[bpf]"
+_ETEXT_LINE = re.compile(rb"^([0-9a-f]+) \S _etext$", re.MULTILINE)
+# No kernel function is this long; past it an address is not in the symbol
+# before it (e.g. beyond the last symbol of the last module).
+MAX_FUNCTION_BYTES = 1 << 20
+KERNEL_MODULE = "[kernel]"
+BPF_MODULE = "[bpf]"
+
+
+def _bpf_rows(data: bytes) -> list[tuple[int, str, str]]:
+    """The ``[bpf]`` text symbols; kallsyms lists them after the kernel's and modules'."""
+    first = data.find(_BPF_SUFFIX)
+    if first < 0:
+        return []
+    rows = []
+    for line in data[data.rfind(b"\n", 0, first) + 1:].split(b"\n"):
+        if line.endswith(_BPF_SUFFIX):
+            addr, kind, name = line[: -len(_BPF_SUFFIX)].split()
+            if kind in b"tTwW":
+                rows.append((int(addr, 16), name.decode(errors="replace"), "bpf"))
+    return rows
+
+
+class _Table:
+    """Sorted symbols with an upper bound for each one's end."""
+
+    def __init__(self, rows: list[tuple[int, str, str]], caps: Sequence[int] = ()) -> None:
+        rows.sort()
+        self.starts = [r[0] for r in rows]
+        self.names = [r[1] for r in rows]
+        self.modules = [r[2] for r in rows]
+        # A symbol ends where the next starts (aliases share a start, and
+        # bisect lands on the last of them), after MAX_FUNCTION_BYTES at the
+        # latest, or at the first start in ``caps`` (_etext, the other table)
+        # above it.
+        nexts = [*self.starts[1:], 1 << 65] if self.starts else []
+        self.ends = [min(start + MAX_FUNCTION_BYTES, nxt)
+                     for start, nxt in zip(self.starts, nexts, strict=True)]
+        caps = sorted(caps)
+        if len(caps) <= len(self.starts):
+            for cap in caps:
+                i = bisect.bisect_left(self.starts, cap) - 1
+                if i >= 0 and self.ends[i] > cap:
+                    self.ends[i] = cap
+        else:
+            for i, start in enumerate(self.starts):
+                k = bisect.bisect_right(caps, start)
+                if k < len(caps) and self.ends[i] > caps[k]:
+                    self.ends[i] = caps[k]
+
+    def find(self, addr: int) -> int:
+        i = bisect.bisect_right(self.starts, addr) - 1
+        return i if i >= 0 and addr < self.ends[i] else -1
+
+    def frame(self, i: int, addr: int) -> Frame:
+        module = self.modules[i]
+        return Frame(self.names[i], f"[{module}]" if module != KERNEL_MODULE else module,
+                     addr - self.starts[i], KIND_KERNEL)
+
+
+class KernelSymbols:
+    """Kernel text symbols with bisect lookups.
+
+    Args:
+        path: The kallsyms file; tests pass a copy (e.g. with zeroed addresses).
+        kptr_restrict_path: Where to read kptr_restrict for the note.
+        reload_interval_s: Minimum time between re-reads (BPF table, or all after a miss).
+    """
+
+    def __init__(
+        self,
+        path: str | Path = KALLSYMS,
+        kptr_restrict_path: str | Path = KPTR_RESTRICT,
+        reload_interval_s: float = 5.0,
+    ) -> None:
+        self.path = Path(path)
+        self.kptr_restrict_path = Path(kptr_restrict_path)
+        self.reload_interval_s = reload_interval_s
+        self.note = ""
+        self.reads = 0  # how often the file was read, for tests and benchmarks
+        self._main = _Table([])
+        self._bpf = _Table([])
+        self._loaded_at: float | None = None
+        self._bpf_at = 0.0
+        self._hidden = False
+        self._etext = 0
+        self._bpf_low = 0  # lowest address of BPF or module text: where refreshes may help
+
+    def _read(self) -> bytes | None:
+        self.reads += 1
+        try:
+            with self.path.open("rb") as f:
+                return f.read()
+        except OSError as exc:
+            self.note = f"cannot read {self.path}: {exc.strerror or exc}; kernel frames stay unnamed"
+            return None
+
+    def load(self) -> None:
+        """(Re)reads every symbol; an unreadable file leaves an empty table and a note."""
+        self._loaded_at = self._bpf_at = time.monotonic()
+        data = self._read()
+        if data is None:
+            self._main, self._bpf = _Table([]), _Table([])
+            return
+        # A regex over the whole file is ~5x faster than splitting 120k lines.
+        rows = [
+            (int(addr, 16), name.decode(errors="replace"), module.decode(errors="replace") or KERNEL_MODULE)
+            for addr, name, module in _TEXT_LINE.findall(data)
+            if name != b"_etext"
+        ]
+        self._hidden = bool(rows) and not any(r[0] for r in rows)
+        self.note = self._hidden_note() if self._hidden else ""
+        end = _ETEXT_LINE.search(data)
+        self._etext = int(end.group(1), 16) if end else 0
+        main = [r for r in rows if r[0] and r[2] != "bpf"]
+        self._main = _Table(main, [self._etext] if self._etext else [])
+        self._set_bpf([r for r in rows if r[0] and r[2] == "bpf"])
+
+    def _set_bpf(self, rows: list[tuple[int, str, str]]) -> None:
+        self._bpf = _Table(rows, self._main.starts)
+        self._bpf_low = min([*self._bpf.starts, self._etext or 1 << 64])
+
+    def _refresh_bpf(self) -> None:
+        self._bpf_at = time.monotonic()
+        data = self._read()
+        if data is not None:
+            self._set_bpf(_bpf_rows(data))
+
+    def _hidden_note(self) -> str:
+        try:
+            level = self.kptr_restrict_path.read_text().strip()
+        except OSError:
+            level = "?"
+        return (
+            f"kptr_restrict hides kernel addresses: {self.path} lists every address as 0 "
+            f"(kernel.kptr_restrict={level}); kernel frames show as [kernel]+address. "
+            "Run as root with CAP_SYSLOG, or set sysctl kernel.kptr_restrict=0"
+        )
+
+    @property
+    def hidden(self) -> bool:
+        """True when kptr_restrict zeroed every address."""
+        return self._hidden
+
+    def __len__(self) -> int:
+        return len(self._main.starts) + len(self._bpf.starts)
+
+    def _due(self, since: float) -> bool:
+        return not self._hidden and time.monotonic() - since >= self.reload_interval_s
+
+    def _resolve(self, addrs: Sequence[int]) -> list[Frame | None]:
+        out: list[Frame | None] = []
+        for addr in addrs:
+            i = self._bpf.find(addr)
+            if i >= 0:
+                out.append(self._bpf.frame(i, addr))
+                continue
+            i = self._main.find(addr)
+            out.append(self._main.frame(i, addr) if i >= 0 else None)
+        return out
+
+    def lookup(self, addrs: Sequence[int]) -> list[Frame]:
+        """One Frame per address, in order; a miss is ``[kernel]+address`` (kind unknown)."""
+        if self._loaded_at is None:
+            self.load()
+        frames = self._resolve(addrs)
+        # Addresses above the core kernel text: BPF programs (or modules)
+        # may have come or gone since the last read.
+        pairs = list(zip(addrs, frames, strict=True))
+        high = any(a >= self._bpf_low and (f is None or f.module == BPF_MODULE) for a, f in pairs)
+        if high and self._due(self._bpf_at):
+            self._refresh_bpf()
+            frames = self._resolve(addrs)
+        assert self._loaded_at is not None
+        missed = any(f is None and a > self._etext for a, f in zip(addrs, frames, strict=True))
+        if missed and self._due(self._loaded_at):
+            self.load()  # a module loaded since
+            frames = self._resolve(addrs)
+        return [f if f is not None else unknown(KERNEL_MODULE, a) for a, f in zip(addrs, frames, strict=True)]
