@@ -87,6 +87,43 @@ struct ring_buffer *ring_buffer__new(int map_fd, ring_buffer_sample_fn sample_cb
 void ring_buffer__free(struct ring_buffer *rb);
 int ring_buffer__poll(struct ring_buffer *rb, int timeout_ms);
 int ring_buffer__consume(struct ring_buffer *rb);
+
+/* --- bpf pane (bpftop/bpf/proginfo.py): enumerate programs, maps and BTF.
+ * Layouts of uapi/linux/bpf.h; unnamed bitfields become named padding and
+ * __aligned_u64 is __u64 (already 8-aligned on x86_64 and aarch64). */
+int bpf_prog_get_next_id(__u32 start_id, __u32 *next_id);
+int bpf_map_get_next_id(__u32 start_id, __u32 *next_id);
+int bpf_prog_get_fd_by_id(__u32 id);
+int bpf_map_get_fd_by_id(__u32 id);
+int bpf_btf_get_fd_by_id(__u32 id);
+int bpf_iter_create(int link_fd);
+/* Only tests and benchmarks create maps outside an object (a map without BTF). */
+int bpf_map_create(int map_type, const char *map_name, __u32 key_size, __u32 value_size,
+                   __u32 max_entries, const void *opts);
+struct bpf_prog_info {
+    __u32 type; __u32 id; __u8 tag[8]; __u32 jited_prog_len; __u32 xlated_prog_len;
+    __u64 jited_prog_insns; __u64 xlated_prog_insns; __u64 load_time; __u32 created_by_uid;
+    __u32 nr_map_ids; __u64 map_ids; char name[16]; __u32 ifindex; __u32 gpl_bits;
+    __u64 netns_dev; __u64 netns_ino; __u32 nr_jited_ksyms; __u32 nr_jited_func_lens;
+    __u64 jited_ksyms; __u64 jited_func_lens; __u32 btf_id; __u32 func_info_rec_size;
+    __u64 func_info; __u32 nr_func_info; __u32 nr_line_info; __u64 line_info;
+    __u64 jited_line_info; __u32 nr_jited_line_info; __u32 line_info_rec_size;
+    __u32 jited_line_info_rec_size; __u32 nr_prog_tags; __u64 prog_tags; __u64 run_time_ns;
+    __u64 run_cnt; __u64 recursion_misses; __u32 verified_insns; __u32 attach_btf_obj_id;
+    __u32 attach_btf_id; __u32 pad;
+};
+struct bpf_map_info {
+    __u32 type; __u32 id; __u32 key_size; __u32 value_size; __u32 max_entries; __u32 map_flags;
+    char name[16]; __u32 ifindex; __u32 btf_vmlinux_value_type_id; __u64 netns_dev;
+    __u64 netns_ino; __u32 btf_id; __u32 btf_key_type_id; __u32 btf_value_type_id; __u32 pad;
+    __u64 map_extra;
+};
+struct bpf_btf_info { __u64 btf; __u32 btf_size; __u32 id; __u64 name; __u32 name_len; __u32 kernel_btf; };
+
+/* perf events (bpf/perf.py, issue 8): perf_event_open has no libc wrapper, so it
+ * goes through the variadic syscall(); a perf_event program attaches to its fd. */
+long syscall(long number, ...);
+struct bpf_link *bpf_program__attach_perf_event(const struct bpf_program *prog, int pfd);
 """
 
 ffi = cffi.FFI()

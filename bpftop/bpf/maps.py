@@ -67,12 +67,17 @@ class BpfMap:
         slot = (self.value_size + 7) & ~7 if percpu else self.value_size
         self.value_stride = slot * self.ncpu
         self._batch_ok = True
-        self._keys = ffi.new("char[]", self.key_size * self.max_entries)
-        self._values = ffi.new("char[]", self.value_stride * self.max_entries)
+        # Allocated by the first dump(): a map only looked up (a stack trace
+        # map holds 16 MB of buckets) never needs them.
+        self._keys: Any = None
+        self._values: Any = None
         self._tokens = (ffi.new("char[]", max(self.key_size, 8)), ffi.new("char[]", max(self.key_size, 8)))
 
     def dump(self) -> MapDump:
         """Return every entry, by batch lookup or, on older kernels, key iteration."""
+        if self._keys is None:
+            self._keys = ffi.new("char[]", self.key_size * self.max_entries)
+            self._values = ffi.new("char[]", self.value_stride * self.max_entries)
         if self._batch_ok:
             try:
                 return self._dump_batch()

@@ -183,11 +183,29 @@ class BpfObject:
         for prog in self._programs():
             if not lib_.bpf_program__autoload(prog):
                 continue
+            # A perf_event program needs an event fd: attach_perf_event() does it.
+            if ffi.string(lib_.bpf_program__section_name(prog)).startswith(b"perf_event"):
+                continue
             link = lib_.bpf_program__attach(prog)
             if link == ffi.NULL:
                 prog_name = ffi.string(lib_.bpf_program__name(prog)).decode()
                 raise BpfError(f"attach {prog_name}", ffi.errno, log.take_recent())
             self._links.append(link)
+
+    def attach_perf_event(self, prog_name: str, fd: int) -> None:
+        """Attach the SEC("perf_event") program ``prog_name`` to a perf event fd.
+
+        The link is kept and destroyed by ``close()``; the fd stays the caller's.
+        """
+        lib_ = lib()
+        for prog in self._programs():
+            if ffi.string(lib_.bpf_program__name(prog)).decode() == prog_name:
+                link = lib_.bpf_program__attach_perf_event(prog, fd)
+                if link == ffi.NULL:
+                    raise BpfError(f"attach {prog_name} to perf event", ffi.errno, log.take_recent())
+                self._links.append(link)
+                return
+        raise BpfError(f"{self.name}: no program {prog_name!r}")
 
     def map(self, name: str) -> BpfMap:
         """Return the map called ``name`` (cached)."""
