@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The hooks' bookkeeping for tcp.bpf.c: state changes, sends and receives,
+ * retransmits and resets. Socket reads and map helpers are in tcp_sock.bpf.h.
+ */
+#ifndef __BPFTOP_TCP_CONN_BPF_H
+#define __BPFTOP_TCP_CONN_BPF_H
+
+#include "tcp_sock.bpf.h"
+
+/* A socket changed state. Active opens are attributed at SYN_SENT, where
+ * `current` is the process calling connect(); passive opens reach ESTABLISHED
+ * in softirq context and stay pid 0 until a process sends or receives. */
+static __always_inline int on_state(struct sock *sk, int oldstate, int newstate)
+{
+	__u64 key = (__u64)sk, now = bpf_ktime_get_ns();
+	struct conn_val *c = bpf_map_lookup_elem(&conns, &key);
+	struct proc_val *p;
+	__u32 tgid;
+
+	if (newstate == TCP_SYN_SENT) {
+		tgid = bpf_get_current_pid_tgid() >> 32;
+		if (c || filtered_out(tgid))
+			return 0;
+		count(TC_ACTIVE_OPENS);
+		p = proc_of(tgid);
+		if (p)
+			__sync_fetch_and_add(&p->active_opens, 1);
+		new_conn(sk, tgid, 0, now);
+		return 0;
+	}
+	if (!c) {
+		/* A child socket is born in SYN_RECV: wait until the handshake completes. */
+		if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV) {
+			count(TC_PASSIVE_OPENS);
+			c = new_conn(sk, 0, TCP_PASSIVE, now);
+		} else if (newstate != TCP_CLOSE && newstate != TCP_SYN_RECV && newstate != TCP_LISTEN &&
+			   oldstate != TCP_LISTEN && !filtering()) {
+			/* Already open when bpftop started, or evicted; never a listener. */
+			c = new_conn(sk, 0, TCP_MIDLIFE, 0);
+		}
+		if (!c)
+			return 0;
+	}
+	c->state = newstate;
+	/* At CLOSE the port is already released (skc_num 0): keep what was read. */
+	if (newstate == TCP_ESTABLISHED || (!c->lport && newstate != TCP_CLOSE))
+		read_addrs(sk, c);
+	if (newstate == TCP_ESTABLISHED || oldstate == TCP_ESTABLISHED) {
+		c->srtt_us = sk_srtt_us(sk);
+		add_rtt(c->srtt_us);
+	}
+	/* With a filter set, a connection no process of the filter has claimed
+	 * (an accepted one nobody read or wrote) is not reported. */
+	if (newstate == TCP_ESTABLISHED && (c->pid || !filtering()))
+		emit(sk, c, TCP_EV_OPEN, now);
+	if (newstate == TCP_CLOSE) {
+		count(TC_CLOSES);
+		if (c->pid || !filtering())
+			emit(sk, c, TCP_EV_CLOSE, now);
+		p = c->pid ? bpf_map_lookup_elem(&procs, &c->pid) : NULL;
+		if (p)
+			__sync_fetch_and_add(&p->closes, 1);
+		bpf_map_delete_elem(&conns, &key);
+	}
+	return 0;
+}
+
+/* A send or receive of `bytes` by `current`: exact application bytes. */
+static __always_inline int on_msg(struct sock *sk, int bytes, int flags, bool send, __u32 srtt_us)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 key = (__u64)sk;
+	struct conn_val *c;
+	struct proc_val *p;
+
+	/* MSG_PEEK leaves the data queued: it is counted when really read. */
+	if (bytes <= 0 || (!send && (flags & MSG_PEEK)) || filtered_out(tgid))
+		return 0;
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (!c) {
+		c = new_conn(sk, tgid, TCP_MIDLIFE, 0);
+	} else if (!c->pid) {
+		c->pid = tgid; /* the first process to use an accepted connection owns it */
+		bpf_get_current_comm(c->comm, sizeof(c->comm));
+	}
+	if (c) {
+		__sync_fetch_and_add(send ? &c->sent_bytes : &c->recv_bytes, bytes);
+		c->srtt_us = srtt_us;
+	}
+	p = proc_of(tgid);
+	if (p) {
+		__sync_fetch_and_add(send ? &p->sent_bytes : &p->recv_bytes, bytes);
+		__sync_fetch_and_add(send ? &p->sends : &p->recvs, 1);
+	}
+	return 0;
+}
+
+/* Retransmits and resets: softirq or timer context, so the owner is the
+ * connection's process, not `current`. */
+static __always_inline int on_trouble(struct sock *sk, __u32 counter)
+{
+	__u64 key = (__u64)sk;
+	struct conn_val *c = sk ? bpf_map_lookup_elem(&conns, &key) : NULL;
+	struct proc_val *p;
+
+	if (!c) {
+		if (!filtering())
+			count(counter);
+		return 0;
+	}
+	if (filtering() && !c->pid)
+		return 0;
+	count(counter);
+	__sync_fetch_and_add(counter == TC_RETRANS ? &c->retrans : &c->resets, 1);
+	p = c->pid ? bpf_map_lookup_elem(&procs, &c->pid) : NULL;
+	if (p)
+		__sync_fetch_and_add(counter == TC_RETRANS ? &p->retrans : &p->resets, 1);
+	return 0;
+}
+
+#endif /* __BPFTOP_TCP_CONN_BPF_H */
