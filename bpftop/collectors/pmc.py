@@ -1,0 +1,268 @@
+"""Performance counters (hardware, or the software fallback) per CPU and per process.
+
+Kernel side: ``bpftop/c/pmc.bpf.c``. One perf event per CPU per counter is
+opened here (``bpftop/bpf/perf.py``) and put in the object's ``counterN``
+arrays; at each ``sched_switch`` the kernel reads this CPU's counters and adds
+the deltas since the previous switch to the process leaving the CPU. This
+module turns the maps and the events' own totals into a ``PmcSample`` of
+cumulative counters; scaling, rates and IPC are computed in
+``bpftop.derive.pmc``.
+
+- Per CPU, the totals are the events' own counts (``read(2)`` of each fd, as
+  ``perf stat -a -A``), with their enabled and running times: when the PMU
+  multiplexes more events than it has counters, running < enabled.
+- Per process, the kernel sums each counter's delta and the deltas of its
+  enabled and running times, so any interval can be scaled the same way.
+  The stint still running at sampling time is added here from the per-CPU
+  state (last reading, who runs), so a process that never switches out shows.
+- Without a PMU (most VMs), or when no hardware event opens, the same
+  mechanism runs on software events (task-clock, page faults, context
+  switches, CPU migrations) and the sample says why (``notice``).
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from bpftop.collectors.base import Filters, header_defines
+
+DEFS = header_defines("pmc.h")
+MAX_COUNTERS = DEFS["PMC_MAX_COUNTERS"]
+U32 = struct.Struct("<I")
+Key = tuple[str, int]  # ("pid", tgid) or ("idle", cpu)
+Flat = tuple[int, ...]
+# Configured by the command line (``--pmc-events``) before the engine opens.
+_configured_events: tuple[str, ...] = ()
+
+
+def set_events(names: tuple[str, ...]) -> None:
+    """Use these ``--pmc-events`` entries (already validated) instead of the defaults."""
+    global _configured_events
+    _configured_events = tuple(names)
+
+
+class PmcEvent(NamedTuple):
+    """One counter being counted: its name and ``perf_event_attr`` type/config."""
+
+    name: str
+    type: int
+    config: int
+    hardware: bool
+
+
+class Unavailable(NamedTuple):
+    """An event asked for that could not be opened, and why."""
+
+    name: str
+    reason: str
+
+
+class CpuCounts(NamedTuple):
+    """One CPU's cumulative counts, one entry per event (in ``PmcSample.events`` order)."""
+
+    cpu: int
+    counters: tuple[int, ...]
+    enabled_ns: tuple[int, ...]
+    running_ns: tuple[int, ...]
+    idle: tuple[int, ...] = ()  # the counts of this CPU's idle task (pid 0)
+
+
+class ProcCounts(NamedTuple):
+    """One process's cumulative counts, summed over its stints on every CPU."""
+
+    pid: int
+    comm: str
+    kthread: bool
+    stints: int
+    counters: tuple[int, ...]
+    enabled_ns: tuple[int, ...]
+    running_ns: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class PmcSample:
+    """The pmc collector's state at ``ts_ns`` (CLOCK_MONOTONIC).
+
+    Attributes:
+        events: what is counted, in column order.
+        cpus: per online CPU.
+        procs: per process still held by the kernel's LRU map (or running now).
+        hardware: at least one hardware event counts.
+        notice: why the hardware counters are missing (the fallback's reason).
+        unavailable: events asked for that could not be opened.
+        read_errors: counter reads that failed at a switch.
+        switches: context switches the program handled.
+        evicted_procs: processes pushed out of the full LRU map.
+        lost_procs: stints not counted because the process entry failed.
+    """
+
+    ts_ns: int
+    events: tuple[PmcEvent, ...]
+    cpus: tuple[CpuCounts, ...]
+    procs: tuple[ProcCounts, ...]
+    hardware: bool = False
+    notice: str = ""
+    unavailable: tuple[Unavailable, ...] = ()
+    read_errors: int = 0
+    switches: int = 0
+    evicted_procs: int = 0
+    lost_procs: int = 0
+
+
+def _values(dump: Any) -> tuple[bytes, int]:
+    return dump.values, dump.ncpu
+
+
+class PmcCollector:
+    """Opens the perf events, loads ``pmc.bpf.o`` and samples both."""
+
+    name = "pmc"
+    hooks = (("sched", "sched_switch"),)
+
+    def __init__(self, event_names: tuple[str, ...] | None = None) -> None:
+        self.method = ""
+        self.tried: dict[str, str] = {}
+        self.detail = ""
+        self._names = event_names if event_names is not None else _configured_events
+        self._obj: Any = None
+        self._counters: Any = None
+        self._filtered = False
+        self._deleted_procs = 0
+        self._base_errors = 0
+        # (kernel values, reported values) of the rows a running stint was
+        # added to: see _monotonic.
+        self._seen: dict[Key, tuple[Flat, Flat]] = {}
+
+    def open(self, filters: Filters) -> None:
+        """Open the events (or the software fallback), then load and attach the program."""
+        from bpftop.bpf.object import BpfObject
+        from bpftop.collectors.pmc_events import CounterSet
+        from bpftop.collectors.pmc_maps import CPU_STATE, PROC_VAL
+
+        self._counters = CounterSet.open(self._names)
+        counters = self._counters
+        self.detail = counters.notice or ("hardware counters" if counters.hardware else "software counters")
+        self._filtered = bool(filters.pid or filters.uid is not None or filters.cgroup_id)
+        rodata = filters.rodata() | {"nr_counters": len(counters.events)}
+        self._obj = BpfObject.open("pmc", rodata=rodata)
+        self.method = self._obj.method
+        self.tried = self._obj.tried
+        self._check_layout({"cpus": CPU_STATE.size, "procs": PROC_VAL.size})
+        for i, fds in enumerate(counters.fds):
+            array = self._obj.map(f"counter{i}")
+            for cpu, fd in fds.items():
+                array.update(U32.pack(cpu), U32.pack(fd))
+        # Switches between attach and filling the arrays found empty slots.
+        self._base_errors = self._stats()[DEFS["PMC_READ_ERRORS"]]
+
+    def _check_layout(self, sizes: dict[str, int]) -> None:
+        for name, size in sizes.items():
+            actual = self._obj.map(name).value_size
+            if actual != size:
+                raise RuntimeError(f"pmc.h and the collector disagree on {name}: {actual} != {size}")
+
+    def _stats(self) -> list[int]:
+        dump = self._obj.map("stats").dump()
+        words = memoryview(dump.values).cast("Q")
+        return [sum(words[i * dump.ncpu : (i + 1) * dump.ncpu]) for i in range(dump.count)]
+
+    def forget(self, pids: set[int]) -> None:
+        """Drop the kernel's entries of processes that have exited (and were shown)."""
+        if pids and self._obj is not None:
+            self._deleted_procs += self._obj.map("procs").delete([U32.pack(p) for p in pids])
+
+    def _monotonic(
+        self, seen: dict[Key, tuple[Flat, Flat]], key: Key, kernel: Flat, stint: Sequence[int]
+    ) -> Flat:
+        """``kernel + stint``, never below the last values shown unless the kernel's restarted.
+
+        A running stint read from a fd just after its CPU switched belongs
+        partly to the next task; this keeps such a read from making a
+        cumulative counter go down (which derive would take for a restart).
+        """
+        reported = tuple(k + s for k, s in zip(kernel, stint, strict=True))
+        last = self._seen.get(key)
+        if last is not None and all(k >= p for k, p in zip(kernel, last[0], strict=True)):
+            reported = tuple(max(r, p) for r, p in zip(reported, last[1], strict=True))
+        seen[key] = (kernel, reported)
+        return reported
+
+    def sample(self) -> PmcSample:
+        """Read the maps (per-process first, then who runs), then the events."""
+        from bpftop.collectors.pmc_maps import decode_cpus, decode_procs, running_stints
+
+        counters = self._counters
+        n = len(counters.events)
+        procs_dump = self._obj.map("procs").dump()
+        stats = self._stats()
+        ts_ns = time.monotonic_ns()
+        states = decode_cpus(*_values(self._obj.map("cpus").dump()))
+        readings = counters.read()  # cpu -> per-event (count, enabled, running)
+        seen: dict[Key, tuple[Flat, Flat]] = {}
+        running: dict[int, list[int]] = {}  # tgid -> counts, enabled, running of its stints now
+        cpu_rows = []
+        for cpu, now in sorted(readings.items()):
+            stint = running_stints(states[cpu], now) if cpu < len(states) else None
+            idle_stint = [0] * n
+            if stint is not None:
+                tid, tgid, deltas = stint
+                if tid == 0:
+                    idle_stint = [d[0] for d in deltas]
+                elif tgid:
+                    this = [d[k] for k in range(3) for d in deltas]
+                    acc = running.setdefault(tgid, [0] * 3 * n)
+                    running[tgid] = [a + b for a, b in zip(acc, this, strict=True)]
+            idle = states[cpu].idle[:n] if cpu < len(states) else (0,) * n
+            cpu_rows.append(
+                CpuCounts(
+                    cpu,
+                    counters=tuple(r[0] for r in now),
+                    enabled_ns=tuple(r[1] for r in now),
+                    running_ns=tuple(r[2] for r in now),
+                    idle=self._monotonic(seen, ("idle", cpu), idle, idle_stint),
+                )
+            )
+        rows = decode_procs(procs_dump.keys, procs_dump.values, n)
+        known = {r.pid for r in rows}
+        if not self._filtered:  # with a filter, only the kernel knows who passes it
+            zero = (0,) * n
+            rows += [ProcCounts(pid, "", False, 0, zero, zero, zero) for pid in running if pid not in known]
+        for j, r in enumerate(rows):
+            key = ("pid", r.pid)
+            if r.pid not in running and key not in self._seen:
+                continue  # most processes: not running now, and not guarded before
+            flat = self._monotonic(
+                seen, key, r.counters + r.enabled_ns + r.running_ns, running.get(r.pid) or [0] * 3 * n
+            )
+            rows[j] = r._replace(counters=flat[:n], enabled_ns=flat[n : 2 * n], running_ns=flat[2 * n :])
+        self._seen = seen
+        return PmcSample(
+            ts_ns=ts_ns,
+            events=tuple(counters.events),
+            cpus=tuple(cpu_rows),
+            procs=tuple(rows),
+            hardware=counters.hardware,
+            notice=counters.notice,
+            unavailable=tuple(counters.unavailable),
+            read_errors=max(0, stats[DEFS["PMC_READ_ERRORS"]] - self._base_errors),
+            switches=stats[DEFS["PMC_SWITCHES"]],
+            evicted_procs=max(0, stats[DEFS["PMC_PROC_INSERTS"]] - procs_dump.count - self._deleted_procs),
+            lost_procs=stats[DEFS["PMC_PROC_LOST"]],
+        )
+
+    def pids(self, sample: PmcSample) -> set[int]:
+        """Pids of the per-process table."""
+        return {p.pid for p in sample.procs}
+
+    def close(self) -> None:
+        """Detach, free and close the events; safe to call twice."""
+        if self._obj is not None:
+            self._obj.close()
+            self._obj = None
+        if self._counters is not None:
+            self._counters.close()
+            self._counters = None
