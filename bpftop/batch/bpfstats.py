@@ -1,0 +1,151 @@
+"""Batch text and JSON of the bpfstats collector (pane ``bpf``): programs and maps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from bpftop import hist
+from bpftop.batch.common import fmt_rate, num
+from bpftop.derive.bpfstats import BpfstatsView, MapStat, ProgStat
+
+PANES = ("bpf",)
+LEFT = {"TYPE", "NAME", "OWNERS"}
+STATS_COST = "run-time statistics cost every BPF program ~10-20 ns per run while on"
+
+
+def _prog_json(p: ProgStat) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "type": p.type,
+        "name": p.name,
+        "tag": p.tag,
+        "own": p.own,
+        "owners": p.owners,
+        "loaded_at_epoch_s": p.loaded_at,
+        "uid": p.uid,
+        "xlated_bytes": p.xlated_bytes,
+        "jited_bytes": p.jited_bytes,
+        "memlock_bytes": p.memlock_bytes,
+        "map_ids": list(p.map_ids),
+        "btf_id": p.btf_id,
+        "verified_insns": p.verified_insns,
+        "runs": p.runs,
+        "runs_total": p.run_cnt_total,
+        "run_time_ns": p.run_time_ns,
+        "run_time_total_ns": p.run_time_total_ns,
+        "avg_run_ns": num(p.avg_ns),
+        "avg_run_total_ns": num(p.avg_total_ns),
+        "events_per_s": num(p.events_per_s),
+        "cpu_pct": num(p.cpu_pct, 3),
+        "recursion_misses": p.recursion_misses,
+        "recursion_misses_total": p.recursion_misses_total,
+    }
+
+
+def _map_json(m: MapStat) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "type": m.type,
+        "name": m.name,
+        "flags": m.flags,
+        "key_size_bytes": m.key_size,
+        "value_size_bytes": m.value_size,
+        "max_entries": m.max_entries,
+        "entries": None if m.entries < 0 else m.entries,
+        "entries_capped": m.entries_capped,
+        "fill_pct": num(m.fill_pct),
+        "memlock_bytes": m.memlock_bytes,
+        "btf_id": m.btf_id,
+        "owners": m.owners,
+        "own": m.own,
+        "prog_ids": list(m.prog_ids),
+    }
+
+
+def json_section(view: BpfstatsView, pane: str | None) -> dict[str, Any]:
+    """The ``bpfstats`` part of a JSON record: both tables."""
+    return {
+        "stats": view.stats_method or "off",
+        "stats_error": view.stats_error,
+        "cpu_pct_total": num(view.cpu_pct_total, 3),
+        "events_per_s_total": num(view.events_per_s_total),
+        "progs": [_prog_json(p) for p in view.progs],
+        "maps": [_map_json(m) for m in view.maps],
+    }
+
+
+def stats_line(view: BpfstatsView) -> str:
+    """Whether run-time statistics are on, how, and what they cost."""
+    if view.stats_method:
+        return f"BPF stats on ({view.stats_method}): {STATS_COST}; CPU% is of one CPU"
+    if view.stats_error:
+        return f"BPF stats unavailable: {view.stats_error}"
+    return (
+        "BPF stats not turned on by bpftop (the bpf pane off screen, no --bpf-stats): "
+        "run times show only if another tool turned them on"
+    )
+
+
+def size(value: int) -> str:
+    """Bytes as 4.0K, 1.2M."""
+    for unit in ("", "K", "M", "G"):
+        if value < 1024 or unit == "G":
+            return f"{value:.0f}{unit}" if not unit else f"{value:.1f}{unit}"
+        value /= 1024  # type: ignore[assignment]
+    return str(value)
+
+
+def entries_text(m: MapStat) -> str:
+    """``123`` / ``≥1048576`` / ``-`` when the kind cannot be counted."""
+    if m.entries < 0:
+        return "-"
+    return f"≥{m.entries}" if m.entries_capped else str(m.entries)
+
+
+def _table(columns: tuple[str, ...]) -> Table:
+    t = Table(box=None, pad_edge=False, header_style="bold")
+    for col in columns:
+        # Narrow terminals shorten names and owners, never the figures.
+        width = None if col in ("NAME", "OWNERS") else {"ID": 6, "TYPE": 10, "AVG": 7}.get(col, len(col))
+        t.add_column(col, justify="left" if col in LEFT else "right", no_wrap=True, min_width=width)
+    return t
+
+
+def text_section(view: BpfstatsView, pane: str | None, limit: int) -> list[Any]:
+    """The statistics line, the programs table (by CPU %) and the maps table."""
+    parts: list[Any] = [stats_line(view)]
+    progs = sorted(view.progs, key=lambda p: (p.cpu_pct or 0.0, p.run_cnt_total), reverse=True)
+    t = _table(("ID", "TYPE", "NAME", "AVG", "EVENTS/s", "CPU%", "MISSES", "XLATED", "OWNERS"))
+    for p in progs[:limit]:
+        t.add_row(
+            str(p.id),
+            p.type,
+            p.name + (" *" if p.own else ""),
+            hist.format_ns(p.avg_ns),
+            fmt_rate(p.events_per_s),
+            "-" if p.cpu_pct is None else f"{p.cpu_pct:.2f}",
+            str(p.recursion_misses),
+            size(p.xlated_bytes),
+            p.owners,
+        )
+    parts.append(t)
+    maps = sorted(view.maps, key=lambda m: m.memlock_bytes, reverse=True)
+    t = _table(("ID", "TYPE", "NAME", "KEY", "VALUE", "MAX", "ENTRIES", "FILL%", "MEMLOCK", "OWNERS"))
+    for m in maps[:limit]:
+        t.add_row(
+            str(m.id),
+            m.type,
+            m.name + (" *" if m.own else ""),
+            str(m.key_size),
+            str(m.value_size),
+            str(m.max_entries),
+            entries_text(m),
+            "-" if m.fill_pct is None else f"{m.fill_pct:.0f}",
+            size(m.memlock_bytes),
+            m.owners,
+        )
+    parts.append(t)
+    parts.append("* loaded by this bpftop")
+    return parts
