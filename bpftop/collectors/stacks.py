@@ -1,0 +1,280 @@
+"""CPU profile and off-CPU time by stack, symbolized soon after sampling.
+
+Kernel side: ``bpftop/c/profile.bpf.c`` (a cpu-clock perf event per CPU,
+``freq_hz`` samples a second) and ``bpftop/c/offcpu.bpf.c`` (sched_switch);
+both in ``stacks.bpf.h``'s maps, read by ``stacks_reader.StackReader``.
+
+A sample holds, per (process, stack), the samples or blocks and the off-CPU
+time since attach, with the stack as symbol names (root first: user frames,
+then kernel frames), so a recording replays stacks of processes long gone.
+Each half loads on its own: a machine without perf events still gets off-CPU
+stacks, and the sample says why the other half is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from bpftop.collectors.base import Filters
+from bpftop.collectors.stacks_reader import COUNTER_NAMES, StackReader
+
+DEFAULT_FREQ_HZ = 49  # off the beat of 50 and 100 Hz timers, as perf and bcc's profile
+DEFAULT_MIN_BLOCK_NS = 1000
+MAX_ROWS = 20000  # distinct (process, stack) kept per kind; more fold into one row
+OVERFLOW_FRAME = "[more stacks than bpftop keeps]"
+_settings = {"freq_hz": DEFAULT_FREQ_HZ, "min_block_ns": DEFAULT_MIN_BLOCK_NS}
+
+
+def configure(freq_hz: int | None = None, min_block_ns: int | None = None) -> None:
+    """Set what the engine's collector uses (``--freq``); before ``open``."""
+    if freq_hz is not None:
+        _settings["freq_hz"] = freq_hz
+    if min_block_ns is not None:
+        _settings["min_block_ns"] = min_block_ns
+
+
+class StackCount(NamedTuple):
+    """One stack of one process, cumulative since attach.
+
+    Attributes:
+        pid: process (tgid).
+        comm: its name when sampled.
+        frames: function names, root first: user frames then kernel frames.
+        kinds: one letter per frame: ``k`` kernel, ``u`` user, ``j`` JIT, ``?`` unknown.
+        events: CPU samples, or off-CPU blocks.
+        total_ns: off-CPU time; 0 for CPU samples.
+    """
+
+    pid: int
+    comm: str
+    frames: tuple[str, ...]
+    kinds: str
+    events: int
+    total_ns: int
+
+
+# A row is one stack of one process (the record codec's key; see record/types.py).
+StackCount.RECORD_KEY = ("pid", "comm", "frames")  # type: ignore[attr-defined]
+
+
+class StackLosses(NamedTuple):
+    """Cumulative counters of one object (stacks.h ``ST_*``)."""
+
+    events: int = 0
+    idle: int = 0
+    user_collided: int = 0
+    user_missing: int = 0
+    kern_collided: int = 0
+    kern_missing: int = 0
+    keys_lost: int = 0
+    threads_lost: int = 0
+    short: int = 0
+    stale: int = 0
+    overflow: int = 0  # stacks folded into OVERFLOW_FRAME here
+
+
+@dataclass(frozen=True)
+class StacksSample:
+    """The stacks collector's state at ``ts_ns`` (CLOCK_MONOTONIC).
+
+    Attributes:
+        freq_hz: CPU samples per second per CPU.
+        min_block_ns: off-CPU blocks shorter than this are not counted.
+        cpu: CPU samples by stack; () when the profile is not running.
+        off: off-CPU blocks and time by stack; () when not running.
+        cpu_losses: the profile's counters.
+        off_losses: the off-CPU counters.
+        cpu_error: why the CPU profile is not running ("" when it is).
+        off_error: why off-CPU is not running.
+        notes: the symbolizer's notes (e.g. kptr_restrict hides kernel addresses).
+    """
+
+    ts_ns: int
+    freq_hz: int
+    min_block_ns: int
+    cpu: tuple[StackCount, ...]
+    off: tuple[StackCount, ...]
+    cpu_losses: StackLosses = field(default_factory=StackLosses)
+    off_losses: StackLosses = field(default_factory=StackLosses)
+    cpu_error: str = ""
+    off_error: str = ""
+    notes: tuple[str, ...] = ()
+
+
+class _Totals:
+    """Cumulative counts by (pid, comm, frames), bounded by MAX_ROWS.
+
+    Rows are kept as the StackCounts a sample holds, so a tick costs only the
+    stacks that moved, not every stack since start.
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[int, str, tuple[str, ...]], StackCount] = {}
+        self.overflow = 0
+        self._snapshot: tuple[StackCount, ...] = ()
+
+    def add(self, pid: int, comm: str, resolved: tuple[tuple[str, ...], str], count: int, ns: int) -> None:
+        frames, kinds = resolved
+        key = (pid, comm, frames)
+        row = self.rows.get(key)
+        if row is None and len(self.rows) >= MAX_ROWS:
+            self.overflow += count
+            key = (pid, comm, (OVERFLOW_FRAME,))
+            row = self.rows.get(key)
+            kinds = "?"
+        if row is None:
+            self.rows[key] = StackCount(pid, comm, key[2], kinds, count, ns)
+        else:
+            self.rows[key] = StackCount(pid, comm, key[2], row.kinds, row.events + count, row.total_ns + ns)
+        self._snapshot = ()
+
+    def snapshot(self) -> tuple[StackCount, ...]:
+        if len(self._snapshot) != len(self.rows) or not self._snapshot:
+            self._snapshot = tuple(self.rows.values())
+        return self._snapshot
+
+
+class StacksCollector:
+    """Loads profile.bpf.o and offcpu.bpf.o and turns their maps into ``StacksSample``s."""
+
+    name = "stacks"
+    hooks = (("sched", "sched_switch"),)
+
+    def __init__(
+        self,
+        freq_hz: int | None = None,
+        min_block_ns: int | None = None,
+        *,
+        cpu: bool = True,
+        off_cpu: bool = True,
+    ) -> None:
+        self.freq_hz = freq_hz or _settings["freq_hz"]
+        self.min_block_ns = _settings["min_block_ns"] if min_block_ns is None else min_block_ns
+        self.method = ""
+        self.tried: dict[str, str] = {}
+        self._want = {"cpu": cpu, "off": off_cpu}
+        self._readers: dict[str, StackReader] = {}
+        self._errors = {"cpu": "" if cpu else "not asked for", "off": "" if off_cpu else "not asked for"}
+        self._totals = {"cpu": _Totals(), "off": _Totals()}
+        self._fds: dict[int, int] = {}
+        self._sym: Any = None
+        self._active: set[int] = set()
+        self._known: set[int] = set()
+
+    def open(self, filters: Filters) -> None:
+        """Load what can be loaded; raise only when neither half can run."""
+        from bpftop.bpf.errors import BpfError
+        from bpftop.symbols import Symbolizer
+
+        self._sym = Symbolizer()
+        rodata = filters.rodata() | {"self_tgid": os.getpid()}
+        failures: list[BpfError | OSError] = []
+        for kind, opener in (("cpu", self._open_profile), ("off", self._open_offcpu)):
+            if not self._want[kind]:
+                continue
+            try:
+                opener(rodata)
+            except (BpfError, OSError) as exc:
+                hint = getattr(exc, "hint", "")
+                self._errors[kind] = str(exc) + (f" — {hint}" if hint else "")
+                failures.append(exc)
+        if not self._readers:
+            self.close()
+            raise failures[0] if failures else ValueError("stacks: nothing asked for")
+        self.method = "+".join("perf_event" if k == "cpu" else r.obj.method for k, r in self._readers.items())
+
+    def _open_profile(self, rodata: dict[str, int]) -> None:
+        from bpftop.bpf import perf
+        from bpftop.bpf.object import BpfObject
+
+        obj = BpfObject.open("profile", rodata=rodata)
+        try:
+            spec = perf.PerfEventSpec(
+                perf.PERF_TYPE_SOFTWARE,
+                perf.PERF_COUNT_SW_CPU_CLOCK,
+                "cpu-clock",
+                sample_freq=self.freq_hz,
+                read_times=False,
+            )
+            self._fds = perf.open_per_cpu(spec)
+            for fd in self._fds.values():
+                obj.attach_perf_event("do_sample", fd)
+            reader = StackReader(obj, self._sym)
+            reader.check_layout()
+        except BaseException:
+            obj.close()
+            perf.close_fds(self._fds.values())
+            self._fds = {}
+            raise
+        self._readers["cpu"] = reader
+
+    def _open_offcpu(self, rodata: dict[str, int]) -> None:
+        from bpftop.bpf.object import BpfObject
+
+        obj = BpfObject.open("offcpu", rodata=rodata | {"min_block_ns": self.min_block_ns})
+        self.tried = obj.tried
+        reader = StackReader(obj, self._sym)
+        try:
+            reader.check_layout()
+        except BaseException:
+            obj.close()
+            raise
+        self._readers["off"] = reader
+
+    def sample(self) -> StacksSample:
+        """Read and empty the count maps, symbolize new stacks, return the totals."""
+        losses = {}
+        self._active = set()
+        for kind, reader in self._readers.items():
+            counters = reader.counters()
+            totals = self._totals[kind]
+            for raw, resolved in reader.read(counters.get("keys_lost", 0)):
+                totals.add(raw.tgid, raw.comm, resolved, raw.events, raw.total_ns)
+                self._active.add(raw.tgid)
+            losses[kind] = StackLosses(*(counters.get(n, 0) for n in COUNTER_NAMES))._replace(
+                overflow=totals.overflow
+            )
+        return StacksSample(
+            ts_ns=time.monotonic_ns(),
+            freq_hz=self.freq_hz,
+            min_block_ns=self.min_block_ns,
+            cpu=self._totals["cpu"].snapshot(),
+            off=self._totals["off"].snapshot(),
+            cpu_losses=losses.get("cpu", StackLosses()),
+            off_losses=losses.get("off", StackLosses()),
+            cpu_error=self._errors["cpu"],
+            off_error=self._errors["off"],
+            notes=tuple(self._sym.notes) if self._sym is not None else (),
+        )
+
+    def pids(self, sample: StacksSample) -> set[int]:
+        """Pids with stacks in this tick's reads.
+
+        Not every pid since start: names come with the stacks, and looking up
+        thousands of long-gone pids every tick would cost more than they tell.
+        Pids stay in until the engine reports them exited (``forget``), so the
+        symbolizer's state of every process it saw is dropped in time.
+        """
+        self._known |= self._active
+        return self._known | self._active
+
+    def forget(self, pids: set[int]) -> None:
+        """Drop symbolizer state of exited processes; their counts stay, by name."""
+        self._known -= pids
+        for reader in self._readers.values():
+            reader.forget(pids)
+        if self._sym is not None:
+            self._sym.forget(pids)
+
+    def close(self) -> None:
+        """Detach and free; safe to call twice."""
+        from bpftop.bpf import perf
+
+        readers, self._readers = self._readers, {}
+        for reader in readers.values():
+            reader.obj.close()
+        perf.close_fds(self._fds.values())
+        self._fds = {}

@@ -1,0 +1,159 @@
+"""``bpftop profile``: profile for a while without a screen, write folded stacks or speedscope JSON.
+
+Folded (Brendan Gregg's ``flamegraph.pl`` input): one line per stack,
+``comm;user frames…;kernel frames… VALUE``, root first. Speedscope: the
+``https://www.speedscope.app/file-format-schema.json`` format, one sampled
+profile per process, heaviest first. Values are CPU samples, or nanoseconds
+off CPU with ``--off-cpu``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from bpftop import __version__
+from bpftop.derive.stacks import StackRow, folded_lines
+
+SPEEDSCOPE_SCHEMA = "https://www.speedscope.app/file-format-schema.json"
+
+
+def speedscope(rows: Sequence[StackRow], off_cpu: bool, name: str = "bpftop") -> dict[str, Any]:
+    """A speedscope file: shared frames, one sampled profile per process."""
+    frames: list[dict[str, str]] = []
+    index: dict[str, int] = {}
+    by_pid: dict[int, tuple[str, list[list[int]], list[int]]] = {}
+    for r in rows:
+        if r.value <= 0:
+            continue
+        stack = []
+        for frame in r.frames or ("[no stack]",):
+            if frame not in index:
+                index[frame] = len(frames)
+                frames.append({"name": frame})
+            stack.append(index[frame])
+        _, samples, weights = by_pid.setdefault(r.pid, (r.comm, [], []))
+        samples.append(stack)
+        weights.append(r.value)
+    profiles = [
+        {
+            "type": "sampled",
+            "name": f"{comm} ({pid})",
+            "unit": "nanoseconds" if off_cpu else "none",
+            "startValue": 0,
+            "endValue": sum(weights),
+            "samples": samples,
+            "weights": weights,
+        }
+        for pid, (comm, samples, weights) in sorted(by_pid.items(), key=lambda kv: (-sum(kv[1][2]), kv[0]))
+    ]
+    return {
+        "$schema": SPEEDSCOPE_SCHEMA,
+        "shared": {"frames": frames},
+        "profiles": profiles,
+        "name": name,
+        "activeProfileIndex": 0,
+        "exporter": f"bpftop {__version__}",
+    }
+
+
+def write_profile(
+    rows: Sequence[StackRow], fmt: str, off_cpu: bool, out: TextIO, name: str = "bpftop"
+) -> None:
+    """Write ``rows`` as ``folded`` or ``speedscope``."""
+    if fmt == "speedscope":
+        json.dump(speedscope(rows, off_cpu, name), out, separators=(",", ":"))
+        out.write("\n")
+    else:
+        for line in folded_lines(rows):
+            out.write(line + "\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Options of ``bpftop profile``."""
+    p = argparse.ArgumentParser(
+        prog="bpftop profile",
+        description="Sample stacks (on CPU, or off CPU with --off-cpu) and write them for flame graph tools.",
+    )
+    p.add_argument("-p", "--pid", type=int, default=0, help="only this process (filtered in the kernel)")
+    p.add_argument("--cgroup", metavar="PATH", help="only tasks in this cgroup v2 directory")
+    p.add_argument("--duration", type=float, default=10.0, metavar="S", help="seconds to sample (default 10)")
+    p.add_argument("--off-cpu", action="store_true", help="time blocked off CPU instead of CPU samples")
+    p.add_argument("--freq", type=int, default=49, metavar="HZ", help="CPU samples per second per CPU (49)")
+    p.add_argument(
+        "--min-block-us",
+        type=float,
+        default=1.0,
+        metavar="US",
+        help="off-CPU: ignore blocks shorter than this (default 1)",
+    )
+    p.add_argument("--format", choices=("folded", "speedscope"), default="folded")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
+    return p
+
+
+def profile_main(argv: list[str]) -> int:
+    """Entry point of ``bpftop profile``."""
+    from bpftop.collectors.base import Filters
+    from bpftop.collectors.stacks import StacksCollector
+    from bpftop.derive.stacks import derive_stacks
+    from bpftop.privileges import NOT_ROOT_HINT, privilege_problem
+
+    args = build_parser().parse_args(argv)
+    if not 1 <= args.freq <= 10000:
+        sys.exit("bpftop profile: --freq must be between 1 and 10000")
+    if args.duration <= 0:
+        sys.exit("bpftop profile: --duration must be positive")
+    cgroup_id = 0
+    if args.cgroup:
+        try:
+            cgroup_id = os.stat(args.cgroup).st_ino
+        except OSError as exc:
+            sys.exit(f"bpftop profile: --cgroup {args.cgroup}: {exc.strerror}")
+    problem = privilege_problem()
+    if problem:
+        sys.exit(f"bpftop profile: {problem} ({NOT_ROOT_HINT})")
+    collector = StacksCollector(
+        args.freq, int(args.min_block_us * 1000), cpu=not args.off_cpu, off_cpu=args.off_cpu
+    )
+    try:
+        collector.open(Filters(pid=args.pid, cgroup_id=cgroup_id))
+    except Exception as exc:  # the reason, and the hint when there is one
+        hint = getattr(exc, "hint", "")
+        sys.exit(f"bpftop profile: cannot start: {exc}" + (f" (hint: {hint})" if hint else ""))
+    sample = None
+    try:
+        deadline = time.monotonic() + args.duration
+        try:
+            while time.monotonic() < deadline:
+                # Read every second so stacks are named while their processes live.
+                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+                sample = collector.sample()
+        except KeyboardInterrupt:
+            sample = collector.sample()
+    finally:
+        collector.close()
+    if sample is None:
+        sample = collector.sample()
+    view = derive_stacks(None, sample, None, {})
+    mode = "off" if args.off_cpu else "cpu"
+    rows = view.rows(mode)
+    name = f"bpftop {'off-CPU' if args.off_cpu else 'CPU'} profile"
+    if args.output:
+        with open(args.output, "w") as out:
+            write_profile(rows, args.format, args.off_cpu, out, name)
+    else:
+        write_profile(rows, args.format, args.off_cpu, sys.stdout, name)
+    lost = {k: v for k, v in view.drops.items() if v and k.startswith(mode)}
+    print(
+        f"bpftop profile: {len(rows)} stacks, {sum(r.value for r in rows)} "
+        f"{'ns off CPU' if args.off_cpu else 'samples'}"
+        + (f"; lost: {', '.join(f'{k}={v}' for k, v in lost.items())}" if lost else ""),
+        file=sys.stderr,
+    )
+    return 0
