@@ -27,4 +27,8 @@ syscall-tables:
 
 bench:
 	$(PY) benchmarks/bench_syscalls.py
+	$(PY) benchmarks/bench_tcp.py
 	$(PY) benchmarks/bench_record.py
+	$(PY) benchmarks/bench_bpfstats.py
+	$(PY) benchmarks/bench_symbols.py
+	$(PY) benchmarks/bench_stacks.py

@@ -315,9 +315,19 @@ class BpftopApp(App[None]):
             ("everywhere", [b for b in everywhere if b not in REPLAY_BINDINGS and _action(b) not in taken]),
             ("tables", [b for b in tables if _action(b) not in taken or _key(b) == "s"] + CURSOR_BINDINGS),
         ]
+        from bpftop.panes.flamegraph import FlameGraph
+        from bpftop.panes.stacks import StacksPane
+
+        sections.append(("stacks (flame graph)", [*FlameGraph.BINDINGS, *StacksPane.BINDINGS[:2]]))
         if self.replay is not None:
             sections.insert(0, ("replay", REPLAY_HELP))
         self.push_screen(HelpScreen(sections))
+
+    def pane_shown(self, name: str) -> None:
+        """Tell the source which pane is on screen (replays and fakes may not care)."""
+        set_option = getattr(self.source, "set_option", None)
+        if set_option is not None:
+            set_option("visible_pane", name)
 
     def on_procs_pane_open_process(self, message: ProcsPane.OpenProcess) -> None:
         """Open a process's screen; focus the collectors on it while it is open."""

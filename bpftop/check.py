@@ -77,13 +77,25 @@ def system_rows() -> list[CheckRow]:
         from bpftop.bpf import probe
 
         rows.append(CheckRow("libbpf", True, f"libbpf.so.1 version {probe.libbpf_version()}"))
-        pmu, why = probe.hardware_pmu()
-        rows.append(CheckRow("PMU", pmu, "hardware counters available" if pmu else why))
+        rows.append(_pmu_row(probe.hardware_pmu()))
         stats, how = probe.bpf_stats()
         rows.append(CheckRow("BPF run-time stats", stats, how))
     except Exception as exc:  # libbpf missing: say so, keep going
         rows.append(CheckRow("libbpf", False, str(exc)))
     return rows
+
+
+def _pmu_row(probed: tuple[bool, str]) -> CheckRow:
+    """Which PMUs the kernel lists and whether a cycles counter opens (pmc pane)."""
+    from bpftop.bpf.pmu import NO_PMU, describe_pmus
+
+    core, pmus = describe_pmus()
+    opened, why = probed
+    if opened:
+        return CheckRow("PMU", True, f"hardware counters available; {pmus}")
+    if not core:  # the pmc pane falls back to software counters
+        return CheckRow("PMU", False, pmus)
+    return CheckRow("PMU", False, f"{pmus}; cycles cannot be opened: {why.replace(NO_PMU, 'unsupported')}")
 
 
 def collector_rows(can_load: bool) -> list[CheckRow]:

@@ -29,6 +29,13 @@ def _delay(text: str) -> float:
     return value
 
 
+def _freq(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 10000:
+        raise argparse.ArgumentTypeError("sampling frequency must be between 1 and 10000 Hz")
+    return value
+
+
 def _uid(text: str) -> int:
     if text.isdigit():
         return int(text)
@@ -46,11 +53,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bpftop",
         description="A top-like dashboard of syscalls (and more) per process, powered by eBPF.",
         epilog="Subcommands: `bpftop check` reports what this machine supports; "
-        "`bpftop record FILE` records without a screen; `bpftop replay FILE` replays (no root needed).",
+        "`bpftop record FILE` records without a screen; `bpftop replay FILE` replays (no root needed); "
+        "`bpftop profile` writes folded stacks or speedscope JSON.",
     )
     p.add_argument("--version", action="version", version=f"bpftop {__version__}")
     add_sampling_args(p)
     add_batch_args(p)
+    p.add_argument(
+        "--bpf-stats",
+        action="store_true",
+        help="keep the kernel's BPF run-time statistics on for the whole run (bpf pane); "
+        "by default they are on only while the bpf pane is shown, as they cost every BPF program",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log libbpf messages to stderr (batch)")
     p.add_argument("--record", metavar="FILE", help="also record every frame to FILE (see docs/recording.md)")
     add_record_args(p)
@@ -74,6 +88,14 @@ def add_sampling_args(p: argparse.ArgumentParser, comm: bool = True) -> None:
     if comm:
         p.add_argument("--comm", default="", metavar="REGEX", help="only processes whose name matches")
     p.add_argument("--cgroup", metavar="PATH", help="only tasks in this cgroup v2 directory (kernel)")
+    p.add_argument("--freq", type=_freq, metavar="HZ", help="stacks pane: CPU samples a second per CPU (49)")
+    p.add_argument(
+        "--pmc-events",
+        metavar="LIST",
+        help="pmc pane counters, comma-separated: names (cycles, instructions, cache-misses, "
+        "task-clock, page-faults, ...), raw codes (r01c2) or cpu/event=0x3c,umask=0x0/ "
+        "(default: cycles,instructions,cache-references,cache-misses)",
+    )
 
 
 def add_batch_args(p: argparse.ArgumentParser) -> None:
@@ -111,7 +133,78 @@ def filters_of(args: argparse.Namespace) -> Filters:
             re.compile(args.comm)
         except re.error as exc:
             sys.exit(f"bpftop: --comm: bad regular expression: {exc}")
+    _pmc_events(getattr(args, "pmc_events", None))
+    if getattr(args, "freq", None):
+        from bpftop.collectors.stacks import configure
+
+        configure(freq_hz=args.freq)
     return Filters(pid=args.pid, uid=args.user, cgroup_id=cgroup_id, comm=args.comm)
+
+
+def _pmc_events(text: str | None) -> None:
+    """Check ``--pmc-events`` and hand it to the pmc collector; exits with the reason if bad."""
+    if not text:
+        return
+    from bpftop.bpf.pmu import EventSyntaxError, parse_events, split_events
+    from bpftop.collectors.pmc import MAX_COUNTERS, set_events
+
+    try:
+        parse_events(text, limit=MAX_COUNTERS)
+    except EventSyntaxError as exc:
+        sys.exit(f"bpftop: --pmc-events: {exc}")
+    set_events(tuple(split_events(text)))
+
+
+def _subcommand(name: str, argv: list[str]) -> int:
+    """``bpftop record``, ``replay`` (bpftop/record/commands.py) or ``profile`` (bpftop/profile.py)."""
+    if name == "profile":
+        from bpftop.profile import profile_main
+
+        return profile_main(argv)
+    from bpftop.record import commands
+
+    return commands.record_main(argv) if name == "record" else commands.replay_main(argv)
+
+
+def _bpf_options(engine: Engine, args: argparse.Namespace, batch: bool, panes: list[str]) -> None:
+    """When the bpf collector turns the kernel's BPF run-time statistics on."""
+    if args.bpf_stats:
+        engine.set_option("bpf_stats", True)
+    if batch and "bpf" in panes:
+        engine.set_option("visible_pane", "bpf")  # batch prints the bpf tables: statistics on
+
+
+def _report_nothing_running(engine: Engine, writer: Any) -> None:
+    """Every collector failed: say why, and drop a recording that got no frame."""
+    for s in engine.status:
+        print(f"bpftop: {s.name}: {s.error}", file=sys.stderr)
+        if s.hint:
+            print(f"  hint: {s.hint}", file=sys.stderr)
+    print("bpftop: no collector could start; `bpftop check` tells why", file=sys.stderr)
+    if writer is not None:
+        from bpftop.record.commands import discard_if_empty
+
+        discard_if_empty(writer)
+
+
+def _run_batch(source: Any, args: argparse.Namespace) -> None:
+    """``--once``, ``-b`` and ``--json``: text or JSON lines until done or interrupted."""
+    from bpftop.batch import run_batch
+
+    iterations = 1 if args.once else (args.iterations or sys.maxsize)
+    try:
+        run_batch(
+            source,
+            iterations=iterations,
+            delay_s=args.delay,
+            pane=args.pane,
+            as_json=args.json,
+            comm=args.comm,
+        )
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:
+        sys.stderr.close()  # `bpftop -b | head`: stop quietly
 
 
 def _raise_exit(signum: int, _frame: FrameType | None) -> None:
@@ -125,10 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         from bpftop.check import run_check
 
         return run_check()
-    if argv[:1] in (["record"], ["replay"]):
-        from bpftop.record import commands
-
-        return commands.record_main(argv[1:]) if argv[0] == "record" else commands.replay_main(argv[1:])
+    if argv[:1] in (["record"], ["replay"], ["profile"]):
+        return _subcommand(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.CRITICAL, format="%(name)s: %(message)s"
@@ -143,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     panes = panes_of(args)
     engine = Engine(collectors_for(panes), filters_of(args), delay_s=args.delay)
+    _bpf_options(engine, args, batch, panes)
     source, writer = _recording(args, engine, collectors_for(panes), batch) if args.record else (engine, None)
     # SIGTERM/SIGHUP unwind through `finally` so everything is detached; the
     # kernel also drops fd-based links if we are killed outright.
@@ -151,33 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         engine.open()
         if not engine.any_running:
-            for s in engine.status:
-                print(f"bpftop: {s.name}: {s.error}", file=sys.stderr)
-                if s.hint:
-                    print(f"  hint: {s.hint}", file=sys.stderr)
-            print("bpftop: no collector could start; `bpftop check` tells why", file=sys.stderr)
-            if writer is not None:
-                from bpftop.record.commands import discard_if_empty
-
-                discard_if_empty(writer)
+            _report_nothing_running(engine, writer)
             return 1
         if batch:
-            from bpftop.batch import run_batch
-
-            iterations = 1 if args.once else (args.iterations or sys.maxsize)
-            try:
-                run_batch(
-                    source,
-                    iterations=iterations,
-                    delay_s=args.delay,
-                    pane=args.pane,
-                    as_json=args.json,
-                    comm=args.comm,
-                )
-            except KeyboardInterrupt:
-                pass
-            except BrokenPipeError:
-                sys.stderr.close()  # `bpftop -b | head`: stop quietly
+            _run_batch(source, args)
             return 0
         from bpftop.app import BpftopApp
 

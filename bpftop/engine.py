@@ -40,17 +40,49 @@ def _biolat() -> Collector:
     return BiolatCollector()
 
 
+def _pmc() -> Collector:
+    from bpftop.collectors.pmc import PmcCollector
+
+    return PmcCollector()
+
+
+def _tcp() -> Collector:
+    from bpftop.collectors.tcp import TcpCollector
+
+    return TcpCollector()
+
+
+def _bpfstats() -> Collector:
+    from bpftop.collectors.bpfstats import BpfstatsCollector
+
+    return BpfstatsCollector()
+
+
+def _stacks() -> Collector:
+    from bpftop.collectors.stacks import StacksCollector
+
+    return StacksCollector()
+
+
 COLLECTORS: dict[str, Callable[[], Collector]] = {
     "syscalls": _syscalls,
     "runqlat": _runqlat,
     "biolat": _biolat,
+    "tcp": _tcp,
+    "pmc": _pmc,
+    "bpfstats": _bpfstats,
+    "stacks": _stacks,
 }
 # Which collectors each pane needs; `--pane` loads only those.
 PANES: dict[str, tuple[str, ...]] = {
-    "procs": ("syscalls", "runqlat", "biolat"),
+    "procs": ("syscalls", "runqlat", "biolat", "tcp", "pmc"),
     "syscalls": ("syscalls",),
     "runqlat": ("runqlat",),
     "biolat": ("biolat",),
+    "tcp": ("tcp",),
+    "pmc": ("pmc",),
+    "bpf": ("bpfstats",),
+    "stacks": ("stacks",),
 }
 
 
@@ -84,6 +116,7 @@ class Engine:
         self._procinfo = ProcInfo()
         self._lock = threading.Lock()
         self._closed = False
+        self._options: dict[str, object] = {}  # set_option: settings collectors read at their next tick
 
     @property
     def status(self) -> tuple[CollectorStatus, ...]:
@@ -106,6 +139,8 @@ class Engine:
                 self._status[name] = CollectorStatus(name, False, error=str(exc), hint=hint)
                 continue
             self._collectors[name] = collector
+            for option, value in self._options.items():
+                _set_option(collector, option, value)
             self._status[name] = CollectorStatus(name, True, method=collector.method)
         return self.status
 
@@ -121,6 +156,27 @@ class Engine:
                 set_focus = getattr(collector, "set_focus", None)
                 if set_focus is not None:
                     set_focus(pid)
+
+    def set_option(self, name: str, value: object) -> None:
+        """Pass a setting (``visible_pane``, ``bpf_stats``) to the collectors that take one.
+
+        No lock: collectors only store it and act at their next tick, so the UI never waits.
+        """
+        self._options[name] = value
+        for collector in list(self._collectors.values()):
+            _set_option(collector, name, value)
+
+    def query(self, collector: str, *args: object) -> object:
+        """Ask one running collector for on-demand detail (the bpf pane's Enter screens).
+
+        Raises:
+            LookupError: when that collector is not running.
+        """
+        with self._lock:
+            running = self._collectors.get(collector)
+            if running is None or not hasattr(running, "query"):
+                raise LookupError(f"{collector} is not running")
+            return running.query(*args)
 
     def tick(self) -> Frame:
         """Sample every running collector once and return the frame."""
@@ -169,3 +225,9 @@ class Engine:
             for collector in self._collectors.values():
                 collector.close()
             self._collectors.clear()
+
+
+def _set_option(collector: Collector, name: str, value: object) -> None:
+    setter = getattr(collector, "set_option", None)
+    if setter is not None:
+        setter(name, value)

@@ -25,6 +25,10 @@ SECTIONS = {
     "syscalls": "bpftop.batch.syscalls",
     "runqlat": "bpftop.batch.runqlat",
     "biolat": "bpftop.batch.biolat",
+    "tcp": "bpftop.batch.tcp",
+    "pmc": "bpftop.batch.pmc",
+    "stacks": "bpftop.batch.stacks",
+    "bpfstats": "bpftop.batch.bpfstats",
 }
 
 

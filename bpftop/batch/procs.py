@@ -22,7 +22,7 @@ LEFT = {"USER", "COMMAND"}
 MIN_WIDTHS = {"PID": 7, "USER": 4, "SYSC/s": 7, "IO/s": 6, "COMMAND": 12}
 COLUMNS = (
     *("PID", "USER", "CPU%", "RQ AVG", "SYSC/s", "ERR/s"),
-    *("DISK/s", "IO/s", "IO LAT", "COMMAND"),
+    *("DISK/s", "IO/s", "IO LAT", "NET/s", "COMMAND"),
 )
 
 
@@ -56,6 +56,12 @@ def _proc_json(p: ProcsRow) -> dict[str, Any]:
         "disk_ios_total": p.disk_ios_total,
         "disk_ios_per_s": num(p.disk_ios_per_s),
         "disk_avg_latency_ns": num(p.disk_avg_ns),
+        "ipc": num(p.ipc, 3),  # null without hardware counters (pmc)
+        "tcp_sent_bytes": p.net_sent_bytes,
+        "tcp_recv_bytes": p.net_recv_bytes,
+        "tcp_sent_bytes_per_s": num(p.net_sent_per_s),
+        "tcp_recv_bytes_per_s": num(p.net_recv_per_s),
+        "tcp_retrans": p.net_retrans,
     }
 
 
@@ -80,6 +86,13 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _net(p: ProcsRow) -> str:
+    """TCP bytes sent + received per second; ``-`` for a process without TCP."""
+    if p.net_sent_per_s is None or p.net_recv_per_s is None:
+        return "-"
+    return fmt_bytes(p.net_sent_per_s + p.net_recv_per_s)
+
+
 def text_section(d: Derived, limit: int) -> list[Any]:
     """The joined process table."""
     joined = rows(d)
@@ -89,10 +102,13 @@ def text_section(d: Derived, limit: int) -> list[Any]:
     # 20; narrower terminals shorten the command, never the figures. The top
     # syscall and errno are in the syscalls section and the JSON.
     t = Table(box=None, pad_edge=False, header_style="bold", padding=(0, 1), collapse_padding=True)
-    for col in COLUMNS:
+    ipc = any(p.ipc is not None for p in joined)  # only with hardware counters (pmc)
+    columns = (*COLUMNS[:-1], "IPC", COLUMNS[-1]) if ipc else COLUMNS
+    for col in columns:
         width = MIN_WIDTHS.get(col, len(col))
         t.add_column(col, justify="left" if col in LEFT else "right", no_wrap=True, min_width=width)
     for p in joined[:limit]:
+        ipc_cell = ("-" if p.ipc is None else f"{p.ipc:.2f}",) if ipc else ()
         t.add_row(
             str(p.pid),
             p.user[:10],
@@ -103,6 +119,8 @@ def text_section(d: Derived, limit: int) -> list[Any]:
             fmt_bytes(p.disk_bytes_per_s) if p.disk_ios_total else "-",
             fmt_rate(p.disk_ios_per_s) if p.disk_ios_total else "-",
             hist.format_ns(p.disk_avg_ns),
+            _net(p),
+            *ipc_cell,
             p.comm + (" (exited)" if p.exited else ""),
         )
     return [f"Processes: {len(joined)}", t]

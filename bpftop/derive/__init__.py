@@ -19,6 +19,10 @@ DERIVERS = {
     "syscalls": "bpftop.derive.syscalls",
     "runqlat": "bpftop.derive.runqlat",
     "biolat": "bpftop.derive.biolat",
+    "tcp": "bpftop.derive.tcp",
+    "pmc": "bpftop.derive.pmc",
+    "stacks": "bpftop.derive.stacks",
+    "bpfstats": "bpftop.derive.bpfstats",
 }
 
 

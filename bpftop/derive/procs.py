@@ -1,7 +1,7 @@
 """The procs pane's rows: one per process, joining each collector's per-process view.
 
-Not a collector's deriver: it pairs the syscalls, runqlat and biolat views' rows
-by pid, and only sums a process's biolat rows (one per disk and operation), rates
+Not a collector's deriver: it pairs the syscalls, runqlat, biolat (and tcp)
+views' rows by pid, and only sums a process's biolat rows (one per disk and operation), rates
 included, so no rate maths happens here. A process only some collectors saw gets
 the others' figures empty (0 counts, None rates), so a CPU hog that makes no
 syscalls still shows, as does a process that only does disk I/O, or one
@@ -15,8 +15,10 @@ from typing import NamedTuple
 
 from bpftop.derive import Derived
 from bpftop.derive.biolat import BiolatView, ProcIORow
+from bpftop.derive.pmc import PmcView
 from bpftop.derive.runqlat import RunqlatView, SchedRow
 from bpftop.derive.syscalls import ProcRow, SyscallsView
+from bpftop.derive.tcp import TcpProcRow, TcpView
 
 
 class ProcsRow(NamedTuple):
@@ -51,6 +53,12 @@ class ProcsRow(NamedTuple):
     disk_ios_per_s: float | None = None
     disk_bytes_per_s: float | None = None
     disk_avg_ns: float | None = None  # insert -> complete, averaged over the interval's I/Os
+    ipc: float | None = None  # instructions per cycle (pmc); None without hardware counters
+    net_sent_bytes: int = 0  # TCP application bytes (tcp collector), interval
+    net_recv_bytes: int = 0
+    net_sent_per_s: float | None = None
+    net_recv_per_s: float | None = None
+    net_retrans: int = 0  # TCP retransmits of its connections, interval
 
 
 SchedPart = tuple[float | None, int, int, int, int, float | None, float | None]
@@ -99,11 +107,11 @@ def _disk_by_pid(view: BiolatView | None) -> dict[int, list[ProcIORow]]:
 
 
 def proc_rows(derived: Derived) -> list[ProcsRow] | None:
-    """Rows of every process any view has; None when none of the three collectors runs."""
+    """Rows of every process any view has; None when no per-process collector runs."""
     syscalls: SyscallsView | None = derived.views.get("syscalls")
     sched: RunqlatView | None = derived.views.get("runqlat")
     biolat: BiolatView | None = derived.views.get("biolat")
-    if syscalls is None and sched is None and biolat is None:
+    if syscalls is None and sched is None and biolat is None and "tcp" not in derived.views:
         return None
     sched_by_pid = sched.by_pid if sched is not None else {}
     disk_by_pid = _disk_by_pid(biolat)
@@ -130,4 +138,27 @@ def proc_rows(derived: Derived) -> list[ProcsRow] | None:
             meta = derived.procs.get(pid)
             head = (pid, d[0].comm, d[0].user, meta.cmdline if meta else "", *_NO_SYSCALLS, d[0].exited)
             rows.append(ProcsRow(*head, *_NO_SCHED, *_disk_part(d)))
+    tcp: TcpView | None = derived.views.get("tcp")
+    if tcp is not None:  # a process only the tcp collector saw gets a row too
+        rows = [_with_net(r, tcp.by_pid[r.pid]) if r.pid in tcp.by_pid else r for r in rows]
+        known = {r.pid for r in rows}
+        for t in tcp.procs:
+            if t.pid not in known:
+                meta = derived.procs.get(t.pid)
+                head = (t.pid, t.comm, t.user, meta.cmdline if meta else "", *_NO_SYSCALLS, t.exited)
+                rows.append(_with_net(ProcsRow(*head, *_NO_SCHED, *_NO_DISK), t))
+    pmc: PmcView | None = derived.views.get("pmc")
+    if pmc is not None and pmc.hardware:  # software counters have no IPC
+        ipc = {pid: r.ipc for pid, r in pmc.by_pid.items() if r.ipc is not None}
+        rows = [r._replace(ipc=ipc[r.pid]) if r.pid in ipc else r for r in rows]
     return rows
+
+
+def _with_net(row: ProcsRow, tcp: TcpProcRow) -> ProcsRow:
+    return row._replace(
+        net_sent_bytes=tcp.sent_bytes,
+        net_recv_bytes=tcp.recv_bytes,
+        net_sent_per_s=tcp.sent_per_s,
+        net_recv_per_s=tcp.recv_per_s,
+        net_retrans=tcp.retrans,
+    )

@@ -10,11 +10,15 @@ from textual.widgets import ContentSwitcher, Footer
 
 from bpftop.derive import Derived
 from bpftop.panes.biolat import BiolatPane
+from bpftop.panes.bpfstats import BpfstatsPane
 from bpftop.panes.header import StatusHeader
+from bpftop.panes.pmc import PmcPane
 from bpftop.panes.procs import ProcsPane
 from bpftop.panes.runqlat import RunqlatPane
+from bpftop.panes.stacks import StacksPane
 from bpftop.panes.syscalls import SyscallsPane
 from bpftop.panes.table import TablePane
+from bpftop.panes.tcp import TcpPane
 
 # `1`..`8` select panes in this order (DESIGN.md); only some exist so far.
 PANE_ORDER = ("procs", "syscalls", "biolat", "runqlat", "tcp", "pmc", "bpf", "stacks")
@@ -23,6 +27,10 @@ PANE_CLASSES: dict[str, type[TablePane]] = {
     "syscalls": SyscallsPane,
     "biolat": BiolatPane,
     "runqlat": RunqlatPane,
+    "tcp": TcpPane,
+    "pmc": PmcPane,
+    "stacks": StacksPane,
+    "bpf": BpfstatsPane,
 }
 
 
@@ -92,6 +100,11 @@ class MainScreen(Screen[None]):
         pane = self.query_one(f"#{name}", TablePane)
         pane.refresh_view()
         pane.table.focus()
+        # Collectors may care (the bpf collector keeps the kernel's BPF statistics on
+        # only while its pane is shown); the app tells its source.
+        pane_shown = getattr(self.app, "pane_shown", None)
+        if pane_shown is not None:
+            pane_shown(name)
 
     def action_next_pane(self) -> None:
         """Cycle through the loaded panes."""

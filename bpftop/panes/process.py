@@ -116,6 +116,7 @@ class ProcessScreen(Screen[None]):
 
     BINDINGS = [
         Binding("escape", "back", "Back", tooltip="back to the panes (process screen)"),
+        Binding("f", "stacks", "Stacks", tooltip="flame graphs of the process, CPU and off-CPU (process)"),
     ]
     DEFAULT_CSS = """
     ProcessScreen > #identity { height: 2; margin-bottom: 1; text-wrap: nowrap; text-overflow: ellipsis; }
@@ -151,6 +152,12 @@ class ProcessScreen(Screen[None]):
             self.exited = meta is None or meta.exited
         self.query_one("#identity", Readout).show(identity_text(self.pid, self.meta, self.exited))
         self.query_one(ProcessSyscallsPane).show(derived)
+
+    def action_stacks(self) -> None:
+        """Open this process's stacks (CPU and off-CPU flame graphs)."""
+        from bpftop.panes.stacks import StacksScreen
+
+        self.app.push_screen(StacksScreen(self.pid))
 
     def action_back(self) -> None:
         """Return to the panes."""

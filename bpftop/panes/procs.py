@@ -51,6 +51,19 @@ def _disk_order(row: ProcsRow) -> tuple[float, int]:
     return rate_order(row.disk_bytes_per_s, row.disk_bytes), row.disk_ios_total
 
 
+def _net(row: ProcsRow) -> str:
+    total = row.net_sent_bytes + row.net_recv_bytes
+    if row.net_sent_per_s is None or row.net_recv_per_s is None:
+        return fmt_bytes(total) if total else "-"  # the first frame: no interval yet
+    return fmt_bytes(row.net_sent_per_s + row.net_recv_per_s)
+
+
+def _net_order(row: ProcsRow) -> float:
+    if row.net_sent_per_s is None or row.net_recv_per_s is None:
+        return float(row.net_sent_bytes + row.net_recv_bytes)
+    return row.net_sent_per_s + row.net_recv_per_s
+
+
 # 80 columns show the figures of every collector and leave COMMAND ~21 cells;
 # the syscalls view's details come in from 100 (TOP ERRNO from 120).
 WIDE, WIDER = 100, 120
@@ -64,6 +77,10 @@ COLUMNS: list[Col[ProcsRow]] = [
     rate_col("errors", "ERR/s", 6),
     Col("disk", "DISK/s", 8, _disk, _disk_order),
     ns_col("io_lat", "IO LAT", 8, "disk_avg_ns"),
+    # TCP sent + received (tcp collector); from 90 cells, so COMMAND keeps 20 at 80.
+    Col("net", "NET/s", 8, _net, _net_order, shown_from=90),
+    # Only with hardware counters (pmc): ProcsPane._shows hides it otherwise.
+    Col("ipc", "IPC", 6, lambda r: "-" if r.ipc is None else f"{r.ipc:.2f}", attrgetter("ipc")),
     _name_col("top", "TOP SYSCALL", 12, "top_syscall", WIDE),
     replace(ns_col("avg", "SYS LAT", 8, "avg_ns"), shown_from=WIDE),
     _name_col("errno", "TOP ERRNO", 10, "top_errno", WIDER),
@@ -78,6 +95,7 @@ class ProcsPane(TablePane[ProcsRow]):
     DEFAULT_SORT = "calls"
     FILTER_HINT = "filter by command, user or pid"
     _sort_chosen = False  # the user sorted or reversed: no switch to CPU %
+    _ipc_shown = False
 
     class OpenProcess(Message):
         """The user asked for one process's screen."""
@@ -92,7 +110,17 @@ class ProcsPane(TablePane[ProcsRow]):
             self.sort_index = next(i for i, c in enumerate(self.COLUMNS) if c.key == "cpu")
             for col in self.COLUMNS:
                 self.table.set_label(col.key, self._label(col))
+        pmc = derived.views.get("pmc")
+        if (pmc is not None and pmc.hardware) != self._ipc_shown:  # hardware counters came or went
+            self._ipc_shown = not self._ipc_shown
+            self._fit_columns()
         return proc_rows(derived)
+
+    def _shows(self, col: Col[ProcsRow]) -> bool:
+        """The IPC column only when the pmc collector counts hardware events."""
+        if col.key == "ipc":
+            return self._ipc_shown
+        return super()._shows(col)
 
     def action_sort(self, step: int) -> None:
         """Sort by another column; from now on the user's choice stays."""

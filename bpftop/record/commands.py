@@ -227,7 +227,6 @@ def _replay_tui(recording: Recording, args: argparse.Namespace, start: int) -> N
     from bpftop.app import BpftopApp
     from bpftop.engine import PANES
     from bpftop.record.replay import ReplaySource
-
     from bpftop.terminal import terminal_problem
 
     problem = terminal_problem()

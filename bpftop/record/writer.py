@@ -274,6 +274,12 @@ class RecordingSource:
         """Pass on to the engine."""
         self.source.set_focus(pid)
 
+    def set_option(self, name: str, value: object) -> None:
+        """Pass on to the engine (e.g. which pane is shown), if it takes settings."""
+        set_option = getattr(self.source, "set_option", None)
+        if set_option is not None:
+            set_option(name, value)
+
     def close(self) -> None:
         """Close the recording, then the engine."""
         self.writer.close()
