@@ -99,6 +99,12 @@ def _action(binding: BindingType) -> str:
     return binding.action if isinstance(binding, Binding) else binding[1]
 
 
+def _description(binding: BindingType) -> str:
+    if isinstance(binding, Binding):
+        return binding.description
+    return binding[2] if len(binding) > 2 else ""
+
+
 def _key(binding: BindingType) -> str:
     return binding.key if isinstance(binding, Binding) else binding[0]
 
@@ -319,6 +325,19 @@ class BpftopApp(App[None]):
         from bpftop.panes.stacks import StacksPane
 
         sections.append(("stacks (flame graph)", [*FlameGraph.BINDINGS, *StacksPane.BINDINGS[:2]]))
+        # Keys of the pane on screen that no section above lists (bpf: w, o, m; pmc: c).
+        listed = {(_action(b), _description(b)) for _, bindings in sections for b in bindings}
+        here: list[BindingType] = []
+        for active in self.screen.active_bindings.values():
+            binding = active.binding
+            if not binding.tooltip:  # Textual's own cursor and scroll keys: CURSOR_BINDINGS says it
+                continue
+            if (binding.action, binding.description) in listed or binding.action in taken | {"replay"}:
+                continue
+            listed.add((binding.action, binding.description))
+            here.append(binding)
+        if here:
+            sections.insert(0, ("this pane", here))
         if self.replay is not None:
             sections.insert(0, ("replay", REPLAY_HELP))
         self.push_screen(HelpScreen(sections))

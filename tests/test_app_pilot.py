@@ -88,6 +88,19 @@ async def test_help_lists_keys_and_closes() -> None:
         assert app.is_running
 
 
+async def test_help_lists_the_shown_panes_own_keys_first() -> None:
+    app = make_app(panes=("procs", "bpf"), pane="bpf")
+    async with app.run_test(size=(100, 60)) as pilot:
+        await started(pilot)
+        await pilot.press("question_mark")
+        text = text_of(app.screen.query_one(Static))
+        assert text.startswith("this pane")
+        pane_keys = text.split("\n\n")[0]
+        for expected in ("w ", "move between the programs and maps tables", "o ", "m "):
+            assert expected in pane_keys
+        assert "Scroll Left" not in text  # Textual's own scroll keys stay out
+
+
 async def test_tab_and_numbers_switch_panes() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
