@@ -27,6 +27,7 @@ U32 = struct.Struct("<I")
 MAX_DEPTH = DEFS["STACKS_MAX_DEPTH"]
 NO_STACK = -errno.EFAULT  # a user-mode sample has no kernel stack, a kernel thread no user stack
 KTHREAD_NO_STACK = -1  # stacks.h STACKS_NO_STACK (header_defines reads only positive numbers)
+MAX_BY_IPS = 50_000  # symbolized stacks kept by address across stack-map resets
 KIND_LETTER = {"kernel": "k", "user": "u", "jit": "j"}  # anything else: "?"
 # Names of the per-CPU counters, in the order of stacks.h's ST_* indexes.
 COUNTER_NAMES = (
@@ -132,6 +133,14 @@ class StackReader:
         self._epoch = 0
         self._kernel: dict[int, Resolved] = {}
         self._user: dict[tuple[int, int], Resolved] = {}
+        # The same stacks by their addresses, kept across resets of the stack map:
+        # a reset gives every stack a new id, and without these each reset made
+        # bpftop symbolize every busy process's stacks again (300 processes
+        # waking each second cost ~30 ms a refresh). A process that execs keeps its
+        # pid, but a whole stack of return addresses repeating in the new image
+        # (under ASLR) is not a case worth a cache miss on every thread name.
+        self._kernel_by_ips: dict[tuple[int, ...], Resolved] = {}
+        self._user_by_ips: dict[tuple[int, tuple[int, ...]], Resolved] = {}
         self._ids: set[int] = set()  # ids seen in the stack map this epoch
         self._keys_lost_at_reset = 0
         self.resets = 0
@@ -196,20 +205,33 @@ class StackReader:
             uid, kid = raw.user_stack_id, raw.kern_stack_id
             key = (raw.tgid, uid)
             if uid >= 0 and key not in self._user and key not in queued and (found := ips(uid)) is not None:
-                user.setdefault(raw.tgid, []).append((uid, found))
                 queued.add(key)
+                known = self._user_by_ips.get((raw.tgid, tuple(found)))
+                if known is not None:
+                    self._user[key] = known
+                else:
+                    user.setdefault(raw.tgid, []).append((uid, found))
             key = (-1, kid)
             if kid >= 0 and kid not in self._kernel and key not in queued and (found := ips(kid)) is not None:
-                kernel.append((kid, found))
                 queued.add(key)
+                known = self._kernel_by_ips.get(tuple(found))
+                if known is not None:
+                    self._kernel[kid] = known
+                else:
+                    kernel.append((kid, found))
+        if len(self._user_by_ips) + len(self._kernel_by_ips) > MAX_BY_IPS:
+            self._user_by_ips.clear()  # bounded: a machine of ever-new stacks starts over
+            self._kernel_by_ips.clear()
         for tgid, stacks in user.items():
             frames = self._sym.user(tgid, [a for _, found in stacks for a in lookup_addrs(found)])
             for (uid, found), start in zip(stacks, _offsets(stacks), strict=True):
-                self._user[(tgid, uid)] = resolve_frames(frames[start : start + len(found)])
+                resolved = resolve_frames(frames[start : start + len(found)])
+                self._user[(tgid, uid)] = self._user_by_ips[(tgid, tuple(found))] = resolved
         if kernel:
             frames = self._sym.kernel([a for _, found in kernel for a in lookup_addrs(found)])
             for (kid, found), start in zip(kernel, _offsets(kernel), strict=True):
-                self._kernel[kid] = resolve_frames(frames[start : start + len(found)], kernel=True)
+                resolved = resolve_frames(frames[start : start + len(found)], kernel=True)
+                self._kernel[kid] = self._kernel_by_ips[tuple(found)] = resolved
 
     def _resolve(self, raw: RawCount) -> Resolved:
         user = self._user_frames(raw.tgid, raw.user_stack_id)
@@ -267,6 +289,8 @@ class StackReader:
         """Drop cached user stacks of exited processes."""
         for key in [k for k in self._user if k[0] in pids]:
             del self._user[key]
+        for by_ips in [k for k in self._user_by_ips if k[0] in pids]:
+            del self._user_by_ips[by_ips]
 
 
 def _offsets(stacks: list[tuple[int, list[int]]]) -> list[int]:
