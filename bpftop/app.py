@@ -169,6 +169,7 @@ class BpftopApp(App[None]):
         self.replay = source if isinstance(source, ReplaySource) else None
         self._tick_now = False
         self._tty_fd = -1
+        self.shown_pane = ""  # what pane_shown last told the source
 
     def get_default_screen(self) -> Screen[None]:
         """The panes."""
@@ -344,6 +345,7 @@ class BpftopApp(App[None]):
 
     def pane_shown(self, name: str) -> None:
         """Tell the source which pane is on screen (replays and fakes may not care)."""
+        self.shown_pane = name
         set_option = getattr(self.source, "set_option", None)
         if set_option is not None:
             set_option("visible_pane", name)

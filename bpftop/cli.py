@@ -166,12 +166,16 @@ def _subcommand(name: str, argv: list[str]) -> int:
     return commands.record_main(argv) if name == "record" else commands.replay_main(argv)
 
 
-def _bpf_options(engine: Engine, args: argparse.Namespace, batch: bool, panes: list[str]) -> None:
-    """When the bpf collector turns the kernel's BPF run-time statistics on."""
+def _bpf_options(engine: Engine, args: argparse.Namespace, batch: bool) -> None:
+    """What collectors that cost more while looked at (BPF statistics, off-CPU stacks) do.
+
+    The dashboard tells them which pane is on screen; batch output shows every
+    loaded pane at once (``*``).
+    """
     if args.bpf_stats:
         engine.set_option("bpf_stats", True)
-    if batch and "bpf" in panes:
-        engine.set_option("visible_pane", "bpf")  # batch prints the bpf tables: statistics on
+    if batch:
+        engine.set_option("visible_pane", "*")
 
 
 def _report_nothing_running(engine: Engine, writer: Any) -> None:
@@ -234,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     panes = panes_of(args)
     engine = Engine(collectors_for(panes), filters_of(args), delay_s=args.delay)
-    _bpf_options(engine, args, batch, panes)
+    _bpf_options(engine, args, batch)
     source, writer = _recording(args, engine, collectors_for(panes), batch) if args.record else (engine, None)
     # SIGTERM/SIGHUP unwind through `finally` so everything is detached; the
     # kernel also drops fd-based links if we are killed outright.

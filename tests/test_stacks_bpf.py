@@ -317,3 +317,39 @@ def test_bpftop_profile_command_off_cpu_folded(tmp_path: Path) -> None:
     # About one second of 10 ms sleeps (at least 0.5 s, whatever the machine's load).
     assert 0.5e9 <= sum(sleeping.values()) <= 1.1e9, sleeping
     assert all(k[0].startswith("syscall_loop") for k in sleeping), sleeping  # comm first
+
+
+def _off_ns(sample: StacksSample, pid: int) -> int:
+    return sum(r.total_ns for r in sample.off if r.pid == pid)
+
+
+def test_off_cpu_is_taken_only_while_stacks_are_on_screen() -> None:
+    """Off-CPU stacks pause when another pane is shown, and no block spans the pause."""
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time\nwhile True: time.sleep(0.01)"])
+    collector = StacksCollector(cpu=False)
+    try:
+        collector.open(Filters(pid=sleeper.pid))
+        time.sleep(0.5)
+        running = _off_ns(collector.sample(), sleeper.pid)
+        assert running > 0.2e9  # taken until told which pane is shown
+
+        collector.set_option("visible_pane", "procs")
+        paused_at = _off_ns(collector.sample(), sleeper.pid)
+        time.sleep(1.0)
+        sample = collector.sample()
+        assert sample.off_paused
+        assert _off_ns(sample, sleeper.pid) - paused_at < 0.05e9  # at most a block in flight
+
+        collector.set_option("visible_pane", "stacks")
+        resumed = time.monotonic()
+        before = _off_ns(collector.sample(), sleeper.pid)
+        time.sleep(1.0)
+        sample = collector.sample()
+        gained = _off_ns(sample, sleeper.pid) - before
+        assert not sample.off_paused
+        # It sleeps ~all the time: ~1 s more, and never the paused second on top.
+        assert 0.5e9 < gained <= (time.monotonic() - resumed) * 1e9 + 0.05e9, gained
+    finally:
+        collector.close()
+        sleeper.kill()
+        sleeper.wait()

@@ -142,14 +142,14 @@ class BpfstatsCollector:
             self.method = "/proc/*/fd scan"
 
     def set_option(self, name: str, value: object) -> None:
-        """``visible_pane``: stats on while it is ``bpf``; ``bpf_stats``: always on."""
+        """``visible_pane``: stats on while it is ``bpf`` (``*``: batch, records); ``bpf_stats``: on."""
         if name == "visible_pane":
             self._visible_pane = str(value)
         elif name == "bpf_stats":
             self._forced = bool(value)
 
     def _apply_stats(self) -> None:
-        if self._forced or self._visible_pane == STATS_PANE:
+        if self._forced or self._visible_pane in (STATS_PANE, "*"):
             if not self.stats.enabled and not self.stats.error:
                 self.stats.enable()
         elif self.stats.enabled:

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from bpftop.collectors.base import Filters
 from bpftop.collectors.stacks_reader import COUNTER_NAMES, StackReader
 
+STACKS_PANE = "stacks"  # off-CPU stacks are taken while this pane is on screen
 DEFAULT_FREQ_HZ = 49  # off the beat of 50 and 100 Hz timers, as perf and bcc's profile
 DEFAULT_MIN_BLOCK_NS = 1000
 MAX_ROWS = 20000  # distinct (process, stack) kept per kind; more fold into one row
@@ -90,6 +91,8 @@ class StacksSample:
         cpu_error: why the CPU profile is not running ("" when it is).
         off_error: why off-CPU is not running.
         notes: the symbolizer's notes (e.g. kptr_restrict hides kernel addresses).
+        off_paused: off-CPU stacks are not being taken now (no one is looking at
+            them); their counts stand still until the stacks pane is shown.
     """
 
     ts_ns: int
@@ -102,6 +105,7 @@ class StacksSample:
     cpu_error: str = ""
     off_error: str = ""
     notes: tuple[str, ...] = ()
+    off_paused: bool = False
 
 
 class _Totals:
@@ -163,6 +167,7 @@ class StacksCollector:
         self._sym: Any = None
         self._active: set[int] = set()
         self._known: set[int] = set()
+        self._off_paused = False
 
     def open(self, filters: Filters) -> None:
         """Load what can be loaded; raise only when neither half can run."""
@@ -224,6 +229,19 @@ class StacksCollector:
             raise
         self._readers["off"] = reader
 
+    def set_option(self, name: str, value: object) -> None:
+        """``visible_pane``: off-CPU stacks are taken only while it is ``stacks`` (or ``*``).
+
+        Until the app first says which pane is shown (and in ``bpftop record``
+        and ``bpftop profile``, which never do) they are taken all the time.
+        """
+        if name != "visible_pane" or "off" not in self._readers:
+            return
+        paused = value not in (STACKS_PANE, "*")
+        if paused != self._off_paused:
+            self._readers["off"].pause(paused)
+            self._off_paused = paused
+
     def sample(self) -> StacksSample:
         """Read and empty the count maps, symbolize new stacks, return the totals."""
         losses = {}
@@ -247,6 +265,7 @@ class StacksCollector:
             off_losses=losses.get("off", StackLosses()),
             cpu_error=self._errors["cpu"],
             off_error=self._errors["off"],
+            off_paused=self._off_paused,
             notes=tuple(self._sym.notes) if self._sym is not None else (),
         )
 

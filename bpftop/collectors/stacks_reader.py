@@ -272,6 +272,22 @@ class StackReader:
             hit = self._user[(tgid, stack_id)] = resolve_frames(self._sym.user(tgid, lookup_addrs(ips)))
         return hit
 
+    def pause(self, paused: bool) -> None:
+        """Stop or restart an off-CPU object's programs (its ``paused`` switch).
+
+        Pausing forgets the threads switched out so far, and restarting opens a
+        new epoch, so no block spans the pause: a thread that switched out just
+        before it is counted as stale, not as blocked for the whole pause.
+        """
+        if not paused:
+            self._epoch += 1
+            self.obj.set_global("epoch", self._epoch)
+        self.obj.set_global("paused", int(paused))
+        if paused:
+            start = self.obj.map("start")
+            dump = start.dump()
+            start.delete([dump.keys[i : i + 4] for i in range(0, len(dump.keys), 4)])
+
     def _reset(self, sweep: bool) -> None:
         """Empty the stack map and start a new epoch (offcpu drops blocks of the old one)."""
         self._epoch += 1

@@ -107,6 +107,7 @@ class StacksView:
         cpu_error: why the CPU profile is not running.
         off_error: why off-CPU is not running.
         notes: the symbolizer's notes.
+        off_paused: off-CPU stacks were not being taken (stacks off screen).
     """
 
     cpu: tuple[StackRow, ...]
@@ -119,6 +120,7 @@ class StacksView:
     cpu_error: str = ""
     off_error: str = ""
     notes: tuple[str, ...] = ()
+    off_paused: bool = False
 
     def rows(self, mode: str, pid: int = 0) -> tuple[StackRow, ...]:
         """The stacks of ``mode`` (``cpu`` or ``off``), of one process when ``pid``."""
@@ -166,6 +168,7 @@ def derive_stacks(
         cpu_error=cur.cpu_error,
         off_error=cur.off_error,
         notes=cur.notes,
+        off_paused=cur.off_paused,
     )
 
 

@@ -147,6 +147,8 @@ class StacksPane(TablePane[FunctionRow]):
         elif view is not None:
             title += f" · {format_value(self.flame.root.value, self.mode)}"
             title += f" · {view.freq_hz} Hz" if self.mode == "cpu" else f" · blocks ≥ {view.min_block_ns} ns"
+            if self.mode == "off" and view.off_paused:  # a replay of time spent on other panes
+                title += " · paused: taken only while stacks are on screen"
         elif self.derived is not None and self.derived.status_of(self.COLLECTOR) is None:
             title += " — the stacks collector is not loaded (start without --pane, or with --pane stacks)"
         zoom = self.flame.zoom
@@ -252,6 +254,18 @@ class StacksScreen(Screen[None]):
         self.query_one(StatusHeader).location = f"stacks of process {self.pid} │ Esc back"
         self.watch(self.app, "derived", self._show, init=True)
         self.query_one(StacksPane).flame.focus()
+        # Off-CPU stacks are taken while stacks are on screen; give the pane back after.
+        self._shown_before = getattr(self.app, "shown_pane", "")
+        self._tell_app("stacks")
+
+    def on_unmount(self) -> None:
+        """Let the collectors know stacks are off screen again."""
+        self._tell_app(self._shown_before)
+
+    def _tell_app(self, pane: str) -> None:
+        pane_shown = getattr(self.app, "pane_shown", None)
+        if pane_shown is not None and pane:
+            pane_shown(pane)
 
     def _show(self, derived: Derived | None) -> None:
         self.query_one(StacksPane).show(derived)

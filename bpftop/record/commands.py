@@ -108,6 +108,7 @@ def record_main(argv: list[str]) -> int:
     args.comm = ""
     collectors = collectors_for(cli.panes_of(args))
     engine = Engine(collectors, cli.filters_of(args), delay_s=args.delay)
+    engine.set_option("visible_pane", "*")  # no screen: record what every pane would show
     writer = open_writer(args, args.file, engine, collectors)
     stop = threading.Event()
 
