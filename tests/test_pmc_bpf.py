@@ -138,6 +138,30 @@ def test_cpu_hog_task_clock_is_one_second_per_second(collector: PmcCollector) ->
 
 
 @up_to_three_runs
+def test_counting_pauses_while_no_pane_shows_it(collector: PmcCollector) -> None:
+    """Paused: a hog's task-clock stands still; resumed: 1 s/s again, nothing spanning the pause."""
+    hog = spawn(HOG, 1)
+    try:
+        time.sleep(0.2)
+        collector.set_option("visible_pane", "syscalls")  # no counters on screen
+        before = collector.sample()
+        time.sleep(1.0)
+        paused, _ = view(collector, before)
+        collector.set_option("visible_pane", "pmc")
+        before = collector.sample()
+        time.sleep(1.0)
+        resumed, sample = view(collector, before)
+    finally:
+        hog.kill()
+        hog.wait()
+    assert before.paused is False and sample.paused is False
+    held = paused.by_pid.get(hog.pid)
+    assert held is None or held.figures[0].raw < 0.05e9, held  # at most a switch in flight
+    clock = resumed.by_pid[hog.pid].figures[0]
+    assert clock.per_s == pytest.approx(1e9, rel=0.10), clock  # not 2 s: the pause is not added
+
+
+@up_to_three_runs
 def test_touching_new_pages_counts_page_faults(collector: PmcCollector) -> None:
     toucher = spawn(TOUCHER, PAGES)
     try:

@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 
 from bpftop.collectors.base import Filters, header_defines
 
+PMC_PANE = "pmc"  # counted while this pane (or a process screen) is on screen
 DEFS = header_defines("pmc.h")
 MAX_COUNTERS = DEFS["PMC_MAX_COUNTERS"]
 U32 = struct.Struct("<I")
@@ -98,6 +99,7 @@ class PmcSample:
         switches: context switches the program handled.
         evicted_procs: processes pushed out of the full LRU map.
         lost_procs: stints not counted because the process entry failed.
+        paused: nothing is counted now (no pane shows the counters).
     """
 
     ts_ns: int
@@ -111,6 +113,7 @@ class PmcSample:
     switches: int = 0
     evicted_procs: int = 0
     lost_procs: int = 0
+    paused: bool = False
 
 
 def _values(dump: Any) -> tuple[bytes, int]:
@@ -136,6 +139,8 @@ class PmcCollector:
         # (kernel values, reported values) of the rows a running stint was
         # added to: see _monotonic.
         self._seen: dict[Key, tuple[Flat, Flat]] = {}
+        self._paused = False
+        self._epoch = 0
 
     def open(self, filters: Filters) -> None:
         """Open the events (or the software fallback), then load and attach the program."""
@@ -206,7 +211,9 @@ class PmcCollector:
         running: dict[int, list[int]] = {}  # tgid -> counts, enabled, running of its stints now
         cpu_rows = []
         for cpu, now in sorted(readings.items()):
-            stint = running_stints(states[cpu], now) if cpu < len(states) else None
+            stint = None
+            if cpu < len(states) and not self._paused:
+                stint = running_stints(states[cpu], now, self._epoch)
             idle_stint = [0] * n
             if stint is not None:
                 tid, tgid, deltas = stint
@@ -252,7 +259,25 @@ class PmcCollector:
             switches=stats[DEFS["PMC_SWITCHES"]],
             evicted_procs=max(0, stats[DEFS["PMC_PROC_INSERTS"]] - procs_dump.count - self._deleted_procs),
             lost_procs=stats[DEFS["PMC_PROC_LOST"]],
+            paused=self._paused,
         )
+
+    def set_option(self, name: str, value: object) -> None:
+        """``visible_pane``: count only while a pane shows the counters.
+
+        That is the pmc pane, a process screen, procs with hardware counters (its
+        IPC column) or ``*`` (batch output). Until the app first says which pane
+        is shown (and in ``bpftop record``, which never does) they are counted
+        all the time.
+        """
+        if name != "visible_pane" or self._obj is None:
+            return
+        shown = value in (PMC_PANE, "process", "*") or (value == "procs" and self._counters.hardware)
+        if shown == self._paused:  # a change: a new epoch either way
+            self._paused = not shown
+            self._epoch += 1
+            self._obj.set_global("epoch", self._epoch)
+            self._obj.set_global("paused", int(self._paused))
 
     def pids(self, sample: PmcSample) -> set[int]:
         """Pids of the per-process table."""
