@@ -207,7 +207,14 @@ def test_cpu_profile_shares_and_symbols(spin_exe: Path) -> None:
     # The library function sits under spin_cold, and main (PIE) under both.
     assert share(sample.cpu, pid, "lib_spin") > 10, diag(sample, pid)
     lib_rows = [r for r in sample.cpu if r.pid == pid and "lib_spin" in r.frames]
-    assert all(r.frames.index("spin_cold") < r.frames.index("lib_spin") for r in lib_rows), diag(sample, pid)
+    # A sample on lib_spin's first instructions, before it pushed its frame pointer,
+    # skips its caller (frame-pointer unwinding cannot see it): allow a few.
+    under_cold = sum(
+        r.events
+        for r in lib_rows
+        if "spin_cold" in r.frames and r.frames.index("spin_cold") < r.frames.index("lib_spin")
+    )
+    assert under_cold >= 0.9 * sum(r.events for r in lib_rows), diag(sample, pid)
     assert share(sample.cpu, pid, "main") > 90, diag(sample, pid)
     assert all(r.kinds[r.frames.index("spin_hot")] == "u" for r in sample.cpu if "spin_hot" in r.frames)
 
