@@ -351,9 +351,20 @@ class BpftopApp(App[None]):
             set_option("visible_pane", name)
 
     def on_procs_pane_open_process(self, message: ProcsPane.OpenProcess) -> None:
-        """Open a process's screen; focus the collectors on it while it is open."""
+        """Open a process's screen (any pane's Enter on a process posts this message).
+
+        The collectors focus on the process while it is open, and those that
+        count only for a pane on show (pmc, off-CPU stacks) count for it too.
+        """
+        under = getattr(self.screen, "current", "")  # the pane it opens over
         self.request_focus(message.pid)
-        self.push_screen(ProcessScreen(message.pid), callback=lambda _: self.request_focus(0))
+        self.pane_shown("process")
+        self.push_screen(ProcessScreen(message.pid), callback=lambda _: self._process_closed(under))
+
+    def _process_closed(self, pane: str) -> None:
+        self.request_focus(0)
+        if pane:
+            self.pane_shown(pane)
 
     def on_resize(self, event: events.Resize) -> None:
         """Swap in the too-small notice, or take it away."""

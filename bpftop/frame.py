@@ -23,6 +23,8 @@ class ProcMeta:
     cmdline: str = ""
     start_time: float = 0.0  # epoch seconds
     exited: bool = False
+    cgroup: str = ""  # cgroup v2 path ("0::" line of /proc/PID/cgroup); "" if unknown
+    container: str = ""  # "docker 3f2a9c1b7d4e", "k8s pod …" guessed from the cgroup path
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ process that exits keeps its last metadata, marked ``exited``, for a while.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterable
 
@@ -91,6 +92,39 @@ def _read(pid: int) -> ProcMeta | None:
                 name=name,
                 cmdline=cmdline or f"[{name}]",
                 start_time=p.create_time(),
+                cgroup=(cgroup := _cgroup(pid)),
+                container=container_of(cgroup),
             )
     except psutil.Error:
         return None
+
+
+def _cgroup(pid: int) -> str:
+    # The "0::PATH" line is the cgroup v2 (unified) path; on a v1-only host
+    # (pre-systemd-247 distributions) take the name=systemd or first line.
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return ""
+    paths = [line.split(":", 2) for line in lines if line.count(":") >= 2]
+    unified = next((p for _, c, p in paths if c == ""), None)
+    return unified or next((p for _, c, p in paths if c == "name=systemd"), paths[0][2] if paths else "")
+
+
+# Container runtimes' cgroup names: systemd driver (docker-ID.scope,
+# cri-containerd-ID.scope, crio-ID.scope, libpod-ID.scope) and cgroupfs driver (/docker/ID).
+_CONTAINER_ID = re.compile(r"(?:^|/)(docker|cri-containerd|crio|libpod|containerd)[-/]([0-9a-f]{12,})")
+_MACHINE = re.compile(r"(?:^|/)(?:machine-|lxc\.payload\.|lxc/)([^/]+?)(?:\.scope)?(?:/|$)")
+
+
+def container_of(cgroup: str) -> str:
+    """The container a cgroup path belongs to: ``docker 3f2a9c1b7d4e``, ``k8s crio 0a1b…``; "" if none."""
+    match = _CONTAINER_ID.search(cgroup)
+    if match is not None:
+        runtime = "podman" if match.group(1) == "libpod" else match.group(1)
+        return f"{'k8s ' if 'kubepods' in cgroup else ''}{runtime} {match.group(2)[:12]}"
+    match = _MACHINE.search(cgroup)
+    if match is not None:
+        return f"machine {match.group(1)}"
+    return "k8s pod" if "kubepods" in cgroup else ""

@@ -15,7 +15,7 @@ from bpftop.panes.header import StatusHeader, TooSmallScreen
 from bpftop.panes.help import HelpScreen
 from bpftop.panes.histogram import HistogramBox, LatencyHistogram
 from bpftop.panes.main import MainScreen
-from bpftop.panes.process import ProcessScreen
+from bpftop.panes.process import ProcessScreen, ProcessSyscallsPane
 from bpftop.panes.procs import ProcsPane
 from bpftop.panes.syscalls import SyscallsPane
 from bpftop.panes.table import TablePane
@@ -246,9 +246,10 @@ async def test_enter_opens_process_screen_and_focuses() -> None:
         identity = text_of(screen.query_one("#identity", Static))
         assert "PID 100" in identity and "www-data" in identity and "running" in identity
         assert "/usr/bin/nginx --serve" in identity
-        table_pane = screen.query_one(TablePane)
+        await pilot.press("3")  # the syscalls section
+        table_pane = screen.query_one(ProcessSyscallsPane)
         assert keys(table_pane) == ["read", "write"]
-        histogram = screen.query_one(LatencyHistogram)
+        histogram = table_pane.query_one(LatencyHistogram)
         await wait_until(pilot, lambda: "read, pid 100" in histogram.title_line())
         await wait_until(pilot, lambda: "n=600" in histogram.title_line())
         await pilot.press("escape")
@@ -271,7 +272,8 @@ async def test_exited_process_stays_on_its_screen() -> None:
         await wait_until(pilot, lambda: app.derived is not None and app.derived.ts_ns > gone_at_ns)
         assert 300 not in app.derived.procs
         assert "exited" in text_of(identity)
-        assert keys(screen.query_one(TablePane)) == ["futex"]  # its last data
+        await pilot.press("3")  # the syscalls section, not shown when the process exited
+        assert keys(screen.query_one(ProcessSyscallsPane)) == ["futex"]  # its last data
 
 
 async def test_rows_updated_in_place() -> None:

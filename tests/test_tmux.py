@@ -52,6 +52,39 @@ def _session_alive() -> bool:
     )
 
 
+def _keys(*keys: str) -> None:
+    subprocess.run(["tmux", "send-keys", "-t", SESSION, *keys], check=True)
+
+
+def _fits(screen: str) -> str:
+    lines = screen.splitlines()
+    assert len(lines) <= 24 and all(len(line) <= 80 for line in lines), screen
+    return screen
+
+
+def _process_screen_and_panes() -> None:
+    """Enter on the top process of procs opens its screen; its sections, then the panes, switch."""
+    _keys("Enter")
+    screen = _wait_for(lambda s: "[1 overview]" in s and "CMD " in s and "STACKS " in s, 10)
+    assert "STATE running" in screen or "STATE exited" in screen
+    for label in ("CPU ", "SYSCALLS ", "DISK ", "TCP ", "PMC "):
+        assert any(line.startswith(label) for line in screen.splitlines()), screen
+    _keys("2")
+    _fits(_wait_for(lambda s: "[2 cpu]" in s and "run-queue" in s, 10))
+    _keys("3")
+    _fits(_wait_for(lambda s: "[3 syscalls]" in s and "SYSCALL " in s, 10))
+    _keys("Tab")
+    _fits(_wait_for(lambda s: "[4 disk]" in s and "DISK " in s, 10))
+    _keys("Tab")
+    _fits(_wait_for(lambda s: "[5 tcp]" in s and "recently closed" in s, 10))
+    _keys("Escape")
+    _fits(_wait_for(lambda s: "[1 procs]" in s and "SYSC/s" in s, 10))
+    _keys("Tab")
+    _fits(_wait_for(lambda s: "[2 syscalls]" in s, 10))
+    _keys("4")
+    _fits(_wait_for(lambda s: "[4 runqlat]" in s and "RQ AVG" in s, 10))
+
+
 @pytest.mark.bpf
 def test_real_tui_at_80x24_fills_and_quits_cleanly():
     _require("tmux")
@@ -67,6 +100,7 @@ def test_real_tui_at_80x24_fills_and_quits_cleanly():
         assert all(len(line) <= 80 for line in screen.splitlines())
         during = _prog_ids(bpftool) - before
         assert during, "bpftop loaded no BPF program"
+        _process_screen_and_panes()
         subprocess.run(["tmux", "send-keys", "-t", SESSION, "q"], check=True)
         deadline = time.monotonic() + 10
         while _session_alive() and time.monotonic() < deadline:

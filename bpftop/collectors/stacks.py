@@ -230,14 +230,14 @@ class StacksCollector:
         self._readers["off"] = reader
 
     def set_option(self, name: str, value: object) -> None:
-        """``visible_pane``: off-CPU stacks are taken only while it is ``stacks`` (or ``*``).
+        """``visible_pane``: off-CPU stacks are taken only while it is ``stacks``, ``process`` or ``*``.
 
         Until the app first says which pane is shown (and in ``bpftop record``
         and ``bpftop profile``, which never do) they are taken all the time.
         """
         if name != "visible_pane" or "off" not in self._readers:
             return
-        paused = value not in (STACKS_PANE, "*")
+        paused = value not in (STACKS_PANE, "process", "*")  # "process": a process screen is open
         if paused != self._off_paused:
             self._readers["off"].pause(paused)
             self._off_paused = paused
