@@ -86,7 +86,7 @@ async def test_programs_by_cpu_maps_by_memory_and_stats_cost_said() -> None:
         assert pane.table.get_cell("20", "cpu").strip() == "5.00"
         assert pane.table.get_cell("20", "avg").strip() == "10us"
         assert pane.table.get_cell("20", "events").strip() == "5000"
-        assert pane.table.get_cell("30", "name").strip() == "p30 *"
+        assert pane.table.get_cell("30", "name").strip() == "* p30"
         assert sorted(pane.query_one(MapTable).keys) == ["7", "8"]
         stats = str(pane.query_one(".stats", Readout).content)
         assert "BPF stats on" in stats and "cost every BPF program" in stats and "one CPU" in stats

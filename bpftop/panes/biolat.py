@@ -67,7 +67,7 @@ COLUMNS: list[Col[DiskOpRow]] = [
 
 PROC_COLUMNS: list[Col[ProcIORow]] = [
     Col("pid", "PID", 7, lambda r: str(r.pid), lambda r: r.pid),
-    Col("command", "COMMAND", 0, lambda r: r.comm + (" (exited)" if r.exited else ""), lambda r: r.comm),
+    Col("command", "COMMAND", 0, lambda r: r.comm + " (exited)" * r.exited, lambda r: r.comm, numeric=False),
     Col("disk", "DISK", 9, lambda r: r.disk, lambda r: r.disk, numeric=False),
     Col("op", "OP", 8, lambda r: r.op, lambda r: r.op, numeric=False),
     Col("iops", "IO/s", 7, lambda r: fmt_rate(r.iops), lambda r: rate_order(r.iops, r.ios)),
@@ -116,7 +116,7 @@ class BiolatPane(TablePane[DiskOpRow]):
     DEFAULT_CSS = """
     BiolatPane > KeyedTable { height: 1fr; min-height: 4; }
     BiolatPane > DiskHistogramBox { max-height: 40%; }
-    BiolatPane > .disks, BiolatPane > .drops { height: 1; }
+    BiolatPane > .disks, BiolatPane > .drops { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     BiolatPane.-failed > .disks, BiolatPane.-failed > .drops,
     BiolatPane.-failed > DiskHistogramBox, BiolatPane.-failed > ProcIOTable { display: none; }
     """

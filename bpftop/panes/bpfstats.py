@@ -37,7 +37,8 @@ def _pct(value: float | None) -> str:
 
 
 def _name(row: ProgStat | MapStat) -> str:
-    return row.name + (" *" if row.own else "")
+    # The mark leads: a long name is cut to the column's width, and the mark with it.
+    return ("* " if row.own else "") + row.name
 
 
 PROG_COLUMNS: list[Col[ProgStat]] = [
@@ -69,9 +70,10 @@ MAP_COLUMNS: list[Col[MapStat]] = [
     Col("id", "ID", 7, lambda r: str(r.id), lambda r: r.id),
     Col("type", "TYPE", 15, lambda r: r.type, lambda r: r.type, numeric=False),
     Col("name", "NAME", 0, _name, lambda r: r.name.lower(), numeric=False),
-    Col("key", "KEY", 5, lambda r: str(r.key_size), lambda r: r.key_size),
-    Col("value", "VALUE", 6, lambda r: str(r.value_size), lambda r: r.value_size),
-    Col("max", "MAX", 8, lambda r: str(r.max_entries), lambda r: r.max_entries),
+    # Sizes from 100 columns: below that they pushed OWNERS off the screen (ENTRIES and FILL% stay).
+    Col("key", "KEY", 5, lambda r: str(r.key_size), lambda r: r.key_size, shown_from=100),
+    Col("value", "VALUE", 6, lambda r: str(r.value_size), lambda r: r.value_size, shown_from=100),
+    Col("max", "MAX", 8, lambda r: str(r.max_entries), lambda r: r.max_entries, shown_from=100),
     Col("entries", "ENTRIES", 8, entries_text, lambda r: r.entries),
     Col(
         "fill", "FILL%", 6, lambda r: "-" if r.fill_pct is None else f"{r.fill_pct:.0f}", lambda r: r.fill_pct
@@ -133,7 +135,7 @@ class BpfstatsPane(TablePane[ProgStat]):
     DEFAULT_CSS = """
     BpfstatsPane > ProgTable { height: 1fr; min-height: 5; }
     BpfstatsPane > MapTable { height: 1fr; min-height: 4; }
-    BpfstatsPane > .stats { height: 1; }
+    BpfstatsPane > .stats { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     BpfstatsPane > .history { height: 4; }
     BpfstatsPane.-failed > .stats, BpfstatsPane.-failed > .history,
     BpfstatsPane.-failed > MapTable { display: none; }
@@ -181,7 +183,11 @@ class BpfstatsPane(TablePane[ProgStat]):
 
     def _fit_map_columns(self) -> None:
         maps = self.query_one(MapTable)
-        fixed = sum(c.width for c in MAP_COLUMNS)
+        shown = [c for c in MAP_COLUMNS if c.shown_from <= maps.size.width]
+        fixed = sum(c.width for c in shown)
+        for col in MAP_COLUMNS:  # a hidden column keeps its place with no cells
+            if col.width:
+                maps.set_column_width(col.key, col.width if col in shown else 0)
         maps.set_column_width("name", max(8, maps.size.width - maps.styles.scrollbar_size_vertical - fixed))
 
     @property
@@ -257,7 +263,11 @@ class BpfstatsPane(TablePane[ProgStat]):
 
     def action_sort_maps(self) -> None:
         """Sort the maps by the next column (numbers largest first, text A-Z)."""
-        self.map_sort = (self.map_sort + 1) % len(MAP_COLUMNS)
+        width = self.query_one(MapTable).size.width
+        for _ in MAP_COLUMNS:  # the next column shown at this width
+            self.map_sort = (self.map_sort + 1) % len(MAP_COLUMNS)
+            if MAP_COLUMNS[self.map_sort].shown_from <= width:
+                break
         self._label_maps()
         self.refresh_view(force=True)
 

@@ -95,13 +95,18 @@ class StatusHeader(Readout):
         if paused:
             line1.append(" · ")
             line1.append("PAUSED", style="bold reverse")
-        line2 = Text(self.location)
         statuses: tuple[CollectorStatus, ...] = derived.status if derived else ()
-        if statuses:
+        # A failure leads the line: at 80 columns the pane tabs fill it and its end is cut off.
+        line2 = Text()
+        for status in statuses:
+            if not status.ok:
+                line2.append(status_text(status), style="bold reverse")
+                line2.append(" │ ")
+        line2.append(self.location)
+        working = [s for s in statuses if s.ok]
+        if working:
             line2.append(" │ ")
-            for index, status in enumerate(statuses):
-                line2.append("  " if index else "")
-                line2.append(status_text(status), style="" if status.ok else "bold reverse")
+            line2.append("  ".join(status_text(status) for status in working))
         view = derived.views.get("syscalls") if derived else None
         if view is not None:
             line2.append(f" │ {fmt_rate(view.calls_per_s)} sysc/s {fmt_rate(view.errors_per_s)} err/s")

@@ -78,7 +78,7 @@ class PmcPane(TablePane[PmcRow]):
 
     DEFAULT_CSS = """
     PmcPane > .pmc-notice { height: auto; max-height: 4; }
-    PmcPane > .pmc-total { height: 1; }
+    PmcPane > .pmc-total { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     PmcPane.-failed > .pmc-notice, PmcPane.-failed > .pmc-total { display: none; }
     """
     BINDINGS = [Binding("c", "toggle_cpus", "CPUs/procs", tooltip="per-CPU or per-process rows (pmc)")]
@@ -192,8 +192,8 @@ class PmcPane(TablePane[PmcRow]):
                 f"{label(e.name)} {_per_s(fmt_figure(e.name, f, True))}"
                 for e, f in zip(view.events, total.figures, strict=True)
             ]
-            if view.hardware:
-                parts.append(f"IPC {fmt_ratio(total.ipc)} · miss {fmt_ratio(total.miss_pct, 1)}%")
+            if view.hardware:  # first: at 80 columns the end of the line is cut off
+                parts.insert(0, f"IPC {fmt_ratio(total.ipc)} · miss {fmt_ratio(total.miss_pct, 1)}%")
             text = "all CPUs: " + " · ".join(parts)
         self.query_one(".pmc-total", Readout).show(text)
 

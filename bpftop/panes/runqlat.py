@@ -90,7 +90,7 @@ class RunqlatPane(TablePane[SchedRow]):
 
     DEFAULT_CSS = """
     RunqlatPane > KeyedTable { min-height: 6; }
-    RunqlatPane > .system, RunqlatPane > .drops { height: 1; }
+    RunqlatPane > .system, RunqlatPane > .drops { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     RunqlatPane > HistogramBox { max-height: 40%; }
     RunqlatPane.-failed > .system, RunqlatPane.-failed > .drops,
     RunqlatPane.-failed > HistogramBox { display: none; }

@@ -53,7 +53,7 @@ class SyscallsPane(TablePane[SyscallRow]):
 
     DEFAULT_CSS = """
     SyscallsPane > KeyedTable { min-height: 6; }
-    SyscallsPane > .drops { height: 1; }
+    SyscallsPane > .drops { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     SyscallsPane.-failed > .drops, SyscallsPane.-failed > HistogramBox { display: none; }
     """
     BINDINGS = [*HISTOGRAM_BINDINGS]

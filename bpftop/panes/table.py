@@ -44,7 +44,8 @@ class TablePane(Vertical, Generic[R]):
     TablePane > .pane-error { height: auto; padding: 1 2; text-style: bold; display: none; }
     TablePane.-failed > .pane-error { display: block; }
     TablePane.-failed > KeyedTable { display: none; }
-    TablePane > .pane-summary { height: 1; }
+    /* One line at any width: wrapped, the rest would be hidden below its height without a sign. */
+    TablePane > .pane-summary { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     TablePane > Input { display: none; height: 1; }
     TablePane > Input.-open { display: block; }
     """

@@ -170,6 +170,8 @@ class TcpPane(TablePane[ConnRow]):
     TcpPane > KeyedTable {{ min-height: 6; }}
     TcpPane > .totals, TcpPane > .drops {{ height: 1; }}
     TcpPane > .closed {{ height: {CLOSED_SHOWN + 1}; }}
+    /* One line each at any width: a wrapped line would push the next one out of its fixed height. */
+    TcpPane > .totals, TcpPane > .drops, TcpPane > .closed {{ text-wrap: nowrap; text-overflow: ellipsis; }}
     TcpPane > HistogramBox {{ max-height: 30%; }}
     TcpPane.-failed > .totals, TcpPane.-failed > .drops, TcpPane.-failed > .closed,
     TcpPane.-failed > HistogramBox {{ display: none; }}
