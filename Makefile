@@ -2,7 +2,7 @@
 # (through .ci/run) and what the README tells a fresh machine to run.
 PY ?= .venv/bin/python
 
-.PHONY: test setup lint build-bpf check-bpf syscall-tables bench
+.PHONY: test setup lint build-bpf check-bpf syscall-tables bench snapshots
 
 # BPF tests fail instead of skipping when BPF cannot load (BPFTOP_REQUIRE_BPF=1).
 test: lint
@@ -24,6 +24,10 @@ check-bpf:
 
 syscall-tables:
 	$(PY) scripts/gen_syscall_tables.py
+
+# Rewrite the golden screens in tests/snapshots/ after an intended UI change; review `git diff`.
+snapshots:
+	BPFTOP_UPDATE_SNAPSHOTS=1 $(PY) -m pytest -q tests/test_snapshots.py
 
 bench:
 	$(PY) benchmarks/bench_syscalls.py
