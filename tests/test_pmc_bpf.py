@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import io
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -186,6 +188,12 @@ def test_pid_filter_keeps_only_that_process() -> None:
     c = PmcCollector(event_names=())
     try:
         c.open(Filters(pid=hog.pid))
+        # A hog alone on its CPU since before the programs attached may not
+        # switch for seconds, and the programs learn who runs at a switch:
+        # make it switch out and back in once.
+        os.kill(hog.pid, signal.SIGSTOP)
+        time.sleep(0.05)
+        os.kill(hog.pid, signal.SIGCONT)
         first = c.sample()
         time.sleep(0.5)
         v, _ = view(c, first)

@@ -39,7 +39,7 @@ struct cpu_state {
 	__u32 tid;    /* on this CPU since the last switch */
 	__u32 tgid;   /* 0 when unknown (classic tracepoint family) */
 	__u32 valid;  /* bit i: last[i] holds a reading */
-	__u32 epoch;  /* the epoch global when last[] was read: older is invalid */
+	__u32 pad;
 	struct pmc_reading last[PMC_MAX_COUNTERS];
 	__u64 idle[PMC_MAX_COUNTERS]; /* counter deltas of pid 0 */
 	__u64 seq_end;

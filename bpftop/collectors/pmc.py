@@ -134,13 +134,13 @@ class PmcCollector:
         self._obj: Any = None
         self._counters: Any = None
         self._filtered = False
+        self._passes: set[int] = set()
         self._deleted_procs = 0
         self._base_errors = 0
         # (kernel values, reported values) of the rows a running stint was
         # added to: see _monotonic.
         self._seen: dict[Key, tuple[Flat, Flat]] = {}
         self._paused = False
-        self._epoch = 0
 
     def open(self, filters: Filters) -> None:
         """Open the events (or the software fallback), then load and attach the program."""
@@ -152,6 +152,10 @@ class PmcCollector:
         counters = self._counters
         self.detail = counters.notice or ("hardware counters" if counters.hardware else "software counters")
         self._filtered = bool(filters.pid or filters.uid is not None or filters.cgroup_id)
+        # A process the filter names outright passes it: shown while it runs even
+        # before its first switch-out (a pinned hog may not switch for seconds).
+        only_pid = filters.pid and filters.uid is None and not filters.cgroup_id
+        self._passes = {filters.pid} if only_pid else set()
         rodata = filters.rodata() | {"nr_counters": len(counters.events)}
         self._obj = BpfObject.open("pmc", rodata=rodata)
         self.method = self._obj.method
@@ -211,15 +215,13 @@ class PmcCollector:
         running: dict[int, list[int]] = {}  # tgid -> counts, enabled, running of its stints now
         cpu_rows = []
         for cpu, now in sorted(readings.items()):
-            stint = None
-            if cpu < len(states) and not self._paused:
-                stint = running_stints(states[cpu], now, self._epoch)
+            stint = running_stints(states[cpu], now) if cpu < len(states) else None
             idle_stint = [0] * n
             if stint is not None:
                 tid, tgid, deltas = stint
                 if tid == 0:
                     idle_stint = [d[0] for d in deltas]
-                elif tgid:
+                elif tgid and not self._paused:  # paused: per-process sums stand still
                     this = [d[k] for k in range(3) for d in deltas]
                     acc = running.setdefault(tgid, [0] * 3 * n)
                     running[tgid] = [a + b for a, b in zip(acc, this, strict=True)]
@@ -235,9 +237,11 @@ class PmcCollector:
             )
         rows = decode_procs(procs_dump.keys, procs_dump.values, n)
         known = {r.pid for r in rows}
-        if not self._filtered:  # with a filter, only the kernel knows who passes it
+        # With a uid or cgroup filter only the kernel knows who passes it.
+        shown_running = [p for p in running if p not in known and (not self._filtered or p in self._passes)]
+        if shown_running:
             zero = (0,) * n
-            rows += [ProcCounts(pid, "", False, 0, zero, zero, zero) for pid in running if pid not in known]
+            rows += [ProcCounts(pid, "", False, 0, zero, zero, zero) for pid in shown_running]
         for j, r in enumerate(rows):
             key = ("pid", r.pid)
             if r.pid not in running and key not in self._seen:
@@ -273,10 +277,8 @@ class PmcCollector:
         if name != "visible_pane" or self._obj is None:
             return
         shown = value in (PMC_PANE, "process", "*") or (value == "procs" and self._counters.hardware)
-        if shown == self._paused:  # a change: a new epoch either way
+        if shown == self._paused:
             self._paused = not shown
-            self._epoch += 1
-            self._obj.set_global("epoch", self._epoch)
             self._obj.set_global("paused", int(self._paused))
 
     def pids(self, sample: PmcSample) -> set[int]:

@@ -39,7 +39,6 @@ class CpuState(NamedTuple):
     last: tuple[tuple[int, int, int], ...]
     idle: tuple[int, ...]
     consistent: bool
-    epoch: int = 0
 
 
 def decode_cpus(values: bytes, ncpu: int) -> list[CpuState]:
@@ -48,22 +47,21 @@ def decode_cpus(values: bytes, ncpu: int) -> list[CpuState]:
     out = []
     m = MAX_COUNTERS
     for c in range(ncpu):
-        seq_begin, tid, tgid, valid, epoch, *rest = CPU_STATE.unpack_from(values, c * stride)
+        seq_begin, tid, tgid, valid, _, *rest = CPU_STATE.unpack_from(values, c * stride)
         last = tuple(tuple(rest[3 * i : 3 * i + 3]) for i in range(m))
-        out.append(CpuState(tid, tgid, valid, last, tuple(rest[3 * m : 4 * m]), seq_begin == rest[-1], epoch))
+        out.append(CpuState(tid, tgid, valid, last, tuple(rest[3 * m : 4 * m]), seq_begin == rest[-1]))
     return out
 
 
 def running_stints(
-    state: CpuState, now: list[tuple[int, int, int]], epoch: int = 0
+    state: CpuState, now: list[tuple[int, int, int]]
 ) -> tuple[int, int, tuple[tuple[int, int, int], ...]] | None:
     """(tid, tgid, per-event (count, enabled, running) since the last switch) on one CPU.
 
     ``now`` are the events' current readings on that CPU. None when the entry
-    was copied mid-update or its readings are from before the current
-    ``epoch`` (a pause); an event without a kernel reading yet adds nothing.
+    was copied mid-update; an event without a kernel reading yet adds nothing.
     """
-    if not state.consistent or state.epoch != epoch:
+    if not state.consistent:
         return None
     deltas = []
     for i, reading in enumerate(now):
