@@ -36,3 +36,4 @@ bench:
 	$(PY) benchmarks/bench_bpfstats.py
 	$(PY) benchmarks/bench_symbols.py
 	$(PY) benchmarks/bench_stacks.py
+	$(PY) benchmarks/bench_tty_bytes.py
