@@ -8,12 +8,11 @@ per-disk totals are exact too.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import blockdev
@@ -27,6 +26,7 @@ from bpftop.collectors.base import Filters
 from bpftop.collectors.biolat import TIMES, BiolatCollector, BiolatSample, DiskOpTotals
 from bpftop.derive import derive
 from bpftop.frame import Frame
+from tests.workloads import up_to_three_runs
 
 pytestmark = pytest.mark.bpf
 
@@ -100,28 +100,6 @@ def assert_counted(sample: BiolatSample, device: str, op: int, expected: int) ->
     for t in range(len(TIMES)):
         assert sum(hist_of(sample, device, op, t)) == ios, diag(sample)
 
-
-def up_to_three_runs(test: Callable[..., None]) -> Callable[..., None]:
-    """Re-run an exact-count test up to three times; it must be exact in one run.
-
-    In the VM these tests were written on, BPF programs never run while a thread
-    of pid 1 (the sandbox's agent) is the current task, so a completion
-    interrupt landing on it is invisible to every BPF tool (libbpf-tools
-    included) and counted nowhere: about one I/O in 3,000. A real counting bug
-    fails all three runs.
-    """
-
-    @functools.wraps(test)
-    def run(*args: object, **kwargs: object) -> None:
-        for attempt in range(3):
-            try:
-                test(*args, **kwargs)
-                return
-            except AssertionError:
-                if attempt == 2:
-                    raise
-
-    return run
 
 
 def run_io(device: str, exe: Path, writes: int = N, reads: int = M) -> int:

@@ -7,14 +7,13 @@ path's arithmetic is tested on recorded values in test_pmc_derive.py.
 
 from __future__ import annotations
 
-import functools
 import io
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from bpftop.bpf import pmu
 from bpftop.collectors.base import Filters
 from bpftop.collectors.pmc import PmcCollector, PmcSample
 from bpftop.derive.pmc import PmcView, derive_pmc
+from tests.workloads import up_to_three_runs
 
 pytestmark = pytest.mark.bpf
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,21 +57,6 @@ print("done", flush=True)
 sys.stdin.readline()
 """
 
-
-def up_to_three_runs(test: Callable[..., None]) -> Callable[..., None]:
-    """Re-run a timing-sensitive test up to three times (shared CPUs, pid-1 quirk)."""
-
-    @functools.wraps(test)
-    def run(*args: object, **kwargs: object) -> None:
-        for attempt in range(3):
-            try:
-                test(*args, **kwargs)
-                return
-            except AssertionError:
-                if attempt == 2:
-                    raise
-
-    return run
 
 
 def no_pmu() -> None:

@@ -11,12 +11,10 @@ the PIE executable (the executable's bias).
 
 from __future__ import annotations
 
-import functools
 import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ import pytest
 from bpftop.collectors.base import Filters
 from bpftop.collectors.stacks import StackCount, StacksCollector, StacksSample
 from tests import workloads
+from tests.workloads import up_to_three_runs
 
 pytestmark = pytest.mark.bpf
 
@@ -130,21 +129,6 @@ def _compile_linked(source: str, stem: str, flags: tuple[str, ...], out_dir: Pat
     tmp.replace(exe)
     return exe
 
-
-def up_to_three_runs(test: Callable[..., None]) -> Callable[..., None]:
-    """Re-run a timing-sensitive test up to three times (see test_biolat_bpf.up_to_three_runs)."""
-
-    @functools.wraps(test)
-    def run(*args: object, **kwargs: object) -> None:
-        for attempt in range(3):
-            try:
-                test(*args, **kwargs)
-                return
-            except AssertionError:
-                if attempt == 2:
-                    raise
-
-    return run
 
 
 def share(rows: tuple[StackCount, ...], pid: int, name: str, off: bool = False) -> float:

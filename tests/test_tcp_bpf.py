@@ -8,10 +8,9 @@ of the segments dropped (nftables) to force retransmits.
 
 from __future__ import annotations
 
-import functools
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import net_workloads as nw
 import pytest
@@ -21,6 +20,7 @@ from bpftop.collectors.base import Filters
 from bpftop.collectors.tcp import TcpClosed, TcpCollector, TcpConn, TcpSample
 from bpftop.derive import derive
 from bpftop.frame import Frame
+from tests.workloads import up_to_three_runs
 
 pytestmark = pytest.mark.bpf
 
@@ -28,26 +28,6 @@ TO_SERVER = 1_000_000
 TO_CLIENT = 65_536
 TOLERANCE = 0.001
 
-
-def up_to_three_runs(test: Callable[..., None]) -> Callable[..., None]:
-    """Re-run an exact-count test up to three times; it must be exact in one run.
-
-    In the VM these tests were written on, BPF programs never run while a thread
-    of pid 1 is current, so a softirq landing on it (a handshake's last ACK, a
-    close) is invisible to every BPF tool. A real counting bug fails all three.
-    """
-
-    @functools.wraps(test)
-    def run(*args: object, **kwargs: object) -> None:
-        for attempt in range(3):
-            try:
-                test(*args, **kwargs)
-                return
-            except AssertionError:
-                if attempt == 2:
-                    raise
-
-    return run
 
 
 @pytest.fixture(scope="module")
