@@ -37,10 +37,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import sched_workloads  # noqa: E402 - after the path set-up above
-from common import compile_empty, print_table, prog_stats  # noqa: E402
+from common import compile_empty, empty_programs, nothing, print_table, prog_stats  # noqa: E402
 
 from bpftop.bpf._ffi import lib  # noqa: E402
-from bpftop.bpf.object import BpfObject  # noqa: E402
 from bpftop.collectors.base import Filters  # noqa: E402
 from bpftop.collectors.runqlat import RunqlatCollector  # noqa: E402
 
@@ -56,15 +55,6 @@ NOTHING, EMPTY, BPFTOP, RQ, RQ_P = (
 Attach = Callable[[], AbstractContextManager[set[int]]]
 
 
-@contextmanager
-def nothing() -> Iterator[set[int]]:
-    yield set()
-
-
-@contextmanager
-def empty_programs(obj: Path) -> Iterator[set[int]]:
-    with BpfObject.open("empty_runqlat", path=obj, methods=("tp_btf",)) as bpf:
-        yield set(bpf.program_ids())
 
 
 @contextmanager

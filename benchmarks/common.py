@@ -8,6 +8,8 @@ import shutil
 import statistics
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,6 +28,21 @@ def compile_empty(stem: str, out_dir: Path) -> Path:
         [clang, "-g", "-O2", "-target", "bpf", target, include, "-c", str(source), "-o", str(obj)], check=True
     )
     return obj
+
+
+@contextmanager
+def nothing() -> Iterator[set[int]]:
+    """The floor: no program attached (no program ids)."""
+    yield set()
+
+
+@contextmanager
+def empty_programs(obj: Path) -> Iterator[set[int]]:
+    """Empty programs on the collector's hooks (``compile_empty``'s object); their ids."""
+    from bpftop.bpf.object import BpfObject
+
+    with BpfObject.open(obj.name.removesuffix(".bpf.o"), path=obj, methods=("tp_btf",)) as bpf:
+        yield set(bpf.program_ids())
 
 
 def prog_stats() -> dict[int, tuple[str, int, int]]:
