@@ -213,3 +213,30 @@ def test_missing_btf_falls_back_to_raw_tp(monkeypatch: pytest.MonkeyPatch) -> No
         assert obj.tried["tp_btf"].startswith("kernel BTF has no btf_trace_sys_enter")
     finally:
         obj.close()
+
+
+@pytest.mark.bpf
+def test_delete_many_keys_in_batches_skipping_missing_ones(syscalls_obj: BpfObject) -> None:
+    procs = syscalls_obj.map("procs")  # LRU hash by (tgid, nr): batch delete works on it
+
+    def key(i: int) -> bytes:
+        return (4_000_000_000 + i).to_bytes(4, "little") + (7).to_bytes(4, "little")  # no such tgid
+
+    for i in range(10):
+        procs.update(key(i), bytes(procs.value_size))
+    # The kernel stops a batch at a missing key; the rest must still go.
+    assert procs.delete([key(i) for i in range(5)] + [key(100)] + [key(5), key(6)]) == 7
+    assert procs._delete_batch_ok  # the batch call did it, not the key-by-key fallback
+    assert [procs.lookup(key(i)) is None for i in range(10)] == [True] * 7 + [False] * 3
+    procs._delete_batch_ok = False  # the fallback agrees
+    assert procs.delete([key(7), key(200), key(8), key(9)]) == 3
+    assert all(procs.lookup(key(i)) is None for i in range(10))
+    assert procs.delete([]) == 0
+
+
+@pytest.mark.bpf
+def test_delete_falls_back_where_a_map_type_has_no_batch_delete() -> None:
+    with BpfObject.open("profile") as obj:  # loaded, never attached to an event
+        stacks = obj.map("stacks")  # BPF_MAP_TYPE_STACK_TRACE
+        assert stacks.delete([(i).to_bytes(4, "little") for i in range(3)]) == 0
+        assert not stacks._delete_batch_ok

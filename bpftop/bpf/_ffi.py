@@ -72,6 +72,7 @@ int bpf_map_lookup_elem(int fd, const void *key, void *value);
 int bpf_map_update_elem(int fd, const void *key, const void *value, __u64 flags);
 int bpf_map_get_next_key(int fd, const void *key, void *next_key);
 int bpf_map_delete_elem(int fd, const void *key);
+int bpf_map_delete_batch(int fd, const void *keys, __u32 *count, const struct bpf_map_batch_opts *opts);
 
 struct btf_type { __u32 name_off; __u32 info; __u32 size_or_type; };
 struct btf_var_secinfo { __u32 type; __u32 offset; __u32 size; };

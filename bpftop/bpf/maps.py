@@ -67,6 +67,7 @@ class BpfMap:
         slot = (self.value_size + 7) & ~7 if percpu else self.value_size
         self.value_stride = slot * self.ncpu
         self._batch_ok = True
+        self._delete_batch_ok = True
         # Allocated by the first dump(): a map only looked up (a stack trace
         # map holds 16 MB of buckets) never needs them.
         self._keys: Any = None
@@ -146,9 +147,40 @@ class BpfMap:
         return ffi.buffer(buf, self.value_stride)[:]
 
     def delete(self, keys: list[bytes]) -> int:
-        """Delete entries; return how many existed (missing keys are not errors)."""
+        """Delete entries; return how many existed (missing keys are not errors).
+
+        One ``BPF_MAP_DELETE_BATCH`` call for many keys (Linux >= 5.6, hash
+        maps); key by key where the kernel or the map type has no batch delete
+        (a stack-trace map).
+        """
+        if not keys:
+            return 0
+        if self._delete_batch_ok:
+            try:
+                return self._delete_batch(keys)
+            except _BatchUnsupportedError:
+                self._delete_batch_ok = False
         lib_ = lib()
         return sum(1 for key in keys if lib_.bpf_map_delete_elem(self.fd, key) == 0)
+
+    def _delete_batch(self, keys: list[bytes]) -> int:
+        # The kernel stops at the first key that is missing (ENOENT), having
+        # deleted the ones before it: skip that key and go on from the next.
+        lib_ = lib()
+        blob = ffi.from_buffer(b"".join(keys))
+        count = ffi.new("__u32 *")
+        deleted = done = 0
+        while done < len(keys):
+            count[0] = len(keys) - done
+            ret = lib_.bpf_map_delete_batch(self.fd, blob + done * self.key_size, count, ffi.NULL)
+            err = -ret if ret < 0 else 0
+            if err and err != errno.ENOENT:
+                if err in (errno.EINVAL, errno.ENOTSUP, 524) and not done:  # 524: ENOTSUPP
+                    raise _BatchUnsupportedError
+                raise BpfError(f"batch delete in map {self.name}", err)
+            deleted += count[0]
+            done += count[0] + (1 if err else 0)
+        return deleted
 
     def update(self, key: bytes, value: bytes, flags: int = 0) -> None:
         """Write one entry; raise BpfError on failure."""
