@@ -15,7 +15,8 @@ PANES = ("tcp",)
 LEFT = {"COMMAND", "LOCAL", "REMOTE", "STATE"}
 
 
-def _conn_json(c: ConnRow) -> dict[str, Any]:
+def _endpoints_json(c: ConnRow | ClosedRow) -> dict[str, Any]:
+    """Who and where: the fields live and closed connections share."""
     return {
         "id": c.id,
         "pid": c.pid,
@@ -26,6 +27,11 @@ def _conn_json(c: ConnRow) -> dict[str, Any]:
         "local_port": c.lport,
         "remote_addr": c.raddr,
         "remote_port": c.rport,
+    }
+
+
+def _conn_json(c: ConnRow) -> dict[str, Any]:
+    return _endpoints_json(c) | {
         "state": c.state,
         "passive": c.passive,
         "age_ns": c.age_ns,
@@ -43,16 +49,7 @@ def _conn_json(c: ConnRow) -> dict[str, Any]:
 
 
 def _closed_json(c: ClosedRow) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "pid": c.pid,
-        "comm": c.comm,
-        "user": c.user,
-        "family": "ipv6" if c.family == 10 else "ipv4",
-        "local_addr": c.laddr,
-        "local_port": c.lport,
-        "remote_addr": c.raddr,
-        "remote_port": c.rport,
+    return _endpoints_json(c) | {
         "passive": c.passive,
         "duration_ns": c.duration_ns,
         "tx_bytes": c.tx_bytes,

@@ -123,11 +123,11 @@ class Scanner:
     def _count_some(self) -> None:
         """Count entries of hash-like maps, least recently counted first, within the budget."""
         start = time.monotonic_ns()
-        todo = sorted(
+        oldest_first = sorted(
             (s for s in self.maps.values() if s.info.type in proginfo.HASH_MAP_TYPES),
             key=lambda s: s.counted_ns,
         )
-        for state in todo:
+        for state in oldest_first:
             now = time.monotonic_ns()
             if now - start > COUNT_BUDGET_NS:
                 break
