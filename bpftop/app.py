@@ -343,6 +343,19 @@ class BpftopApp(App[None]):
             sections.insert(0, ("replay", REPLAY_HELP))
         self.push_screen(HelpScreen(sections))
 
+    @property
+    def source_is_live(self) -> bool:
+        """Whether the source can be asked for on-demand detail (the kernel; not a replay)."""
+        return callable(getattr(self.source, "query", None))
+
+    def query_source(self, collector: str, *args: object) -> object:
+        """Ask one collector of a live source for detail; call from a worker thread.
+
+        Raises:
+            LookupError: that collector is not running.
+        """
+        return self.source.query(collector, *args)  # type: ignore[attr-defined]
+
     def pane_shown(self, name: str) -> None:
         """Tell the source which pane is on screen (replays and fakes may not care)."""
         self.shown_pane = name

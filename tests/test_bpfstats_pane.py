@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from textual.pilot import Pilot
 from textual.widgets import Log
@@ -16,7 +17,8 @@ from bpftop.frame import CollectorStatus, Frame
 from bpftop.panes.bpfstats import BpfstatsPane, MapTable
 from bpftop.panes.bpfstats_detail import MapScreen, ProgramScreen
 from bpftop.panes.header import Readout
-from tests.fakes import FakeSource
+from bpftop.record.writer import RecordingSource, RecordingWriter
+from tests.fakes import HOST, FakeSource
 from tests.test_bpfstats_units import bpf_map, prog
 
 SIZE = (100, 30)
@@ -128,3 +130,33 @@ async def test_enter_opens_program_and_map_screens() -> None:
         await wait_until(pilot, lambda: isinstance(app.screen, MapScreen))
         log = app.screen.query_one(Log)
         await wait_until(pilot, lambda: 'key: {"k": 1}  value: {"v": 2}' in "\n".join(log.lines))
+
+
+class ReplayLikeSource(FakeBpfSource):
+    """The same frames from a source that cannot ask the kernel (as a replay)."""
+
+    query = None  # type: ignore[assignment]
+
+
+async def test_program_screen_says_a_replay_cannot_read_the_kernel() -> None:
+    app = make_app(ReplayLikeSource())
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ProgramScreen))
+        log = app.screen.query_one(Log)
+        await wait_until(pilot, lambda: "not available in a replay" in "\n".join(log.lines))
+
+
+async def test_program_screen_reads_through_the_recorder(tmp_path: Path) -> None:
+    source = FakeBpfSource()
+    writer = RecordingWriter(str(tmp_path / "r.bpfrec"), host=HOST, collectors=["bpfstats"], delay_s=0.05)
+    app = make_app(RecordingSource(source, writer))  # type: ignore[arg-type]
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ProgramScreen))
+        log = app.screen.query_one(Log)
+        await wait_until(pilot, lambda: "(95) exit" in "\n".join(log.lines))
+    assert source.queries == [("prog", 20)]
+    assert ("visible_pane", "bpf") in source.options  # settings pass through the recorder too

@@ -1,7 +1,7 @@
 """The bpf pane's Enter screens: a program's instructions, a map's contents.
 
 Both are read from the kernel on demand, in a worker thread, through the
-engine (``source.query``); a replay has no kernel to ask, and says so. The
+engine (``BpftopApp.query_source``); a replay has no kernel to ask, and says so. The
 disassembly is the text of ``bpftool prog dump xlated`` (``l`` adds each
 source line's file, line and column, like its ``linum`` option).
 """
@@ -90,14 +90,13 @@ class DetailScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="bpf-detail")
     def _fetch(self) -> None:
-        source = getattr(self.app, "source", None)
-        # The engine itself, or wrapped by the recorder (--record); a replay has none.
-        query = getattr(source, "query", None) or getattr(getattr(source, "source", None), "query", None)
-        if query is None:
+        # The app asks its source (the engine, possibly behind the recorder); a replay cannot.
+        app = self.app
+        if not getattr(app, "source_is_live", False):
             lines = [f"{self.KIND} contents are read from the kernel: not available in a replay"]
         else:
             try:
-                self.result = query(COLLECTOR, self.KIND, self.obj_id)
+                self.result = app.query_source(COLLECTOR, self.KIND, self.obj_id)  # type: ignore[attr-defined]
                 lines = self.lines()
             except Exception as exc:  # the object went away, or no permission: say so
                 lines = [f"cannot read {self.KIND} {self.obj_id}: {exc}"]

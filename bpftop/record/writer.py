@@ -274,6 +274,10 @@ class RecordingSource:
         """Pass on to the engine."""
         self.source.set_focus(pid)
 
+    def query(self, collector: str, *args: object) -> object:
+        """Pass on to the engine: on-demand detail is not recorded."""
+        return self.source.query(collector, *args)
+
     def set_option(self, name: str, value: object) -> None:
         """Pass on to the engine (e.g. which pane is shown), if it takes settings."""
         set_option = getattr(self.source, "set_option", None)
