@@ -185,3 +185,12 @@ def test_tables_survive_any_sequence_of_changes(steps: list) -> None:  # type: i
         metas = {pid: ProcMeta(pid, name=comm or "x") for (pid, _), (_, _, _, comm) in rows.items()}
         frames.append(Frame(ts_ns=index, wall=float(index), samples={"syscalls": sample}, procs=metas))
     assert round_trip(frames) == frames
+
+
+def test_named_tuple_fields_missing_from_a_file_take_zeros_and_values_are_type_checked() -> None:
+    from bpftop.collectors.syscalls import SyscallTotals
+
+    rtype = types.for_class(SyscallTotals)  # NamedTuple annotations are ForwardRefs here
+    assert (rtype.default("errors"), rtype.default("hist")) == (0, ())
+    assert rtype.valid("calls", [1, 2]) and not rtype.valid("calls", [1, None])
+    assert not rtype.valid("calls", [True]) and rtype.valid("hist", [(1, 2)]) and not rtype.valid("hist", [(1, "x")])

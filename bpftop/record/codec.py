@@ -179,6 +179,9 @@ class Decoder:
         olds = dict(zip(rtype.fields, rtype.values(prev), strict=False)) if type(prev) is rtype.cls else {}
         file_fields = tuple(body[1])
         values = [self.node(body[1][f], olds.get(f, ABSENT)) for f in file_fields]
+        for name, value in zip(file_fields, values, strict=True):
+            if not rtype.valid(name, (value,)):
+                raise BodyError(f"{rtype.name}.{name}: unexpected {type(value).__name__}")
         return rtype.builder(file_fields)(values)
 
     def _mapping(self, body: Any, prev: Any) -> dict[Any, Any]:

@@ -238,6 +238,12 @@ def _decode_literal(
     count = _count(spec.get("n"))
     _need(len(spec["c"]) == len(fields), "columns do not match fields")
     columns = [_decode_column(dec, c, count) for c in spec["c"]]
+    for name, column, column_spec in zip(fields, columns, spec["c"], strict=True):
+        # Integer and histogram columns hold integers by construction; others are checked.
+        _need(
+            column_spec[0] in ("i", "h") or rtype.valid(name, column[:1] if column_spec[0] == "c" else column),
+            f"{rtype.name}.{name}: values of the wrong type",
+        )
     build = rtype.builder(fields)
     rows = list(map(build, zip(*columns, strict=False))) if columns else [build(()) for _ in range(count)]
     keys = _decode_column(dec, spec.get("k"), count) if mapping else []
@@ -302,6 +308,8 @@ def _apply_changes(
     for change, index in zip(changes, rtype.index_in(fields), strict=True):
         if index is not None:  # a field this bpftop no longer has: ignored
             columns[index] = _apply_change(dec, change, columns[index])
+            if type(change) is list and change[:1] == ["s"]:
+                _need(rtype.valid(rtype.fields[index], columns[index]), "changed values of the wrong type")
     for pos, row in zip(positions, map(rtype.builder(rtype.fields), zip(*columns, strict=True)), strict=True):
         rows[pos] = row
 

@@ -35,6 +35,30 @@ IDENTITY_FIELDS = frozenset(
 )
 _ZERO_BY_ANNOTATION = (("int", 0), ("float", 0.0), ("str", ""), ("bool", False), ("bytes", b""))
 
+# Annotations whose values a reader checks (a crafted file must not put a
+# string where derive does arithmetic); others are taken as decoded.
+_SCALAR_KINDS: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (int, float),
+    "str": (str,),
+    "bool": (bool,),
+    "bytes": (bytes,),
+}
+
+
+def _checker(annotation: object) -> Callable[[Any], bool] | None:
+    text = str(annotation).replace(" ", "")
+    optional = text.endswith("|None")
+    base = text[:-5] if optional else text
+    if base in _SCALAR_KINDS:
+        kinds = _SCALAR_KINDS[base] + ((type(None),) if optional else ())
+        return lambda value: type(value) in kinds
+    if base.startswith("tuple[") and base.endswith(",...]") and base[6:-5] in _SCALAR_KINDS:
+        item = _SCALAR_KINDS[base[6:-5]]
+        return lambda value: type(value) is tuple and all(type(v) in item for v in value)
+    return None
+
+
 _lock = threading.Lock()
 _by_name: dict[str, RecordType] = {}
 _by_class: dict[type, RecordType] = {}
@@ -73,7 +97,8 @@ class RecordType:
                 annotations[f.name] = f.type
         self._defaults = defaults
         self._factories = factories
-        self._annotations = annotations
+        # NamedTuples under ``from __future__ import annotations`` hold ForwardRefs.
+        self._annotations = {name: getattr(a, "__forward_arg__", a) for name, a in annotations.items()}
         declared = getattr(cls, "RECORD_KEY", None)
         if declared is not None:
             self.key = tuple(self.fields.index(f) for f in declared)
@@ -92,6 +117,12 @@ class RecordType:
             else _one(self.fields)
         )
         self._builders: dict[tuple[str, ...], Callable[[Sequence[Any]], Any]] = {}
+        self._checkers = {name: _checker(self._annotations.get(name, "")) for name in self.fields}
+
+    def valid(self, field_name: str, values: Sequence[Any]) -> bool:
+        """Do decoded ``values`` of a field have the field's type (when it is a checked one)?"""
+        check = self._checkers.get(field_name)
+        return check is None or all(map(check, values))
 
     def key_of(self) -> Callable[[Any], Any] | None:
         """A function giving a row's key, None when the whole row is the key."""
