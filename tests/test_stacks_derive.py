@@ -82,6 +82,28 @@ def test_totals_accumulate_and_fold_overflow(monkeypatch: pytest.MonkeyPatch) ->
     assert totals.overflow == 4
 
 
+def test_exited_processes_stacks_are_summed_by_name() -> None:
+    totals = _Totals()
+    for pid in (10, 11, 12):  # three short-lived shells, the same stacks
+        totals.add(pid, "sh", (("main", "wait4"), "uk"), 2, 100)
+        totals.add(pid, "sh", (("main", "read"), "uk"), 1, 50)
+    totals.add(20, "app", (("main", "wait4"), "uk"), 5, 500)
+    totals.fold({10, 11})
+    totals.fold({12, 99})  # 99: never seen
+    snap = {(s.pid, s.comm, s.frames): (s.events, s.total_ns) for s in totals.snapshot()}
+    exited = stacks_mod.EXITED_PID
+    assert snap == {
+        (20, "app", ("main", "wait4")): (5, 500),
+        (exited, "sh", ("main", "wait4")): (6, 300),
+        (exited, "sh", ("main", "read")): (3, 150),
+    }
+    totals.add(10, "sh", (("main", "wait4"), "uk"), 1, 7)  # a new process with a reused pid
+    totals.fold({10})
+    assert {s.frames: s.events for s in totals.snapshot() if s.pid == exited}[("main", "wait4")] == 7
+    tree = build_tree(derive_stacks(None, StacksSample(1, 49, 1000, (), totals.snapshot()), None, {}).off)
+    assert tree.children["sh (exited)"].value == 300 + 150 + 7
+
+
 def test_build_tree_values_and_self() -> None:
     root = build_tree(ROWS)
     assert root.value == 100

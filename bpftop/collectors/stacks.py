@@ -26,6 +26,11 @@ DEFAULT_FREQ_HZ = 49  # off the beat of 50 and 100 Hz timers, as perf and bcc's 
 DEFAULT_MIN_BLOCK_NS = 1000
 MAX_ROWS = 20000  # distinct (process, stack) kept per kind; more fold into one row
 OVERFLOW_FRAME = "[more stacks than bpftop keeps]"
+# The pid of rows summing the stacks of processes that have exited, by name
+# and stack: a machine that starts processes all day would otherwise keep
+# every short-lived process's stacks apart until MAX_ROWS, and every refresh
+# (and every key frame of a recording) would carry them.
+EXITED_PID = -1
 _settings = {"freq_hz": DEFAULT_FREQ_HZ, "min_block_ns": DEFAULT_MIN_BLOCK_NS}
 
 
@@ -41,7 +46,8 @@ class StackCount(NamedTuple):
     """One stack of one process, cumulative since attach.
 
     Attributes:
-        pid: process (tgid).
+        pid: process (tgid); ``EXITED_PID`` for the summed stacks of exited
+            processes of that name.
         comm: its name when sampled.
         frames: function names, root first: user frames then kernel frames.
         kinds: one letter per frame: ``k`` kernel, ``u`` user, ``j`` JIT, ``?`` unknown.
@@ -119,6 +125,7 @@ class _Totals:
         self.rows: dict[tuple[int, str, tuple[str, ...]], StackCount] = {}
         self.overflow = 0
         self._snapshot: tuple[StackCount, ...] = ()
+        self._pids: dict[int, list[tuple[int, str, tuple[str, ...]]]] = {}  # pid -> its keys
 
     def add(self, pid: int, comm: str, resolved: tuple[tuple[str, ...], str], count: int, ns: int) -> None:
         frames, kinds = resolved
@@ -131,9 +138,26 @@ class _Totals:
             kinds = "?"
         if row is None:
             self.rows[key] = StackCount(pid, comm, key[2], kinds, count, ns)
+            self._pids.setdefault(pid, []).append(key)
         else:
             self.rows[key] = StackCount(pid, comm, key[2], row.kinds, row.events + count, row.total_ns + ns)
         self._snapshot = ()
+
+    def fold(self, pids: set[int]) -> None:
+        """Add the rows of exited ``pids`` to their name's ``EXITED_PID`` rows."""
+        for pid in pids & self._pids.keys():
+            for key in self._pids.pop(pid):
+                row = self.rows.pop(key)
+                folded = (EXITED_PID, row.comm, row.frames)
+                old = self.rows.get(folded)
+                if old is None:
+                    self.rows[folded] = row._replace(pid=EXITED_PID)
+                    self._pids.setdefault(EXITED_PID, []).append(folded)
+                else:
+                    self.rows[folded] = old._replace(
+                        events=old.events + row.events, total_ns=old.total_ns + row.total_ns
+                    )
+            self._snapshot = ()
 
     def snapshot(self) -> tuple[StackCount, ...]:
         if len(self._snapshot) != len(self.rows) or not self._snapshot:
@@ -281,8 +305,10 @@ class StacksCollector:
         return self._known | self._active
 
     def forget(self, pids: set[int]) -> None:
-        """Drop symbolizer state of exited processes; their counts stay, by name."""
+        """Drop symbolizer state of exited processes; their counts stay, by name (``EXITED_PID``)."""
         self._known -= pids
+        for totals in self._totals.values():
+            totals.fold(pids)
         for reader in self._readers.values():
             reader.forget(pids)
         if self._sym is not None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from bpftop.collectors.stacks import StackCount, StackLosses, StacksSample
+from bpftop.collectors.stacks import EXITED_PID, StackCount, StackLosses, StacksSample
 from bpftop.derive import counter_delta, rate
 from bpftop.frame import ProcMeta
 
@@ -196,7 +196,7 @@ def build_tree(rows: Sequence[StackRow], by_process: bool = True, limit: int = M
         root.value += r.value
         node = root
         if by_process:
-            label = f"{r.comm} ({r.pid})"
+            label = f"{r.comm} ({'exited' if r.pid == EXITED_PID else r.pid})"
             node = root.children.get(label) or root.children.setdefault(
                 label, FlameNode(label, "p", parent=root)
             )
