@@ -187,6 +187,39 @@ def test_tables_survive_any_sequence_of_changes(steps: list) -> None:  # type: i
     assert round_trip(frames) == frames
 
 
+def test_stack_frames_are_stored_once_per_distinct_name() -> None:
+    from bpftop.collectors.stacks import StackCount, StacksSample
+    from bpftop.record.columns import split_body
+    from tests.fakes import HOST
+
+    hot = tuple(f"std::vector<int>::push_back_{i % 7}" for i in range(30))
+    rows = tuple(StackCount(pid, "app", (*hot, f"leaf_é{pid}"), "u" * 31, pid, 0) for pid in range(1, 200))
+    rows += (StackCount(500, "odd", (), "", 1, 0),)  # an empty stack
+    sample = StacksSample(ts_ns=1, freq_hz=49, min_block_ns=1000, cpu=rows, off=())
+    frame = Frame(ts_ns=1, wall=1.0, samples={"stacks": sample}, procs={}, status=(), host=HOST)
+    body = encode_frame(frame)
+    skeleton = split_body(body)[0].decode()
+    assert skeleton.count("push_back_3") == 1 and '"u"' in skeleton
+    assert decode_frame(body)[0] == frame
+
+
+@pytest.mark.parametrize(
+    ("names", "lengths", "indexes"),
+    [(["a"], [1, 1], [0, 1]), ([1], [1, 0], [0]), (["a"], [2, 0], [0]), (["a"], [-1, 2], [0])],
+)
+def test_a_bad_string_column_is_a_format_error(names: list[object], lengths: list[int], indexes: list[int]) -> None:
+    from bpftop.record.tables import _decode_column
+
+    class Blobs:
+        blobs = [pack_ints(lengths), pack_ints(indexes)]
+
+        def blob(self, i: int) -> bytes:
+            return self.blobs[i] or b""
+
+    with pytest.raises(BodyError):
+        _decode_column(Blobs(), ["u", names, 0, 1], 2)
+
+
 def test_named_tuple_fields_missing_from_a_file_take_zeros_and_values_are_type_checked() -> None:
     from bpftop.collectors.syscalls import SyscallTotals
 

@@ -18,9 +18,11 @@ nothing. ``k`` (keys) is present only for mappings.
 
 Columns: ``["c", node]`` one value for every row; ``["i", blob, delta]``
 integers (``delta``: stored as differences down the column); ``["h", blob,
-width]`` tuples of integers of one width (histograms); ``["j", [node, ...]]``
-anything else. Change columns: ``["z"]`` unchanged; ``["i", blob]`` and
-``["h", blob, width]`` differences; ``["s", [[row, node], ...]]`` new values of
+width]`` tuples of integers of one width (histograms); ``["u", [string, ...],
+lengths blob, indexes blob]`` tuples of strings (stack frames: each distinct
+string once; format version 2); ``["j", [node, ...]]`` anything else.
+Change columns: ``["z"]`` unchanged; ``["i", blob]`` and ``["h", blob,
+width]`` differences; ``["s", [[row, node], ...]]`` new values of
 the rows that changed.
 """
 
@@ -195,7 +197,22 @@ def _column(enc: Any, column: Sequence[Any]) -> list[Any]:
         blob = pack_ints(list(itertools.chain.from_iterable(column)))
         if blob is not None:
             return ["h", enc.blob(blob), width]
+    if _strings(column):
+        # Stacks share most of their frames: each name once, then indexes.
+        index: dict[str, int] = {}
+        flat = [index.setdefault(name, len(index)) for name in itertools.chain.from_iterable(column)]
+        lengths, indexes = pack_ints(list(map(len, column))), pack_ints(flat)
+        if lengths is not None and indexes is not None:
+            return ["u", list(index), enc.blob(lengths), enc.blob(indexes)]
     return ["j", [enc.node(v)[0] for v in column]]
+
+
+def _strings(column: Sequence[Any]) -> bool:
+    """A column of tuples of strings (not all empty)."""
+    if set(map(type, column)) != {tuple}:
+        return False
+    kinds = set(map(type, itertools.chain.from_iterable(column)))
+    return kinds == {str}
 
 
 def _need(condition: bool, message: str) -> None:
@@ -265,6 +282,16 @@ def _decode_column(dec: Any, spec: Any, count: int) -> list[Any]:
         return [tuple(flat[i * width : (i + 1) * width]) for i in range(count)]
     if kind == "j" and len(spec) == 2 and type(spec[1]) is list and len(spec[1]) == count:
         return [dec.node(v) for v in spec[1]]
+    if kind == "u" and len(spec) == 4 and type(spec[1]) is list:
+        names = spec[1]
+        _need(all(type(n) is str for n in names), "bad string table")
+        lengths = unpack_ints(dec.blob(spec[2]), count)
+        _need(all(n >= 0 for n in lengths) and sum(lengths) <= MAX_ROWS * 64, "bad string tuple lengths")
+        flat = unpack_ints(dec.blob(spec[3]), sum(lengths))
+        _need(all(0 <= i < len(names) for i in flat), "string index out of range")
+        words = [names[i] for i in flat]
+        ends = list(itertools.accumulate(lengths))
+        return [tuple(words[end - n : end]) for n, end in zip(lengths, ends, strict=True)]
     raise BodyError(f"bad column {str(spec)[:40]!r}")
 
 
