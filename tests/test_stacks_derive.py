@@ -65,6 +65,13 @@ def test_resolve_frames_root_first_and_tracing_frames_trimmed() -> None:
     # User stacks keep every frame, unknown ones as module+offset.
     frames, kinds = resolve_frames(leaf_first[:2])
     assert frames == ("bpf_trace_run4", "bpf_prog_abc_sched_switch_btf") and kinds == "kj"
+    # Addresses outside any file lose their meaningless offsets (and stop making stacks distinct).
+    junk = [Frame("", "[unknown]", 0x696A383967, "unknown"), Frame("", "[heap]", 0xDE2DF, "unknown")]
+    assert resolve_frames([*junk, Frame("", "[kernel]", 0xFFFF0010, "unknown")])[0] == (
+        "[kernel]+0xffff0010",
+        "[heap]",
+        "[unknown]",
+    )
     assert lost_frame(-errno.EEXIST, "user") == (("[user stack collided]",), "?")
     assert lost_frame(-errno.ENOMEM, "kernel") == (("[kernel stack missing]",), "?")
 

@@ -97,6 +97,11 @@ def lookup_addrs(ips: list[int]) -> list[int]:
     return [ip if i == 0 else ip - 1 for i, ip in enumerate(ips)]
 
 
+# Where an address in no file lands (procmaps' names for mappings without a
+# file, and the symbolizer's for no mapping at all).
+ANONYMOUS = frozenset({"[unknown]", "[heap]", "[stack]", "[anon]", "[vvar]"})
+
+
 def resolve_frames(frames: Iterable[Any], *, kernel: bool = False) -> Resolved:
     """Symbolized frames (leaf first) to labels and kinds, root first.
 
@@ -112,7 +117,14 @@ def resolve_frames(frames: Iterable[Any], *, kernel: bool = False) -> Resolved:
             frames.pop(0)
     labels, kinds = [], []
     for f in reversed(frames):
-        labels.append(f.label())
+        # An address in no file ([unknown]: no mapping, typically what a walk
+        # without frame pointers reads off the stack; [heap], [anon], [stack])
+        # says nothing by its offset, and the offsets made each such stack
+        # distinct: thousands of one-sample stacks in the flame graph and in
+        # every key frame of a recording. File-backed modules keep theirs
+        # (binary+0x40 is what addr2line takes), and so do kernel addresses.
+        anonymous = not f.name and (f.module in ANONYMOUS or f.module.startswith(("[anon:", "[stack:")))
+        labels.append(f.module if anonymous else f.label())
         kinds.append(KIND_LETTER.get(f.kind, "?"))
     return tuple(labels), "".join(kinds)
 
