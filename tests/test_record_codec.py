@@ -207,7 +207,9 @@ def test_stack_frames_are_stored_once_per_distinct_name() -> None:
     ("names", "lengths", "indexes"),
     [(["a"], [1, 1], [0, 1]), ([1], [1, 0], [0]), (["a"], [2, 0], [0]), (["a"], [-1, 2], [0])],
 )
-def test_a_bad_string_column_is_a_format_error(names: list[object], lengths: list[int], indexes: list[int]) -> None:
+def test_a_bad_string_column_is_a_format_error(
+    names: list[object], lengths: list[int], indexes: list[int]
+) -> None:
     from bpftop.record.tables import _decode_column
 
     class Blobs:
@@ -226,4 +228,8 @@ def test_named_tuple_fields_missing_from_a_file_take_zeros_and_values_are_type_c
     rtype = types.for_class(SyscallTotals)  # NamedTuple annotations are ForwardRefs here
     assert (rtype.default("errors"), rtype.default("hist")) == (0, ())
     assert rtype.valid("calls", [1, 2]) and not rtype.valid("calls", [1, None])
-    assert not rtype.valid("calls", [True]) and rtype.valid("hist", [(1, 2)]) and not rtype.valid("hist", [(1, "x")])
+    assert (
+        not rtype.valid("calls", [True])
+        and rtype.valid("hist", [(1, 2)])
+        and not rtype.valid("hist", [(1, "x")])
+    )

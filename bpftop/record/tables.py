@@ -258,7 +258,8 @@ def _decode_literal(
     for name, column, column_spec in zip(fields, columns, spec["c"], strict=True):
         # Integer and histogram columns hold integers by construction; others are checked.
         _need(
-            column_spec[0] in ("i", "h") or rtype.valid(name, column[:1] if column_spec[0] == "c" else column),
+            column_spec[0] in ("i", "h")
+            or rtype.valid(name, column[:1] if column_spec[0] == "c" else column),
             f"{rtype.name}.{name}: values of the wrong type",
         )
     build = rtype.builder(fields)
