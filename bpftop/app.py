@@ -216,7 +216,8 @@ class BpftopApp(App[None]):
                 # A replay derives against the frame recorded before this one
                 # and returns the same frame while paused (nothing to redo).
                 before = self.replay.frame_before() if self.replay is not None else prev
-                derived = derive(before, frame, self.comm) if frame is not prev else None
+                detail = self.replay.detail(self.comm) if self.replay is not None else None
+                derived = derive(before, frame, self.comm, detail) if frame is not prev else None
             except Exception as exc:
                 self.post_message(TickFailed(f"{type(exc).__name__}: {exc}"))
             else:

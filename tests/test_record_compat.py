@@ -1,13 +1,16 @@
-"""Format version 1 stays readable: a committed v1 file replays, to the same frames and output.
+"""Every format version stays readable: committed files replay, to the same frames and output.
 
-``tests/fixtures/recording-v1.bpfrec`` was written by ``python
-tests/test_record_compat.py`` from ``v1_frames()``. Never regenerate it for a
-new format version: add ``recording-v2.bpfrec`` (and its own test) instead, so
-every version bpftop ever wrote keeps being replayed.
+``tests/fixtures/recording-v1.bpfrec`` was written by format version 1 from
+``v1_frames()``; ``recording-v2.bpfrec`` by version 2 (which added carried
+per-process tables) from the same frames with ``--detail 3``, by ``python
+tests/test_record_compat.py``. Never regenerate an older version's file: each
+new format version adds its own file (and test), so every version bpftop
+ever wrote keeps being replayed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -17,6 +20,7 @@ from bpftop.frame import CollectorStatus, Frame, HostInfo, ProcMeta
 from bpftop.record.reader import Recording
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "recording-v1.bpfrec"
+FIXTURE_V2 = FIXTURE.with_name("recording-v2.bpfrec")
 HOST = HostInfo(hostname="fixture-host", kernel="6.1.0-fixture", machine="x86_64", ncpu=4, boot_time=1.7e9)
 GETPPID, CLOSE, READ = 110, 3, 0  # x86_64
 
@@ -106,13 +110,51 @@ def test_v1_fixture_replays_at_a_time(capsys: object) -> None:
     assert record["time"].startswith("2025-06-15T15:08:23")  # wall 1.75e9 + 103, the 4th frame
 
 
-def write_fixture(path: Path = FIXTURE) -> None:
-    """(Re)write the v1 fixture; only ever with format version 1."""
+def test_v2_fixture_carries_per_process_tables() -> None:
+    frames = v1_frames()
+    with Recording(FIXTURE_V2) as rec:
+        assert rec.header["version"] == 2 and rec.header["detail_every_s"] == 3.0 and rec.damage == []
+        assert ["c" if e.carried else "F" for e in rec.entries] == list("FccFccFc")
+        decoded = [f for _, f in rec.frames()]
+    for i, frame in enumerate(decoded):
+        fresh = frames[i - i % 3].samples["syscalls"]
+        assert frame.samples["syscalls"].procs == fresh.procs
+        assert dataclasses.replace(frame.samples["syscalls"], procs=()) == dataclasses.replace(
+            frames[i].samples["syscalls"], procs=()
+        )
+
+
+def test_v2_fixture_replays_per_process_rates_over_three_seconds(capsys: object) -> None:
+    from bpftop import cli
+
+    assert cli.main(["replay", str(FIXTURE_V2), "--json", "-b"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]  # type: ignore[attr-defined]
+    assert len(lines) == 7 and all(line["interval_s"] == 1.0 for line in lines)
+    # Frames 1 and 2 carry frame 0's tables: no per-process rates before frame 3, like a first frame.
+    assert [line.get("detail_s") for line in lines] == [None, None, 3.0, 3.0, 3.0, 3.0, 3.0]
+    for line in lines[2:]:  # from frame 3 on, figures span frames 0 to 3, then 3 to 6
+        loop = next(p for p in line["syscalls"]["procs"] if p["pid"] == 100)
+        assert loop["syscalls_per_s"] == 1000.0 and loop["avg_latency_ns"] == 500.0
+    newcomer = next(p for p in lines[-1]["syscalls"]["procs"] if p["pid"] == 400)
+    assert newcomer["syscalls_per_s"] == round(14 / 3, 1)  # started at frame 5: 14 calls over frames 3 to 6
+    assert not any(p["pid"] == 300 for p in lines[-1]["syscalls"]["procs"])  # gone by frame 6
+
+
+def write_fixture(path: Path = FIXTURE_V2) -> None:
+    """(Re)write the v2 fixture; only ever with format version 2."""
+    from bpftop.record.container import FORMAT_VERSION
     from bpftop.record.writer import RecordingWriter
 
+    assert FORMAT_VERSION == 2, "add a fixture for the new version instead"
     path.parent.mkdir(exist_ok=True)
     writer = RecordingWriter(
-        str(path), host=HOST, collectors=["syscalls"], delay_s=1.0, force=True, key_every_frames=4
+        str(path),
+        host=HOST,
+        collectors=["syscalls"],
+        delay_s=1.0,
+        force=True,
+        key_every_frames=4,
+        detail_s=3.0,
     )
     for frame in v1_frames():
         writer.append(frame)
@@ -122,4 +164,4 @@ def write_fixture(path: Path = FIXTURE) -> None:
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     write_fixture()
-    print(f"wrote {FIXTURE} ({FIXTURE.stat().st_size} bytes)")
+    print(f"wrote {FIXTURE_V2} ({FIXTURE_V2.stat().st_size} bytes)")

@@ -14,11 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bpftop.derive import derive
 from bpftop.frame import Frame
 from bpftop.record.columns import split_body
-from bpftop.record.container import MAGIC, RECORD, SYNC, compress, decompress, record_bytes
+from bpftop.record.container import CARRIED, MAGIC, RECORD, SYNC, compress, decompress, record_bytes
 from bpftop.record.errors import RecordingError
 from bpftop.record.reader import Recording
+from bpftop.record.replay import EndOfRecording, ReplayFrames
 from bpftop.record.writer import RecordingWriter
 from tests.fakes import HOST
 from tests.test_record_codec import fake_frames
@@ -27,7 +29,10 @@ from tests.test_record_codec import fake_frames
 @pytest.fixture(scope="module")
 def sample_file(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     path = tmp_path_factory.mktemp("fuzz") / "sample"
-    writer = RecordingWriter(str(path), host=HOST, collectors=["syscalls"], delay_s=1.0, key_every_frames=4)
+    # Per-process tables every 3 s: carried frames (and the 0x40 flag) are fuzzed too.
+    writer = RecordingWriter(
+        str(path), host=HOST, collectors=["syscalls"], delay_s=1.0, key_every_frames=4, detail_s=3.0
+    )
     for frame in fake_frames(10):
         writer.append(frame)
     writer.close()
@@ -42,7 +47,7 @@ def records(data: bytes) -> list[tuple[int, bytes, bytes, bytes]]:
         payload = data[pos + RECORD.size : pos + RECORD.size + length]
         out.append((pos, kind, payload, skeleton))
         if kind in (b"K", b"D"):
-            skeleton = split_body(decompress(payload[25:], payload[24], skeleton))[0]
+            skeleton = split_body(decompress(payload[25:], payload[24] & ~CARRIED, skeleton))[0]
         pos += RECORD.size + length
     return out
 
@@ -58,6 +63,13 @@ def read_everything(path: Path) -> None:
                     rec.frame(index)
             for damage in rec.damage:
                 assert damage.describe()
+            replay = ReplayFrames(rec)  # as `bpftop replay -b`: per-process figures of carried frames too
+            prev = None
+            with contextlib.suppress(EndOfRecording, RecordingError):
+                while True:
+                    cur = replay.tick()
+                    derive(prev, cur, detail=replay.detail())
+                    prev = cur
     except RecordingError as exc:
         assert str(exc)
 
@@ -110,10 +122,11 @@ def test_mutations_behind_a_valid_crc(
     body = bytearray(payload)
     if inflated and kind in (b"K", b"D"):
         # Mutate the decompressed body and compress it again, so the decoder sees it.
-        raw = bytearray(decompress(payload[25:], payload[24], primer))
+        method = payload[24] & ~CARRIED  # the prefix keeps the flag
+        raw = bytearray(decompress(payload[25:], method, primer))
         for where, value in edits:
             raw[where % len(raw)] = value
-        body = bytearray(payload[:25] + compress(bytes(raw), payload[24], primer))
+        body = bytearray(payload[:25] + compress(bytes(raw), method, primer))
     else:
         for where, value in edits:
             body[where % len(body)] = value

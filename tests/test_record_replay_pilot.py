@@ -220,3 +220,28 @@ async def test_header_says_rec_then_why_recording_failed(
     assert writer.frames >= 2
     with Recording(tmp_path / "rec") as rec:
         assert len(rec) == writer.frames and rec.damage == []
+
+
+async def test_per_process_figures_of_a_carried_recording_span_the_detail_interval(tmp_path: Path) -> None:
+    from tests.fakes_all import AllCollectorsSource
+
+    path = tmp_path / "detail.bpfrec"
+    source = AllCollectorsSource(delay_s=1.0)
+    live = [source.tick() for _ in range(20)]
+    writer = RecordingWriter(
+        str(path), host=HOST, collectors=list(live[0].samples), delay_s=1.0, detail_s=5.0
+    )
+    for frame in live:
+        writer.append(frame)
+    writer.close()
+    app, _, _ = replay_app(path, playing=False, start=13)  # carried from frame 10
+    async with app.run_test(size=SIZE) as pilot:
+        await shows(pilot, app, 13)
+        assert "procs/5s" in timeline(app)
+        assert app.derived is not None and app.derived.detail_s == 5.0
+        # The procs pane shows what the live one did: the fake's rates are steady.
+        shown = derive(live[12], live[13])
+        assert app.derived.views["runqlat"].by_pid.keys() == shown.views["runqlat"].by_pid.keys()
+        for pid, row in shown.views["runqlat"].by_pid.items():
+            assert app.derived.views["runqlat"].by_pid[pid].cpu_pct == row.cpu_pct > 0
+        assert {"100", "200", "300"} <= set(keys(pane(app)))

@@ -44,6 +44,8 @@ def to_json(d: Derived, pane: str | None) -> dict[str, Any]:
         "host": {"hostname": d.host.hostname, "kernel": d.host.kernel, "machine": d.host.machine},
         "collectors": [{"name": s.name, "ok": s.ok, "method": s.method, "error": s.error} for s in d.status],
     }
+    if d.detail_s is not None:  # a replay whose per-process figures span more than the interval
+        record["detail_s"] = num(d.detail_s, 3)
     for stem, view in d.views.items():
         section = _section(stem)
         if pane is None or pane in section.PANES:
@@ -59,7 +61,8 @@ def text_tables(d: Derived, pane: str | None, limit: int = 20) -> list[Any]:
     """Renderables for one interval: a summary line then the pane tables."""
     when = datetime.fromtimestamp(d.wall).strftime("%H:%M:%S")
     interval = f"{d.interval_s:.2f}s" if d.interval_s else "-"
-    parts: list[Any] = [f"bpftop - {when} {d.host.hostname} {d.host.kernel}, interval {interval}"]
+    detail = f", per-process figures over {d.detail_s:.0f}s" if d.detail_s is not None else ""
+    parts: list[Any] = [f"bpftop - {when} {d.host.hostname} {d.host.kernel}, interval {interval}{detail}"]
     for st in d.status:
         if not st.ok:
             parts.append(f"{st.name}: not loaded: {st.error}" + (f" ({st.hint})" if st.hint else ""))
@@ -92,7 +95,8 @@ def run_batch(
         next_at += delay_s
         time.sleep(max(0.0, next_at - time.monotonic()))
         cur = source.tick()
-        d = derive(prev, cur, comm)
+        detail = getattr(source, "detail", None)  # a replay's per-process figures
+        d = derive(prev, cur, comm, detail(comm) if detail is not None else None)
         prev = cur
         if as_json:
             line = json.dumps(to_json(d, pane), separators=(",", ":"))

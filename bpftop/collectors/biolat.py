@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from bpftop.collectors.base import Filters, header_defines, sorted_rows
 
@@ -118,6 +118,10 @@ class BiolatSample:
         missed_runs: hook runs the kernel skipped because the program was
             already running on that CPU (a completion interrupting another).
     """
+
+    # Per-process tables a recording may keep only every few seconds (see
+    # bpftop.record.detail); everything else is recorded every frame.
+    DETAIL: ClassVar[tuple[str, ...]] = ("procs",)
 
     ts_ns: int
     disks: tuple[DiskOpTotals, ...]

@@ -26,7 +26,7 @@ import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from bpftop.collectors.base import Filters, header_defines
 
@@ -101,6 +101,10 @@ class PmcSample:
         lost_procs: stints not counted because the process entry failed.
         paused: nothing is counted now (no pane shows the counters).
     """
+
+    # Per-process tables a recording may keep only every few seconds (see
+    # bpftop.record.detail); everything else is recorded every frame.
+    DETAIL: ClassVar[tuple[str, ...]] = ("procs",)
 
     ts_ns: int
     events: tuple[PmcEvent, ...]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import struct
 import time
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from bpftop.collectors.base import Filters, header_defines, sorted_rows
 
@@ -82,6 +82,10 @@ class RunqlatSample:
             (skipped runs, tasks the kernel hides from tracing), taken from the
             kernel's own sched_info counters instead.
     """
+
+    # Per-process tables a recording may keep only every few seconds (see
+    # bpftop.record.detail); everything else is recorded every frame.
+    DETAIL: ClassVar[tuple[str, ...]] = ("procs",)
 
     ts_ns: int
     ncpu: int

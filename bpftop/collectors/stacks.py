@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from bpftop.collectors.base import Filters
 from bpftop.collectors.stacks_reader import COUNTER_NAMES, StackReader
@@ -100,6 +100,10 @@ class StacksSample:
         off_paused: off-CPU stacks are not being taken now (no one is looking at
             them); their counts stand still until the stacks pane is shown.
     """
+
+    # Per-process tables a recording may keep only every few seconds (see
+    # bpftop.record.detail); everything else is recorded every frame.
+    DETAIL: ClassVar[tuple[str, ...]] = ("cpu", "off")
 
     ts_ns: int
     freq_hz: int

@@ -16,7 +16,7 @@ import platform
 import struct
 import time
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from bpftop.collectors.base import Filters, header_defines, sorted_rows
 
@@ -80,6 +80,10 @@ class SyscallsSample:
         evicted_errnos: (pid, syscall, errno) triples pushed out.
         lost_errnos: error events whose errno could not be recorded.
     """
+
+    # Per-process tables a recording may keep only every few seconds (see
+    # bpftop.record.detail); everything else is recorded every frame.
+    DETAIL: ClassVar[tuple[str, ...]] = ("procs",)
 
     ts_ns: int
     arch: str

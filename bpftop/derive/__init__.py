@@ -6,6 +6,7 @@ call it, so a replay shows the numbers the live session showed.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import re
 from dataclasses import dataclass, field
@@ -39,6 +40,9 @@ class Derived:
         procs: process metadata by pid.
         views: collector stem -> its derived view (e.g. ``SyscallsView``).
         delay_s: refresh interval in force.
+        detail_s: seconds the per-process figures span when they come from
+            other frames than the rest (a recording that keeps per-process
+            tables every few seconds), None when they span ``interval_s``.
     """
 
     ts_ns: int
@@ -49,6 +53,7 @@ class Derived:
     procs: dict[int, ProcMeta]
     views: dict[str, Any] = field(default_factory=dict)
     delay_s: float = 1.0
+    detail_s: float | None = None
 
     def status_of(self, name: str) -> CollectorStatus | None:
         """Status of one collector, None if it was not asked for."""
@@ -69,13 +74,18 @@ def rate(count: int, interval_s: float | None) -> float | None:
     return count / interval_s
 
 
-def derive(prev: Frame | None, cur: Frame, comm: str = "") -> Derived:
+def derive(prev: Frame | None, cur: Frame, comm: str = "", detail: Derived | None = None) -> Derived:
     """Compute rates and percentiles between two frames.
 
     Args:
         prev: the previous frame, None for the first one.
         cur: the current frame.
         comm: regular expression on process names (user-space part of the filters).
+        detail: where the per-process figures come from when ``cur``'s
+            per-process tables are not those of its own tick (a recording
+            that keeps them every few seconds; see ``bpftop.record.detail``):
+            ``derive`` of the two frames that hold them. Each view's ``DETAIL``
+            fields are taken from it.
     """
     interval_s = (cur.ts_ns - prev.ts_ns) / 1e9 if prev is not None and cur.ts_ns > prev.ts_ns else None
     comm_re = re.compile(comm) if comm else None
@@ -86,6 +96,8 @@ def derive(prev: Frame | None, cur: Frame, comm: str = "") -> Derived:
         prev_sample = prev.samples.get(stem) if prev is not None else None
         module = importlib.import_module(DERIVERS[stem])
         views[stem] = module.derive_view(prev_sample, sample, interval_s, cur.procs, comm_re)
+    if detail is not None:
+        views = {stem: _with_detail(view, detail.views.get(stem)) for stem, view in views.items()}
     return Derived(
         ts_ns=cur.ts_ns,
         wall=cur.wall,
@@ -95,4 +107,13 @@ def derive(prev: Frame | None, cur: Frame, comm: str = "") -> Derived:
         procs=dict(cur.procs),
         views=views,
         delay_s=cur.delay_s,
+        detail_s=detail.interval_s if detail is not None else None,
     )
+
+
+def _with_detail(view: Any, source: Any) -> Any:
+    """``view`` with its per-process fields from ``source`` (same type), else as it is."""
+    names = getattr(type(view), "DETAIL", ())
+    if not names or type(source) is not type(view):
+        return view
+    return dataclasses.replace(view, **{name: getattr(source, name) for name in names})

@@ -13,7 +13,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 from bpftop import hist
 from bpftop.collectors.biolat import TIMES, BiolatSample, DiskOpTotals, ProcIO, op_name, split_dev
@@ -107,6 +107,9 @@ class ProcDisk(NamedTuple):
 @dataclass(frozen=True)
 class BiolatView:
     """Everything the biolat pane, the procs pane's disk columns and batch output show."""
+
+    # Fields derived from the sample's DETAIL tables (see bpftop.derive.derive).
+    DETAIL: ClassVar[tuple[str, ...]] = ("procs", "by_pid")
 
     disk_ops: tuple[DiskOpRow, ...]
     disks: tuple[DiskRow, ...]

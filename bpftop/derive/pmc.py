@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 from bpftop.collectors.pmc import CpuCounts, PmcEvent, PmcSample, ProcCounts, Unavailable
 from bpftop.frame import ProcMeta
@@ -63,6 +63,9 @@ class PmcRow(NamedTuple):
 @dataclass(frozen=True)
 class PmcView:
     """What the pmc pane, batch output and the procs IPC column show."""
+
+    # Fields derived from the sample's DETAIL tables (see bpftop.derive.derive).
+    DETAIL: ClassVar[tuple[str, ...]] = ("procs", "by_pid")
 
     events: tuple[PmcEvent, ...]
     hardware: bool

@@ -14,7 +14,7 @@ from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 from bpftop import hist
 from bpftop.collectors.runqlat import ProcSched, RunqlatSample
@@ -73,6 +73,9 @@ class SystemSched(NamedTuple):
 @dataclass(frozen=True)
 class RunqlatView:
     """Everything the runqlat pane, the procs pane's CPU columns and batch output show."""
+
+    # Fields derived from the sample's DETAIL tables (see bpftop.derive.derive).
+    DETAIL: ClassVar[tuple[str, ...]] = ("procs", "by_pid")
 
     system: SystemSched
     procs: tuple[SchedRow, ...]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 from bpftop.collectors.stacks import EXITED_PID, StackCount, StackLosses, StacksSample
 from bpftop.derive import counter_delta, rate
@@ -109,6 +109,9 @@ class StacksView:
         notes: the symbolizer's notes.
         off_paused: off-CPU stacks were not being taken (stacks off screen).
     """
+
+    # Fields derived from the sample's DETAIL tables (see bpftop.derive.derive).
+    DETAIL: ClassVar[tuple[str, ...]] = ("cpu", "off", "off_ns_per_s")
 
     cpu: tuple[StackRow, ...]
     off: tuple[StackRow, ...]

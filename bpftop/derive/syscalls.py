@@ -7,7 +7,7 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 from bpftop import hist
 from bpftop.collectors.syscalls import SyscallsSample, SyscallTotals
@@ -79,6 +79,9 @@ class ProcRow(NamedTuple):
 @dataclass(frozen=True)
 class SyscallsView:
     """Everything the syscall panes and batch output show."""
+
+    # Fields derived from the sample's DETAIL tables (see bpftop.derive.derive).
+    DETAIL: ClassVar[tuple[str, ...]] = ("procs", "by_pid")
 
     syscalls: tuple[SyscallRow, ...]
     procs: tuple[ProcRow, ...]

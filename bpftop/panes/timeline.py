@@ -47,8 +47,12 @@ REPLAY_HELP: list[BindingType] = [
 ]
 
 
-def timeline_text(source: ReplaySource, width: int) -> Text:
-    """``▶ 2x  2024-05-01 14:03:22  ━━━━╸────  12:34/1:00:00  frame 754/3600``."""
+def timeline_text(source: ReplaySource, width: int, detail_s: float | None = None) -> Text:
+    """``▶ 2x  2024-05-01 14:03:22  ━━━━╸────  12:34/1:00:00  frame 754/3600``.
+
+    ``detail_s``: per-process figures span that many seconds here (a recording
+    that kept per-process tables every few seconds): ``procs/14s`` follows.
+    """
     state = source.state()
     when = datetime.fromtimestamp(state.wall).strftime("%Y-%m-%d %H:%M:%S")
     left = f" {'▶' if state.playing else '⏸'} {state.speed:g}x  {when}  "
@@ -56,6 +60,8 @@ def timeline_text(source: ReplaySource, width: int) -> Text:
         f"  {duration_text(state.elapsed_s)}/{duration_text(state.duration_s)}"
         f"  frame {state.index + 1}/{state.count} "
     )
+    if detail_s is not None:
+        right += f" procs/{detail_s:.0f}s "
     room = max(0, width - len(left) - len(right))
     share = state.index / (state.count - 1) if state.count > 1 else 1.0
     done = round(room * share)
@@ -93,7 +99,9 @@ class Timeline(Readout):
 
     def refresh_state(self) -> None:
         """Redraw from the playback state."""
-        self.show(timeline_text(self.source, self.size.width or 80))
+        derived = getattr(self.app, "derived", None)
+        detail_s = getattr(derived, "detail_s", None)
+        self.show(timeline_text(self.source, self.size.width or 80, detail_s))
 
 
 class GoToScreen(ModalScreen[str]):

@@ -18,6 +18,7 @@ from types import FrameType
 from typing import Any
 
 from bpftop.record.attime import AT_HELP, frame_at
+from bpftop.record.detail import BUDGET_BYTES_PER_HOUR, MAX_EVERY_S
 from bpftop.record.errors import RecordingError
 from bpftop.record.reader import Recording
 from bpftop.record.writer import RecordingWriter
@@ -57,8 +58,20 @@ def _speed(text: str) -> float:
     return value
 
 
+def _detail(text: str) -> float:
+    if text.strip().lower() == "auto":
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= MAX_EVERY_S:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected auto or seconds up to {MAX_EVERY_S:g}")
+    return value
+
+
 def add_record_args(p: argparse.ArgumentParser) -> None:
-    """``--force`` and ``--max-size``, shared by ``--record`` and ``bpftop record``."""
+    """``--force``, ``--max-size``, ``--detail``, ``--budget``: for ``--record`` and ``bpftop record``."""
     p.add_argument("--force", action="store_true", help="overwrite the recording file if it exists")
     p.add_argument(
         "--max-size",
@@ -66,6 +79,21 @@ def add_record_args(p: argparse.ArgumentParser) -> None:
         default=0,
         metavar="SIZE",
         help="stop recording before the file exceeds SIZE (e.g. 100M); the dashboard goes on",
+    )
+    p.add_argument(
+        "--detail",
+        type=_detail,
+        default=0.0,
+        metavar="SECONDS",
+        help="record per-process tables every SECONDS (the refresh interval or less: every frame);"
+        " default auto: every frame while the recording stays within --budget, less often on a busy machine",
+    )
+    p.add_argument(
+        "--budget",
+        type=parse_size,
+        default=BUDGET_BYTES_PER_HOUR,
+        metavar="SIZE",
+        help="bytes per hour the automatic --detail aims at (default 10M)",
     )
 
 
@@ -79,6 +107,8 @@ def open_writer(args: argparse.Namespace, path: str, engine: Any, collectors: li
             delay_s=engine.delay_s,
             force=args.force,
             max_size=args.max_size,
+            detail_s=args.detail,
+            budget=args.budget,
         )
     except RecordingError as exc:
         sys.exit(f"bpftop: {exc}")

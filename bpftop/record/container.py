@@ -25,13 +25,16 @@ RECORD = struct.Struct("<2scII")
 FRAME_PREFIX = struct.Struct("<IIqdB")  # number, base, ts_ns, wall, compression
 HEADER, KEY, DELTA = b"H", b"K", b"D"
 FORMAT_NAME = "bpftop-recording"
-FORMAT_VERSION = 1  # a reader reads its own version and older ones
+FORMAT_VERSION = 2  # a reader reads its own version and older ones (2 added CARRIED)
 MAX_PAYLOAD = 256 << 20
 MAX_BODY = 512 << 20  # decompressed; more is a decompression bomb, not a frame
 COMPRESSIONS = {"none": 0, "zlib": 1, "lzma": 2}
 # Flag on a delta's compression byte: zlib was primed with the previous frame's
 # JSON skeleton (a preset dictionary), which the reader has from decoding it.
 PRIMED = 0x80
+# Flag on the compression byte (version 2): the frame's per-process tables are
+# those of the last frame without the flag (see RecordingWriter's detail).
+CARRIED = 0x40
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 6}]
 
 
@@ -91,7 +94,8 @@ class FramePrefix:
         base: the frame a delta applies to (``number - 1``); a key frame's own number.
         ts_ns: the frame's CLOCK_MONOTONIC time on the recording host.
         wall: its epoch seconds.
-        compression: one of ``COMPRESSIONS``' values.
+        compression: one of ``COMPRESSIONS``' values, ``| PRIMED`` for primed deltas.
+        carried: the per-process tables are those of the last frame not carried.
     """
 
     number: int
@@ -99,11 +103,13 @@ class FramePrefix:
     ts_ns: int
     wall: float
     compression: int
+    carried: bool = False
 
 
 def frame_payload(prefix: FramePrefix, compressed_body: bytes) -> bytes:
     """The payload of a frame record."""
-    head = FRAME_PREFIX.pack(prefix.number, prefix.base, prefix.ts_ns, prefix.wall, prefix.compression)
+    method = prefix.compression | (CARRIED if prefix.carried else 0)
+    head = FRAME_PREFIX.pack(prefix.number, prefix.base, prefix.ts_ns, prefix.wall, method)
     return head + compressed_body
 
 
@@ -111,7 +117,8 @@ def parse_prefix(payload: bytes | memoryview) -> FramePrefix | None:
     """The prefix of a frame payload, None if the payload is too short."""
     if len(payload) < FRAME_PREFIX.size:
         return None
-    return FramePrefix(*FRAME_PREFIX.unpack_from(payload, 0))
+    number, base, ts_ns, wall, method = FRAME_PREFIX.unpack_from(payload, 0)
+    return FramePrefix(number, base, ts_ns, wall, method & ~CARRIED, bool(method & CARRIED))
 
 
 def header_payload(header: dict[str, Any]) -> bytes:

@@ -51,6 +51,8 @@ class FrameEntry:
         key: a key frame (decodes alone); otherwise a delta on the previous frame.
         ts_ns: CLOCK_MONOTONIC on the recording host.
         wall: epoch seconds.
+        carried: its per-process tables are those of the last frame not carried
+            (a recording that keeps them every few seconds; see RecordingWriter).
     """
 
     number: int
@@ -59,6 +61,7 @@ class FrameEntry:
     key: bool
     ts_ns: int
     wall: float
+    carried: bool = False
 
 
 class Recording:
@@ -209,7 +212,9 @@ class Recording:
                 self._pending = {"offset": offset, "frame": last + 1, "reason": why}
             return
         self._settle(prefix.number, offset)
-        self.entries.append(FrameEntry(prefix.number, offset, len(payload), key, prefix.ts_ns, prefix.wall))
+        self.entries.append(
+            FrameEntry(prefix.number, offset, len(payload), key, prefix.ts_ns, prefix.wall, prefix.carried)
+        )
 
     def _settle(self, next_number: int | None, next_offset: int | None) -> None:
         """Close the pending damage: reading resumed at this frame (None: it never did)."""

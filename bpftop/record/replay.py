@@ -1,7 +1,9 @@
 """Frame sources fed from a recording: one for batch output, one for the dashboard.
 
 Both hand out recorded frames; rates come from ``derive`` on consecutive
-recorded frames, exactly as live. Neither needs root, BPF or libbpf.
+recorded frames, exactly as live, and per-process figures of a recording that
+keeps per-process tables every few seconds from ``derive`` on the two frames
+that hold them (``DetailFrames``). Neither needs root, BPF or libbpf.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bpftop.derive import Derived, derive
 from bpftop.frame import CollectorStatus, Frame
 from bpftop.record.attime import clock_text, frame_at
+from bpftop.record.detail import detail_pair
 from bpftop.record.errors import FrameDecodeError
 from bpftop.record.reader import Recording
 
@@ -21,6 +25,62 @@ SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 
 class EndOfRecording(Exception):  # noqa: N818 - the end of the file, not an error
     """The batch source has handed out its last frame."""
+
+
+class DetailFrames:
+    """The per-process figures of frames whose tables were carried (see ``bpftop.record.detail``).
+
+    ``prepare(index)`` (in the thread that decodes frames) finds and decodes
+    the two uncarried frames frame ``index``'s per-process figures come from;
+    ``derived(comm)`` derives them once per pair.
+    """
+
+    def __init__(self, recording: Recording) -> None:
+        self.recording = recording
+        self._carried = [e.carried for e in recording.entries]
+        self._any = any(self._carried)
+        self._frames: dict[int, Frame | None] = {}
+        self._pair: tuple[int | None, int] | None = None
+        self._done: tuple[tuple[int | None, int, str], Derived] | None = None
+
+    def observe(self, index: int, frame: Frame) -> None:
+        """Keep an uncarried frame met in order (saves decoding it again)."""
+        if self._any and not self._carried[index]:
+            self._frames[index] = frame
+            self._trim()
+
+    def prepare(self, index: int) -> None:
+        """Decode what the per-process figures of frame ``index`` need."""
+        self._pair = detail_pair(self._carried, index) if self._any else None
+        if self._pair is None:
+            return
+        for i in self._pair:
+            if i is not None and i not in self._frames:
+                try:
+                    self._frames[i] = self.recording.frame(i)
+                except FrameDecodeError:
+                    self._frames[i] = None  # damaged: the figures stay those of the frame shown
+        self._trim()
+
+    def derived(self, comm: str = "") -> Derived | None:
+        """``derive`` of the pair for the frame last prepared, None when not needed."""
+        if self._pair is None:
+            return None
+        a, b = self._pair
+        later = self._frames.get(b)
+        if later is None:
+            return None
+        if self._done is not None and self._done[0] == (a, b, comm):
+            return self._done[1]
+        earlier = self._frames.get(a) if a is not None else None
+        result = derive(earlier, later, comm)
+        self._done = ((a, b, comm), result)
+        return result
+
+    def _trim(self) -> None:
+        keep = set(self._pair or ()) | set(sorted(self._frames)[-2:])
+        for i in [i for i in self._frames if i not in keep]:
+            del self._frames[i]
 
 
 class ReplayFrames:
@@ -36,6 +96,7 @@ class ReplayFrames:
         self.delay_s = recording.delay_s
         self.status: tuple[CollectorStatus, ...] = ()
         self._frames = recording.frames(start)
+        self._detail = DetailFrames(recording)
 
     def tick(self) -> Frame:
         """The next recorded frame.
@@ -44,11 +105,17 @@ class ReplayFrames:
             EndOfRecording: there is none.
         """
         try:
-            _, frame = next(self._frames)
+            index, frame = next(self._frames)
         except StopIteration:
             raise EndOfRecording from None
+        self._detail.observe(index, frame)
+        self._detail.prepare(index)
         self.status = frame.status
         return frame
+
+    def detail(self, comm: str = "") -> Derived | None:
+        """Per-process figures for the frame ``tick`` returned last (see ``DetailFrames``)."""
+        return self._detail.derived(comm)
 
     def set_focus(self, pid: int) -> None:
         """Nothing to do: the focus data is whatever was recorded."""
@@ -120,6 +187,7 @@ class ReplaySource:
         self._before: Frame | None = None
         self._status: tuple[CollectorStatus, ...] = ()
         self._lock = threading.Lock()
+        self._detail = DetailFrames(recording)
 
     @property
     def status(self) -> tuple[CollectorStatus, ...]:
@@ -164,6 +232,9 @@ class ReplaySource:
             index = self._index
         # Decoding (up to a key frame's worth of deltas after a seek) runs
         # outside the lock, so the UI thread's controls never wait for it.
+        # The frames holding per-process tables come first: they are older,
+        # so the decoding goes forward once.
+        self._detail.prepare(index)
         try:
             before = self.recording.frame(index - 1) if index > 0 else None
         except FrameDecodeError:
@@ -180,6 +251,10 @@ class ReplaySource:
     def frame_before(self) -> Frame | None:
         """The frame recorded just before the one ``tick`` returned last."""
         return self._before
+
+    def detail(self, comm: str = "") -> Derived | None:
+        """Per-process figures for the frame ``tick`` returned last (see ``DetailFrames``)."""
+        return self._detail.derived(comm)
 
     def set_focus(self, pid: int) -> None:
         """Nothing to do: the focus data is whatever was recorded."""

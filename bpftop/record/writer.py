@@ -1,5 +1,8 @@
 """Write a recording: a key frame every two minutes (sooner when deltas are heavy), deltas in between.
 
+Per-process tables go in every frame while the recording stays within its
+budget, less often on a busy machine (``bpftop.record.detail``).
+
 Once the file is open, writing never raises: a failed write (disk full,
 read-only file system, I/O error) truncates the torn record away, stops the
 recording and says why in ``message``, so the dashboard that feeds it runs
@@ -34,6 +37,7 @@ from bpftop.record.container import (
     header_payload,
     record_bytes,
 )
+from bpftop.record.detail import BUDGET_BYTES_PER_HOUR, DetailPolicy, carry
 from bpftop.record.errors import RecordingError
 
 # A key frame costs a whole frame; deltas cost what moved. Two minutes between
@@ -85,6 +89,9 @@ class RecordingWriter:
         force: overwrite an existing file.
         max_size: stop before the file would exceed this many bytes (0: no limit).
         compression: ``zlib`` (default), ``lzma`` or ``none``.
+        detail_s: per-process tables every this many seconds (``delay_s`` or
+            less: every frame); 0 (default): as often as ``budget`` allows.
+        budget: bytes per hour the adaptive detail interval aims at.
 
     Raises:
         RecordingError: the file cannot be created or its header written.
@@ -93,6 +100,7 @@ class RecordingWriter:
         state: ``recording``, ``stopped`` (max size), ``failed`` or ``closed``.
         message: why it is not recording any more.
         frames: frames written.
+        fresh_frames: those with their own per-process tables (the rest carry them).
         size: bytes in the file.
     """
 
@@ -108,8 +116,12 @@ class RecordingWriter:
         compression: str = "zlib",
         key_every_frames: int = KEY_EVERY_FRAMES,
         key_every_s: float = KEY_EVERY_S,
+        detail_s: float = 0.0,
+        budget: int = BUDGET_BYTES_PER_HOUR,
     ) -> None:
         self.path = path
+        self.detail = DetailPolicy(delay_s, detail_s, budget)
+        self._fresh: Frame | None = None  # the last frame written with its own per-process tables
         self.max_size = max_size
         self.key_every_frames = key_every_frames
         self.key_every_ns = int(key_every_s * 1e9)
@@ -117,6 +129,8 @@ class RecordingWriter:
         self.state = "recording"
         self.message = ""
         self.frames = 0
+        self.fresh_frames = 0  # frames with their own per-process tables
+        self._first_ts_ns = self._last_ts_ns = 0
         self.size = 0
         self._prev: Frame | None = None
         self._prev_skeleton = b""
@@ -134,6 +148,7 @@ class RecordingWriter:
             "compression": compression,
             "key_every_frames": key_every_frames,
             "key_every_s": key_every_s,
+            **self.detail.describe(),
         }
         try:
             self._write(MAGIC + record_bytes(HEADER, header_payload(header)))
@@ -157,7 +172,12 @@ class RecordingWriter:
 
     def summary(self) -> str:
         """What was recorded, for the end of a session."""
-        return f"{self.frames} frames, {format_size(self.size)} in {self.path}"
+        text = f"{self.frames} frames, {format_size(self.size)} in {self.path}"
+        if 0 < self.fresh_frames < self.frames:
+            span_s = (self._last_ts_ns - self._first_ts_ns) / 1e9
+            every = span_s / max(1, self.fresh_frames - 1)
+            text += f" (per-process tables every {every:.0f} s on average; --detail)"
+        return text
 
     def append(self, frame: Frame) -> bool:
         """Write one frame; False when it was not written (see ``state``)."""
@@ -171,13 +191,20 @@ class RecordingWriter:
                 or frame.ts_ns - self._key_ts_ns >= self.key_every_ns
                 or self._delta_bytes >= KEY_EVERY_DELTA_BYTES
             )
+            self.detail.delay_s = frame.delay_s or self.detail.delay_s
+            fresh = self._fresh is None or self.detail.fresh(frame.ts_ns)
+            if not fresh:
+                assert self._fresh is not None
+                frame = carry(frame, self._fresh)
             try:
                 body = encode_frame(frame, None if key else prev)
             except Exception as exc:  # a value the format cannot hold must not stop the dashboard
                 return self._stop("failed", f"cannot encode a frame: {exc}")
             number = self.frames
             method = self._compression | (PRIMED if self._compression == 1 and not key else 0)
-            prefix = FramePrefix(number, number if key else number - 1, frame.ts_ns, frame.wall, method)
+            prefix = FramePrefix(
+                number, number if key else number - 1, frame.ts_ns, frame.wall, method, carried=not fresh
+            )
             packed = compress(body, method, self._prev_skeleton)
             record = record_bytes(KEY if key else DELTA, frame_payload(prefix, packed))
             if self.max_size and self.size + len(record) > self.max_size:
@@ -189,6 +216,13 @@ class RecordingWriter:
             except OSError as exc:
                 return self._stop("failed", exc.strerror or str(exc))
             self._prev, self._prev_skeleton = frame, split_body(body)[0]
+            if fresh:
+                self._fresh = frame
+                self.fresh_frames += 1
+            if not self.frames:
+                self._first_ts_ns = frame.ts_ns
+            self._last_ts_ns = frame.ts_ns
+            self.detail.wrote(frame.ts_ns, len(record), fresh=fresh, key=key)
             self.frames += 1
             if key:
                 self._key_ts_ns, self._since_key, self._delta_bytes = frame.ts_ns, 1, 0
