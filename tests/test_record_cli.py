@@ -6,6 +6,7 @@ workload and compare the replay with the live output.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -194,6 +195,65 @@ def test_real_session_replays_to_the_live_numbers(tmp_path: Path, workload_exe: 
     replayed = run("replay", str(watched), "--json", "-b", "--pane", "syscalls")
     assert replayed.stdout.splitlines()[: len(live_lines)] == live_lines
     assert _getppid_calls(_json_lines(replayed.stdout)) == (n, n)
+
+
+@pytest.mark.bpf
+def test_per_process_figures_every_second_add_up_in_replay(tmp_path: Path, workload_exe: Path) -> None:
+    """``--detail 1`` at ``-d 0.25``: per-process windows of ~1 s chain without gaps or double counts."""
+    n = 54_321
+    path = tmp_path / "detail.bpfrec"
+    with workloads.start("getppid", n, exe=workload_exe) as wl:
+        rec = subprocess.Popen(
+            [
+                *BPFTOP,
+                "record",
+                str(path),
+                "-d",
+                "0.25",
+                "--detail",
+                "1",
+                "--pane",
+                "syscalls",
+                "-p",
+                str(wl.pid),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            _wait_for(rec, "recording to")
+            time.sleep(0.6)
+            wl.run()
+            time.sleep(2.5)  # past the next uncarried frame
+        finally:
+            rec.send_signal(signal.SIGTERM)
+            _, err = rec.communicate(timeout=20)
+    assert rec.returncode == 0, err
+    assert "per-process tables every 1 s" in err
+    with Recording(path) as recording:
+        assert recording.header["detail_every_s"] == 1.0
+        carried = [e.carried for e in recording.entries]
+    assert carried.count(False) >= 4 and carried.count(True) >= 8
+    replayed = run("replay", str(path), "--json", "-b")
+    assert replayed.returncode == 0, replayed.stderr
+    lines = _json_lines(replayed.stdout)
+    assert _getppid_calls(lines) == (n, n)  # system-wide figures: every frame, as live
+    windows: dict[int, tuple[int, float | None, float | None]] = {}  # total at b -> (calls, per s, detail_s)
+    for line in lines:
+        row = next((p for p in line["syscalls"]["procs"] if p["pid"] == wl.pid), None)  # type: ignore[index]
+        if row is None:
+            continue  # before its first syscall, or carried from a frame before it
+        windows.setdefault(
+            row["syscalls_total"], (row["syscalls"], row["syscalls_per_s"], line.get("detail_s"))
+        )
+    totals = sorted(windows)
+    assert totals[-1] >= n and sum(calls for calls, _, _ in windows.values()) == totals[-1]
+    for before, after in itertools.pairwise(totals):
+        calls, per_s, detail_s = windows[after]
+        assert calls == after - before and detail_s is not None and 0.9 <= detail_s <= 1.3
+        assert per_s == pytest.approx(calls / detail_s, rel=0.01, abs=0.1)
 
 
 @pytest.mark.bpf
