@@ -272,7 +272,7 @@ def _recording(
 ) -> tuple[Any, Any]:
     """``--record FILE``: the file is created before anything loads, so its errors come first."""
     from bpftop.record.commands import open_writer
-    from bpftop.record.writer import RecordingSource
+    from bpftop.record.source import RecordingSource
 
     writer = open_writer(args, args.record, engine, collectors)
     # Batch output says at once when recording stops; the dashboard shows it in its header.

@@ -17,7 +17,8 @@ from bpftop.frame import CollectorStatus, Frame
 from bpftop.panes.bpfstats import BpfstatsPane, MapTable
 from bpftop.panes.bpfstats_detail import MapScreen, ProgramScreen
 from bpftop.panes.header import Readout
-from bpftop.record.writer import RecordingSource, RecordingWriter
+from bpftop.record.source import RecordingSource
+from bpftop.record.writer import RecordingWriter
 from tests.fakes import HOST, FakeSource
 from tests.test_bpfstats_units import bpf_map, prog
 

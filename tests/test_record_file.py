@@ -15,7 +15,8 @@ from bpftop.record import writer as writer_mod
 from bpftop.record.container import MAGIC, RECORD
 from bpftop.record.errors import RecordingError
 from bpftop.record.reader import Recording
-from bpftop.record.writer import RecordingSource, RecordingWriter
+from bpftop.record.source import RecordingSource
+from bpftop.record.writer import RecordingWriter
 from tests.fakes import HOST
 from tests.test_record_codec import fake_frames
 

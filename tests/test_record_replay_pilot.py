@@ -201,7 +201,7 @@ async def test_header_says_rec_then_why_recording_failed(
     import os
 
     from bpftop.record import writer as writer_mod
-    from bpftop.record.writer import RecordingSource
+    from bpftop.record.source import RecordingSource
 
     engine = FakeSource(delay_s=0.1)
     writer = RecordingWriter(str(tmp_path / "rec"), host=HOST, collectors=["syscalls"], delay_s=0.1)

@@ -17,11 +17,10 @@ import errno
 import os
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from bpftop import __version__
-from bpftop.frame import CollectorStatus, Frame, HostInfo
+from bpftop.frame import Frame, HostInfo
 from bpftop.record.codec import encode_frame
 from bpftop.record.columns import split_body
 from bpftop.record.container import (
@@ -257,68 +256,3 @@ class RecordingWriter:
             self._fd = -1
             if self.state == "recording":
                 self.state = "closed"
-
-
-class RecordingSource:
-    """A frame source that also appends every frame it hands out to a recording.
-
-    Wraps the engine for ``--record``: the TUI and batch output see the same
-    frames, and a failed recording leaves them running.
-
-    Args:
-        source: the engine (anything with ``tick``, ``status``, ``delay_s``).
-        writer: where frames go.
-        report: called once with a message when recording stops early.
-    """
-
-    def __init__(
-        self, source: Any, writer: RecordingWriter, report: Callable[[str], None] | None = None
-    ) -> None:
-        self.source = source
-        self.writer = writer
-        self._report = report
-
-    @property
-    def delay_s(self) -> float:
-        """The engine's refresh interval."""
-        return float(self.source.delay_s)
-
-    @delay_s.setter
-    def delay_s(self, value: float) -> None:
-        self.source.delay_s = value
-
-    @property
-    def status(self) -> tuple[CollectorStatus, ...]:
-        """The engine's collector statuses."""
-        return tuple(self.source.status)
-
-    @property
-    def record_label(self) -> str:
-        """``REC`` or why recording stopped."""
-        return self.writer.label
-
-    def tick(self) -> Frame:
-        """Sample, record, return the frame."""
-        frame: Frame = self.source.tick()
-        if self.writer.recording and not self.writer.append(frame) and self._report is not None:
-            self._report(f"recording {self.writer.state}: {self.writer.message} ({self.writer.summary()})")
-        return frame
-
-    def set_focus(self, pid: int) -> None:
-        """Pass on to the engine."""
-        self.source.set_focus(pid)
-
-    def query(self, collector: str, *args: object) -> object:
-        """Pass on to the engine: on-demand detail is not recorded."""
-        return self.source.query(collector, *args)
-
-    def set_option(self, name: str, value: object) -> None:
-        """Pass on to the engine (e.g. which pane is shown), if it takes settings."""
-        set_option = getattr(self.source, "set_option", None)
-        if set_option is not None:
-            set_option(name, value)
-
-    def close(self) -> None:
-        """Close the recording, then the engine."""
-        self.writer.close()
-        self.source.close()
