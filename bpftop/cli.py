@@ -244,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     # kernel also drops fd-based links if we are killed outright.
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_exit)
+    from bpftop.bpf.log import defer_signals
+
+    defer_signals(signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # never lost inside a libbpf callback
     try:
         engine.open()
         if not engine.any_running:

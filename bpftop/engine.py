@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import psutil
 
+from bpftop.bpf.log import raise_pending
 from bpftop.collectors.base import Collector, Filters
 from bpftop.frame import CollectorStatus, Frame, HostInfo
 from bpftop.privileges import NOT_ROOT_HINT, privilege_problem
@@ -127,6 +128,7 @@ class Engine:
         """Open every collector; failures become statuses, never exceptions."""
         problem = privilege_problem()
         for name in self._names:
+            raise_pending()  # a signal that struck while libbpf logged a load (bpf/log.py)
             if problem:
                 self._status[name] = CollectorStatus(name, False, error=problem, hint=NOT_ROOT_HINT)
                 continue
@@ -142,6 +144,7 @@ class Engine:
             for option, value in self._options.items():
                 _set_option(collector, option, value)
             self._status[name] = CollectorStatus(name, True, method=collector.method)
+        raise_pending()
         return self.status
 
     @property
@@ -180,6 +183,7 @@ class Engine:
 
     def tick(self) -> Frame:
         """Sample every running collector once and return the frame."""
+        raise_pending()
         with self._lock:
             wall = time.time()
             ts_ns = time.monotonic_ns()
