@@ -16,7 +16,6 @@ from collections.abc import Callable
 
 import psutil
 
-from bpftop.bpf.log import raise_pending
 from bpftop.collectors.base import Collector, Filters
 from bpftop.frame import CollectorStatus, Frame, HostInfo
 from bpftop.privileges import NOT_ROOT_HINT, privilege_problem
@@ -126,6 +125,8 @@ class Engine:
 
     def open(self) -> tuple[CollectorStatus, ...]:
         """Open every collector; failures become statuses, never exceptions."""
+        from bpftop.bpf.log import raise_pending  # not at import: replay runs without bpftop.bpf
+
         problem = privilege_problem()
         for name in self._names:
             raise_pending()  # a signal that struck while libbpf logged a load (bpf/log.py)
@@ -183,6 +184,8 @@ class Engine:
 
     def tick(self) -> Frame:
         """Sample every running collector once and return the frame."""
+        from bpftop.bpf.log import raise_pending
+
         raise_pending()
         with self._lock:
             wall = time.time()

@@ -10,6 +10,7 @@ cannot hide behind skips).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -24,6 +25,13 @@ except ImportError:  # running from a checkout without installing
     sys.path.insert(0, str(REPO))
 if str(TESTS) not in sys.path:  # `import workloads` from the test modules
     sys.path.insert(0, str(TESTS))
+
+# A shell starts background jobs (`nohup make test &`) with SIGINT ignored, and
+# children inherit that through exec: `bpftop -b` then rightly ignores SIGINT,
+# and the tests of what Ctrl-C does would wait forever. A Python handler here
+# is reset to the default at exec, so every child takes SIGINT again.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def require_bpf() -> bool:

@@ -53,7 +53,8 @@ def test_inside_the_callback_it_waits_for_raise_pending(usr1: list[int]) -> None
 
 
 def test_a_handler_that_raised_as_the_callback_began_is_kept(usr1: list[int]) -> None:
-    sigint = signal.getsignal(signal.SIGINT)
+    sigint, wrapped = signal.getsignal(signal.SIGINT), log._handlers.pop(signal.SIGINT, None)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever earlier cli.main() calls left
     log.defer_signals(signal.SIGINT)
     try:
         assert log._on_error(KeyboardInterrupt, KeyboardInterrupt(), None) == 0
@@ -66,3 +67,5 @@ def test_a_handler_that_raised_as_the_callback_began_is_kept(usr1: list[int]) ->
     finally:
         signal.signal(signal.SIGINT, sigint)
         log._handlers.pop(signal.SIGINT, None)
+        if wrapped is not None:
+            log._handlers[signal.SIGINT] = wrapped
