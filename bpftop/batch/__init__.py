@@ -61,7 +61,7 @@ def text_tables(d: Derived, pane: str | None, limit: int = 20) -> list[Any]:
     """Renderables for one interval: a summary line then the pane tables."""
     when = datetime.fromtimestamp(d.wall).strftime("%H:%M:%S")
     interval = f"{d.interval_s:.2f}s" if d.interval_s else "-"
-    detail = f", per-process figures over {d.detail_s:.0f}s" if d.detail_s is not None else ""
+    detail = f", per-process over {d.detail_s:.0f}s" if d.detail_s is not None else ""
     parts: list[Any] = [f"bpftop - {when} {d.host.hostname} {d.host.kernel}, interval {interval}{detail}"]
     for st in d.status:
         if not st.ok:
