@@ -27,17 +27,24 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import blockdev  # noqa: E402 - after the path set-up above
-from common import compile_empty, empty_programs, nothing, print_table, prog_stats  # noqa: E402
+from common import (  # noqa: E402
+    Attach,
+    bpf_run_time,
+    compile_empty,
+    empty_programs,
+    nothing,
+    print_table,
+    prog_stats,
+)
 
-from bpftop.bpf._ffi import lib  # noqa: E402
 from bpftop.collectors.base import Filters  # noqa: E402
 from bpftop.collectors.biolat import BiolatCollector  # noqa: E402
 
@@ -48,10 +55,6 @@ NOTHING, EMPTY, BPFTOP, BIOLAT = (
     "(c) bpftop biolat (tp_btf)",
     "(d) libbpf-tools biolatency -Q -D",
 )
-# Each configuration yields the kernel ids of its programs.
-Attach = Callable[[], AbstractContextManager[set[int]]]
-
-
 
 
 @contextmanager
@@ -125,18 +128,9 @@ def bench(device: str, configs: dict[str, Attach], ios: int, rounds: int, cpu: i
         verdict = "OK" if ours <= theirs else "OVER TARGET"
         print(f"bpftop added / biolatency added:     {ours / theirs:.2f}  (target <= 1.0: {verdict})")
 
-    stats_fd = lib().bpf_enable_stats(0)  # BPF_STATS_RUN_TIME while the fd is open
-    if stats_fd < 0:
-        print("\nBPF statistics unavailable: run time per I/O skipped")
+    runtime = bpf_run_time(configs, rounds, lambda ids: bpf_ns_per_io(ids, device, ios // 4, cpu, exe), "I/O")
+    if runtime is None:
         return
-    try:
-        runtime: dict[str, list[float]] = {name: [] for name in configs if name != NOTHING}
-        for _ in range(rounds):
-            for name, results in runtime.items():
-                with configs[name]() as ids:
-                    results.append(bpf_ns_per_io(ids, device, ios // 4, cpu, exe))
-    finally:
-        os.close(stats_fd)
     median = print_table("BPF run time per I/O (kernel BPF statistics)", runtime, "ns/IO")
     if median.get(BIOLAT):
         ratio = median[BPFTOP] / median[BIOLAT]

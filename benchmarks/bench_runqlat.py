@@ -29,17 +29,24 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import sched_workloads  # noqa: E402 - after the path set-up above
-from common import compile_empty, empty_programs, nothing, print_table, prog_stats  # noqa: E402
+from common import (  # noqa: E402
+    Attach,
+    bpf_run_time,
+    compile_empty,
+    empty_programs,
+    nothing,
+    print_table,
+    prog_stats,
+)
 
-from bpftop.bpf._ffi import lib  # noqa: E402
 from bpftop.collectors.base import Filters  # noqa: E402
 from bpftop.collectors.runqlat import RunqlatCollector  # noqa: E402
 
@@ -51,10 +58,6 @@ NOTHING, EMPTY, BPFTOP, RQ, RQ_P = (
     "(d) libbpf-tools runqlat",
     "(e) libbpf-tools runqlat -P",
 )
-# Each configuration yields the kernel ids of its switch and wakeup programs.
-Attach = Callable[[], AbstractContextManager[set[int]]]
-
-
 
 
 @contextmanager
@@ -135,19 +138,11 @@ def bench(configs: dict[str, Attach], trips: int, rounds: int, cpu: int, exe: Pa
             if added.get(name):
                 verdict(added[BPFTOP], added[name], label)
 
-    stats_fd = lib().bpf_enable_stats(0)  # BPF_STATS_RUN_TIME while the fd is open
-    if stats_fd < 0:
-        print("\nBPF statistics unavailable: run time per switch skipped")
+    runtime = bpf_run_time(
+        configs, rounds, lambda ids: bpf_ns_per_switch(ids, trips // 4, cpu, exe), "switch"
+    )
+    if runtime is None:
         return
-    try:
-        runtime: dict[str, list[float]] = {name: [] for name in configs if name != NOTHING}
-        for _ in range(rounds):
-            for name, attach in configs.items():
-                if name in runtime:
-                    with attach() as ids:
-                        runtime[name].append(bpf_ns_per_switch(ids, trips // 4, cpu, exe))
-    finally:
-        os.close(stats_fd)
     median = print_table("BPF run time per switch + wakeup (kernel BPF statistics)", runtime, "ns/switch")
     for name, label in ((RQ, "runqlat"), (RQ_P, "runqlat -P")):
         if median.get(name):

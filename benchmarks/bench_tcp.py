@@ -31,17 +31,24 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import workloads  # noqa: E402 - after the path set-up above
-from common import compile_empty, empty_programs, nothing, print_table, prog_stats  # noqa: E402
+from common import (  # noqa: E402
+    Attach,
+    bpf_run_time,
+    compile_empty,
+    empty_programs,
+    nothing,
+    print_table,
+    prog_stats,
+)
 
-from bpftop.bpf._ffi import lib  # noqa: E402
 from bpftop.collectors.base import Filters  # noqa: E402
 from bpftop.collectors.tcp import TcpCollector  # noqa: E402
 
@@ -52,7 +59,6 @@ NOTHING, EMPTY, BPFTOP, LIFE = (
     "(c) bpftop tcp (tp_btf)",
     "(d) libbpf-tools tcplife",
 )
-Attach = Callable[[], AbstractContextManager[set[int]]]
 
 PINGPONG = r"""
 #define _GNU_SOURCE
@@ -121,8 +127,6 @@ int main(int argc, char **argv)
 """
 
 
-
-
 @contextmanager
 def bpftop_collector() -> Iterator[set[int]]:
     collector = TcpCollector()
@@ -187,19 +191,11 @@ def bench(configs: dict[str, Attach], exe: Path, trips: int, rounds: int, cpu: i
     elif LIFE in median:
         print(f"bpftop added - tcplife added:        {median[BPFTOP] - median[LIFE]:7.1f} ns/msg")
 
-    stats_fd = lib().bpf_enable_stats(0)  # BPF_STATS_RUN_TIME while the fd is open
-    if stats_fd < 0:
-        print("\nBPF statistics unavailable: run time per message skipped")
+    runtime = bpf_run_time(
+        configs, rounds, lambda ids: bpf_ns_per_message(ids, exe, trips // 4, cpu), "message"
+    )
+    if runtime is None:
         return
-    try:
-        runtime: dict[str, list[float]] = {name: [] for name in configs if name != NOTHING}
-        for _ in range(rounds):
-            for name, attach in configs.items():
-                if name in runtime:
-                    with attach() as ids:
-                        runtime[name].append(bpf_ns_per_message(ids, exe, trips // 4, cpu))
-    finally:
-        os.close(stats_fd)
     median = print_table("BPF run time per message (kernel BPF statistics)", runtime, "ns/msg")
     print(f"\nbpftop above the floor (empty programs): {median[BPFTOP] - median[EMPTY]:.1f} ns/msg")
     if LIFE in median:

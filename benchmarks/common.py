@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 ARCH_DEFINES = {"x86_64": "x86", "aarch64": "arm64"}
+Attach = Callable[[], AbstractContextManager[set[int]]]  # attach a configuration, yield its program ids
 
 
 def compile_empty(stem: str, out_dir: Path) -> Path:
@@ -43,6 +45,33 @@ def empty_programs(obj: Path) -> Iterator[set[int]]:
 
     with BpfObject.open(obj.name.removesuffix(".bpf.o"), path=obj, methods=("tp_btf",)) as bpf:
         yield set(bpf.program_ids())
+
+
+def bpf_run_time(
+    configs: Mapping[str, Attach], rounds: int, measure: Callable[[set[int]], float], per: str
+) -> dict[str, list[float]] | None:
+    """``rounds`` of ``measure(program ids)`` per configuration, kernel BPF run-time statistics on.
+
+    ``nothing`` has no programs and is left out. None (and a line saying so)
+    when the kernel cannot turn the statistics on.
+    """
+    from bpftop.bpf._ffi import lib
+
+    stats_fd = lib().bpf_enable_stats(0)  # BPF_STATS_RUN_TIME while the fd is open
+    if stats_fd < 0:
+        print(f"\nBPF statistics unavailable: run time per {per} skipped")
+        return None
+    try:
+        runtime: dict[str, list[float]] = {
+            name: [] for name, attach in configs.items() if attach is not nothing
+        }
+        for _ in range(rounds):
+            for name, results in runtime.items():
+                with configs[name]() as ids:
+                    results.append(measure(ids))
+    finally:
+        os.close(stats_fd)
+    return runtime
 
 
 def prog_stats() -> dict[int, tuple[str, int, int]]:
