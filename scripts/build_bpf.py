@@ -43,14 +43,14 @@ def inputs_of(source: Path) -> list[Path]:
     includes, followed transitively (so a new collector's header does not mark
     every other object stale), plus vmlinux.h."""
     seen: set[Path] = set()
-    todo = [source]
-    while todo:
-        path = todo.pop()
+    pending = [source]
+    while pending:
+        path = pending.pop()
         for name in _INCLUDE.findall(path.read_text()):
             header = C_DIR / name
             if header.is_file() and header not in seen:
                 seen.add(header)
-                todo.append(header)
+                pending.append(header)
     vmlinux = sorted((C_DIR / "vmlinux").glob("*/vmlinux.h"))
     return [source, *sorted(seen), *vmlinux]
 
