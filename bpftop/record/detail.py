@@ -117,10 +117,11 @@ class DetailPolicy:
     def _adaptive(self) -> float:
         if self._fresh_extra is None:
             return self.delay_s
+        longest = max(self.delay_s, MAX_EVERY_S)
         spare = self.budget_per_s * AIM - (self._base_per_s or 0.0) - (self._key_extra or 0.0)
-        if spare <= 0:
-            return max(self.delay_s, MAX_EVERY_S)
-        return min(max(self.delay_s, self._fresh_extra / spare), max(self.delay_s, MAX_EVERY_S))
+        if spare <= 0:  # carried and key frames alone fill the budget
+            return longest
+        return min(max(self.delay_s, self._fresh_extra / spare), longest)
 
 
 def _average(old: float | None, new: float) -> float:
