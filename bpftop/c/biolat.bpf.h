@@ -66,11 +66,13 @@ static __always_inline void add_hist(struct rq_info *info, __u64 *times)
 	/* Per-CPU value: plain adds are exact. */
 	h->ios += 1;
 	h->bytes += info->bytes;
+	/* Unrolled: clang lays this loop out with a fall-through back-edge,
+	 * which the 6.1 verifier's CFG check rejects ("back-edge from insn
+	 * 209 to 210") before it even tries bounded-loop verification. */
+#pragma unroll
 	for (int t = 0; t < BIOLAT_NR_TIMES; t++) {
-		__u64 slot = log2_u64(times[t] / 1000);
+		__u64 slot = log2_slot(times[t] / 1000, BIOLAT_HIST_SLOTS);
 
-		if (slot >= BIOLAT_HIST_SLOTS)
-			slot = BIOLAT_HIST_SLOTS - 1;
 		h->sum_ns[t] += times[t];
 		if (times[t] > h->max_ns[t])
 			h->max_ns[t] = times[t];

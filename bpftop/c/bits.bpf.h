@@ -24,6 +24,24 @@ static __always_inline __u64 log2_u64(__u64 v)
 	return hi ? log2_u32(hi) + 32 : log2_u32(v);
 }
 
+/* Index of v's bucket in a log2 histogram of nr_slots, the last open-ended.
+ *
+ * The bound must reach the verifier as a 64-bit one. Clang knows log2's
+ * result fits in 32 bits and, with -mcpu=v3 (ALU32), clamps it with a 32-bit
+ * jump; the 6.1 verifier takes only the low half's bound from that and then
+ * rejects `map_value + slot` ("math between map_value pointer and register
+ * with unbounded min value"; later kernels carry the bound over). The empty
+ * asm hides what clang knows, so the clamp compares all 64 bits. */
+static __always_inline __u64 log2_slot(__u64 v, __u64 nr_slots)
+{
+	__u64 slot = log2_u64(v);
+
+	asm volatile("" : "+r"(slot));
+	if (slot >= nr_slots)
+		slot = nr_slots - 1;
+	return slot;
+}
+
 /* Raise *p to v. Concurrent writers race on the same key, so retry a
  * bounded number of times with cmpxchg (needs -mcpu=v3, kernel >= 5.12). */
 static __always_inline void atomic_max_u64(__u64 *p, __u64 v)

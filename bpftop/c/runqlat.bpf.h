@@ -86,10 +86,8 @@ static __always_inline int on_exec(void)
 static __always_inline void add_wait(struct cpu_val *c, __u32 tgid, struct proc_val *p, __u64 wait_ns)
 {
 	struct proc_hist zero = {}, *h;
-	__u64 slot = log2_u64(wait_ns / 1000);
+	__u64 slot = log2_slot(wait_ns / 1000, RUNQLAT_HIST_SLOTS);
 
-	if (slot >= RUNQLAT_HIST_SLOTS)
-		slot = RUNQLAT_HIST_SLOTS - 1;
 	c->rq_count += 1;
 	c->rq_total_ns += wait_ns;
 	if (wait_ns > c->rq_max_ns)

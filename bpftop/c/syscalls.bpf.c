@@ -96,9 +96,7 @@ static __always_inline void add_hist(void *map, __u32 nr, __u64 lat_ns, bool fai
 
 	if (!h)
 		return;
-	slot = log2_u64(lat_ns);
-	if (slot >= SYSCALLS_HIST_SLOTS)
-		slot = SYSCALLS_HIST_SLOTS - 1;
+	slot = log2_slot(lat_ns, SYSCALLS_HIST_SLOTS);
 	/* Per-CPU value: plain adds are exact. */
 	h->calls += 1;
 	h->errors += failed;

@@ -57,12 +57,10 @@ static __always_inline void read_addrs(struct sock *sk, struct conn_val *c)
 static __always_inline void add_rtt(__u32 srtt_us)
 {
 	__u32 zero = 0;
-	__u64 slot = log2_u32(srtt_us), *slots = bpf_map_lookup_elem(&rtt_hist, &zero);
+	__u64 slot = log2_slot(srtt_us, TCP_RTT_SLOTS), *slots = bpf_map_lookup_elem(&rtt_hist, &zero);
 
 	if (!slots || !srtt_us)
 		return;
-	if (slot >= TCP_RTT_SLOTS)
-		slot = TCP_RTT_SLOTS - 1;
 	slots[slot] += 1;
 }
 
