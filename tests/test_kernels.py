@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bpftop import kernels
+from bpftop import check, kernels
 
 TABLE = {
     "objects": {
@@ -80,3 +80,32 @@ def test_packaged_table_covers_every_collector():
 def test_collector_with_a_fallback_is_never_too_old():
     # Without its task_file iterator (5.8) bpfstats scans /proc: the kernel is not why it failed.
     assert kernels.too_old("bpfstats", "5.4.0-150-generic") == ""
+
+
+class _FailingCollector:
+    method = ""
+    tried = {"tp_btf": "load tcp.bpf.o (tp_btf): Invalid argument; verifier: 0: (85) call ..."}
+
+    def open(self, filters):
+        raise OSError("cannot load tcp")
+
+    def close(self):
+        pass
+
+
+def test_check_row_says_needs_linux_on_an_older_kernel(monkeypatch):
+    monkeypatch.setattr(check, "COLLECTORS", {"tcp": _FailingCollector})
+    monkeypatch.setattr(kernels.platform, "release", lambda: "5.10.0-28-amd64")
+    (row,) = check.collector_rows(can_load=True)
+    assert row.ok is False
+    assert row.detail.startswith("needs Linux 5.12 for ")
+    assert "this kernel reports 5.10" in row.detail
+    assert "verifier" not in row.detail
+
+
+def test_check_row_keeps_the_errors_on_a_new_kernel(monkeypatch):
+    monkeypatch.setattr(check, "COLLECTORS", {"tcp": _FailingCollector})
+    monkeypatch.setattr(kernels.platform, "release", lambda: "6.18.0")
+    (row,) = check.collector_rows(can_load=True)
+    assert row.detail.startswith("cannot load: cannot load tcp")
+    assert "verifier" in row.detail
