@@ -2,7 +2,7 @@
 # (through .ci/run) and what the README tells a fresh machine to run.
 PY ?= .venv/bin/python
 
-.PHONY: test setup lint build-bpf check-bpf syscall-tables bench snapshots
+.PHONY: test setup lint build-bpf check-bpf kernel-reqs syscall-tables bench snapshots
 
 # BPF tests fail instead of skipping when BPF cannot load (BPFTOP_REQUIRE_BPF=1).
 test: lint
@@ -15,12 +15,19 @@ lint:
 	$(PY) -m ruff check bpftop scripts tests benchmarks
 	$(PY) -m mypy
 
-# Rebuild the shipped .bpf.o objects and the manifest (needs clang, llvm, libbpf-dev).
+# Rebuild the shipped .bpf.o objects and the manifest (needs clang, llvm, libbpf-dev),
+# then the minimum kernel of each object (bpftop/c/kernels.json, docs/architecture.md).
 build-bpf:
 	$(PY) scripts/build_bpf.py
+	$(PY) scripts/kernel_reqs.py
 
 check-bpf:
 	$(PY) scripts/build_bpf.py --check
+	$(PY) scripts/kernel_reqs.py --check
+
+# Recompute the minimum Linux per collector and family from the committed objects.
+kernel-reqs:
+	$(PY) scripts/kernel_reqs.py
 
 syscall-tables:
 	$(PY) scripts/gen_syscall_tables.py

@@ -131,8 +131,23 @@ def collector_rows(can_load: bool) -> list[CheckRow]:
         tried = getattr(collector, "tried", None)
         if tried:
             detail += " (fell back: " + "; ".join(f"{m}: {r}" for m, r in tried.items()) + ")"
+        detail = _too_old(name, ok) or detail
         rows.append(CheckRow(f"collector {name}", ok, f"{detail}; hooks: {'; '.join(hooks)}"))
     return rows
+
+
+def _too_old(name: str, ok: bool) -> str:
+    """Say "needs Linux X.Y for Z" for a collector that failed on a kernel older than it needs.
+
+    It replaces the loader's errors (verifier logs of every family), which on
+    such a kernel only restate what is missing; "" when the collector loaded
+    or the kernel is new enough, where those errors are the news.
+    """
+    if ok:
+        return ""
+    from bpftop.kernels import too_old
+
+    return too_old(name)
 
 
 def run_check(console: Console | None = None) -> int:
