@@ -1,15 +1,27 @@
-"""A rejected program's verifier log: its reason is found at its end, in real logs.
+"""A rejected program's verifier log: kept whole, its reason found at its end.
 
-The logs are in ``tests/fixtures/verifier`` (its README says where each comes from).
+The reason is found in real logs (``tests/fixtures/verifier``); a program this
+kernel's verifier rejects proves that libbpf's long message arrives whole
+(root).
 """
 
 from __future__ import annotations
 
-from conftest import REPO
+import errno
+import importlib.util
+import re
+import shutil
+from pathlib import Path
 
+import pytest
+from conftest import REPO, skip_or_fail
+
+from bpftop.bpf.errors import AttachError, BpfError
 from bpftop.bpf.verifier import Rejection, VerifierLog, find_rejection, parse_libbpf_message
 
 LOGS = REPO / "tests" / "fixtures" / "verifier"
+SOURCE = REPO / "tests" / "bpf" / "verifier_reject.bpf.c"
+UNBOUNDED = re.compile(r"R\d unbounded memory access, make sure to bounds check any such access")
 
 
 def _log(name: str) -> str:
@@ -100,3 +112,45 @@ def test_libbpf_message_carries_the_log() -> None:
     message = f"{header}\n{body}-- END PROG LOAD LOG --\n"
     assert parse_libbpf_message(message) == VerifierLog("block_rq_complete_raw", body.rstrip("\n"))
     assert parse_libbpf_message("libbpf: prog 'x': failed to load: -22") is None
+
+
+def test_error_says_the_reason_not_the_errno() -> None:
+    load_log = VerifierLog("block_rq_complete_raw", _log("debian-6.1-back-edge.log"))
+    err = BpfError("load biolat.bpf.o", -errno.EACCES, "libbpf: failed to load object", (load_log,))
+    assert str(err) == f"load biolat.bpf.o: {load_log.rejection()}"
+    assert "lockdown" not in err.hint  # EACCES here is the verifier's, not a permission
+    assert "bpftop check -v" in err.hint
+
+
+@pytest.fixture(scope="session")
+def reject_obj(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``tests/bpf/verifier_reject.bpf.c`` compiled with the project's flags."""
+    if not (shutil.which("clang") and shutil.which("llvm-strip")):
+        skip_or_fail("clang or llvm-strip not found: they compile the verifier test object")
+    spec = importlib.util.spec_from_file_location("build_bpf", REPO / "scripts" / "build_bpf.py")
+    assert spec and spec.loader
+    builder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builder)
+    return Path(builder.compile_one(SOURCE, tmp_path_factory.mktemp("bpf"), "clang", "llvm-strip"))
+
+
+@pytest.mark.bpf
+def test_rejection_reaches_the_error_whole(reject_obj: Path) -> None:
+    from bpftop.bpf.object import BpfObject
+
+    with pytest.raises(AttachError) as info:
+        BpfObject.open("verifier_reject", path=reject_obj, methods=("raw_tp",))
+    err = info.value
+    (load_log,) = err.load_logs
+    assert load_log.program == "reject_unbounded"
+    # Far longer than the 4 KB one message was cut to: the reason was lost.
+    assert len(load_log.text) > 4 * 4096
+    lines = load_log.text.splitlines()
+    assert lines[0].startswith("arg#0") or lines[0].startswith("0: R1=ctx")  # its head...
+    assert lines[-1].startswith("processed ")  # ...and its end
+    reason = err.tried["raw_tp"]
+    assert reason.startswith("load verifier_reject.bpf.o: verifier rejected reject_unbounded: ")
+    assert UNBOUNDED.search(reason)
+    assert "`h->slots[slot] += 1;`" in reason  # the source line
+    assert "EACCES" not in reason
+    assert "bpftop check -v" in err.hint
