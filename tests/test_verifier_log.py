@@ -2,20 +2,23 @@
 
 The reason is found in real logs (``tests/fixtures/verifier``); a program this
 kernel's verifier rejects proves that libbpf's long message arrives whole
-(root).
+(root); ``bpftop check -v`` prints it.
 """
 
 from __future__ import annotations
 
 import errno
 import importlib.util
+import io
 import re
 import shutil
 from pathlib import Path
 
 import pytest
 from conftest import REPO, skip_or_fail
+from rich.console import Console
 
+from bpftop import check
 from bpftop.bpf.errors import AttachError, BpfError
 from bpftop.bpf.verifier import Rejection, VerifierLog, find_rejection, parse_libbpf_message
 
@@ -122,6 +125,14 @@ def test_error_says_the_reason_not_the_errno() -> None:
     assert "bpftop check -v" in err.hint
 
 
+def test_check_takes_verbose(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[bool] = []
+    monkeypatch.setattr(check, "run_check", lambda verbose=False: seen.append(verbose) or 0)
+    assert check.check_main(["-v"]) == 0
+    assert check.check_main([]) == 0
+    assert seen == [True, False]
+
+
 @pytest.fixture(scope="session")
 def reject_obj(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``tests/bpf/verifier_reject.bpf.c`` compiled with the project's flags."""
@@ -154,3 +165,35 @@ def test_rejection_reaches_the_error_whole(reject_obj: Path) -> None:
     assert "`h->slots[slot] += 1;`" in reason  # the source line
     assert "EACCES" not in reason
     assert "bpftop check -v" in err.hint
+
+
+class _RejectedCollector:
+    """A collector whose only object the verifier rejects."""
+
+    hooks = ()
+    method = ""
+    tried: dict[str, str] = {}
+    path = Path()
+
+    def open(self, _filters: object) -> None:
+        from bpftop.bpf.object import BpfObject
+
+        BpfObject.open("verifier_reject", path=self.path, methods=("raw_tp",))
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.bpf
+def test_check_shows_the_reason_and_with_v_the_log(reject_obj: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_RejectedCollector, "path", reject_obj)
+    monkeypatch.setattr(check, "COLLECTORS", {"rejected": _RejectedCollector})
+    for verbose in (False, True):
+        out = io.StringIO()
+        assert check.run_check(Console(file=out, width=400), verbose=verbose) == 1
+        text = out.getvalue()
+        assert "verifier rejected reject_unbounded" in text
+        assert "h->slots[slot] += 1;" in text  # no markup ate "[slot]"
+        assert ("verifier log of reject_unbounded" in text) == verbose
+        assert ("processed " in text) == verbose
+        assert ("; int reject_unbounded(void *ctx)" in text) == verbose
