@@ -1,18 +1,23 @@
 """``bpftop check``: what this machine supports, and what each collector will use.
 
-Exit status 0 when at least one collector can run, 1 otherwise.
+Exit status 0 when at least one collector can run, 1 otherwise. A program the
+verifier rejected is reported by the reason at its log's end; ``-v`` also
+prints each rejected program's whole verifier log.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from bpftop.bpf.verifier import VerifierLog
 from bpftop.collectors.base import Filters
 from bpftop.engine import COLLECTORS
 from bpftop.privileges import CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, NOT_ROOT_HINT, effective_caps
@@ -28,6 +33,7 @@ class CheckRow:
     item: str
     ok: bool | None  # None: informational
     detail: str
+    load_logs: tuple[VerifierLog, ...] = field(default=(), compare=False)  # `-v` prints them
 
 
 def _privileges() -> CheckRow:
@@ -101,6 +107,7 @@ def _pmu_row(probed: tuple[bool, str]) -> CheckRow:
 def collector_rows(can_load: bool) -> list[CheckRow]:
     """For each collector: its hooks and the attach method a real load picks."""
     from bpftop.bpf.btf import has_btf_tracepoint
+    from bpftop.bpf.log import collect_load_logs
     from bpftop.bpf.tracefs import tracepoint_exists
 
     rows = []
@@ -117,22 +124,24 @@ def collector_rows(can_load: bool) -> list[CheckRow]:
                 CheckRow(f"collector {name}", False, f"{'; '.join(hooks)} — not loaded: no privileges")
             )
             continue
-        try:
-            collector.open(Filters())
-            detail = f"attached via {collector.method}"
-            extra = getattr(collector, "detail", "")  # e.g. how biolat finds the submitter
-            if extra:
-                detail += f" ({extra})"
-            ok = True
-        except Exception as exc:  # report every reason, never raise
-            detail, ok = f"cannot load: {exc}", False
-        finally:
-            collector.close()
+        with collect_load_logs() as load_logs:
+            try:
+                collector.open(Filters())
+                detail = f"attached via {collector.method}"
+                extra = getattr(collector, "detail", "")  # e.g. how biolat finds the submitter
+                if extra:
+                    detail += f" ({extra})"
+                ok = True
+            except Exception as exc:  # report every reason, never raise
+                detail, ok = f"cannot load: {exc}", False
+            finally:
+                collector.close()
         tried = getattr(collector, "tried", None)
         if tried:
             detail += " (fell back: " + "; ".join(f"{m}: {r}" for m, r in tried.items()) + ")"
         detail = _too_old(name, ok) or detail
-        rows.append(CheckRow(f"collector {name}", ok, f"{detail}; hooks: {'; '.join(hooks)}"))
+        detail += f"; hooks: {'; '.join(hooks)}"
+        rows.append(CheckRow(f"collector {name}", ok, detail, tuple(load_logs)))
     return rows
 
 
@@ -150,7 +159,31 @@ def _too_old(name: str, ok: bool) -> str:
     return too_old(name)
 
 
-def run_check(console: Console | None = None) -> int:
+def _print_load_logs(console: Console, rows: list[CheckRow]) -> None:
+    """``-v``: each rejected program's whole verifier log, after the table."""
+    for row in rows:
+        for load_log in row.load_logs:
+            console.rule(Text(f"{row.item}: verifier log of {load_log.program}"))
+            # As the kernel wrote it: no wrapping, no markup, fast at megabytes.
+            console.file.write(load_log.text + "\n")
+
+
+def check_main(argv: list[str]) -> int:
+    """``bpftop check [-v]``: parse the arguments, print the report, return the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="bpftop check", description="Report what this machine supports and what each collector uses."
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also print the whole verifier log of each rejected program",
+    )
+    args = parser.parse_args(argv)
+    return run_check(verbose=args.verbose)
+
+
+def run_check(console: Console | None = None, verbose: bool = False) -> int:
     """Print the report; return the exit status."""
     console = console or Console()
     system = system_rows()
@@ -162,8 +195,11 @@ def run_check(console: Console | None = None) -> int:
     table.add_column("detail")
     for row in system + collectors:
         mark = {True: "yes", False: "NO", None: "-"}[row.ok]
-        table.add_row(row.item, mark, row.detail)
+        # Text, not markup: a source line such as `h->slots[slot]` is no style tag.
+        table.add_row(row.item, mark, Text(row.detail))
     console.print(table)
+    if verbose:
+        _print_load_logs(console, collectors)
     runnable = [r for r in collectors if r.ok]
     if not can_load:
         console.print(f"hint: {NOT_ROOT_HINT}")

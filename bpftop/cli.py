@@ -219,9 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bpftop`` console script."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["check"]:
-        from bpftop.check import run_check
+        from bpftop.check import check_main
 
-        return run_check()
+        return check_main(argv[1:])
     if argv[:1] in (["record"], ["replay"], ["profile"]):
         return _subcommand(argv[0], argv[1:])
     args = build_parser().parse_args(argv)

@@ -32,6 +32,12 @@ enum libbpf_print_level { LIBBPF_WARN, LIBBPF_INFO, LIBBPF_DEBUG };
 typedef int (*libbpf_print_fn_t)(enum libbpf_print_level level, const char *fmt, void *args);
 libbpf_print_fn_t libbpf_set_print(libbpf_print_fn_t fn);
 int vsnprintf(char *str, size_t size, const char *format, void *ap);
+/* bpf/log.py prints each message into a memory stream, which grows to any
+ * length: libbpf passes a whole verifier log (16 MiB or more) as one message. */
+void *open_memstream(char **ptr, size_t *sizeloc);
+int vfprintf(void *stream, const char *format, void *ap);
+int fclose(void *stream);
+void free(void *ptr);
 
 int libbpf_strerror(int err, char *buf, size_t size);
 int libbpf_num_possible_cpus(void);

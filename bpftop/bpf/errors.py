@@ -1,13 +1,16 @@
 """Exceptions raised by bpftop's libbpf layer.
 
 Each carries libbpf's reason (the last lines it logged) and the errno, so a pane
-can say what is missing and how to fix it.
+can say what is missing and how to fix it. A load the verifier rejected also
+carries the verifier's whole log, and says the reason found at its end.
 """
 
 from __future__ import annotations
 
 import errno as errno_mod
 import os
+
+from bpftop.bpf.verifier import VerifierLog
 
 
 class BpfError(Exception):
@@ -17,12 +20,16 @@ class BpfError(Exception):
         what: what bpftop was doing ("load syscalls.bpf.o").
         errno: the positive errno libbpf returned, 0 if unknown.
         libbpf_log: libbpf's last warning lines, most useful part of the reason.
+        load_logs: the verifier's whole log of each program it rejected.
     """
 
-    def __init__(self, what: str, err: int = 0, libbpf_log: str = "") -> None:
+    def __init__(
+        self, what: str, err: int = 0, libbpf_log: str = "", load_logs: tuple[VerifierLog, ...] = ()
+    ) -> None:
         self.what = what
         self.errno = abs(err)
         self.libbpf_log = libbpf_log
+        self.load_logs = load_logs
         super().__init__(str(self))
 
     @property
@@ -33,6 +40,8 @@ class BpfError(Exception):
     @property
     def hint(self) -> str:
         """How to fix the most common causes, or an empty string."""
+        if self.load_logs:  # its EACCES or EINVAL is the verifier's, not a permission
+            return "`bpftop check -v` prints the verifier's whole log"
         if self.errno in (errno_mod.EPERM, errno_mod.EACCES):
             if os.geteuid() != 0:
                 return "run as root (sudo bpftop) or grant CAP_BPF and CAP_PERFMON"
@@ -42,6 +51,8 @@ class BpfError(Exception):
         return ""
 
     def __str__(self) -> str:
+        if self.load_logs:  # the reason says more than the errno and libbpf's summary
+            return f"{self.what}: " + "; ".join(str(log.rejection()) for log in self.load_logs)
         parts = [self.what]
         if self.errno:
             parts.append(f"{self.errno_name}: {os.strerror(self.errno)}")
@@ -61,9 +72,9 @@ class LibbpfMissingError(BpfError):
 class AttachError(BpfError):
     """No attach method worked for a program; ``tried`` maps method to reason."""
 
-    def __init__(self, what: str, tried: dict[str, str]) -> None:
+    def __init__(self, what: str, tried: dict[str, str], load_logs: tuple[VerifierLog, ...] = ()) -> None:
         self.tried = tried
-        super().__init__(what)
+        super().__init__(what, load_logs=load_logs)
 
     def __str__(self) -> str:
         reasons = "; ".join(f"{m}: {r}" for m, r in self.tried.items())

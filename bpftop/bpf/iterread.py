@@ -37,7 +37,7 @@ class BpfIterator:
         try:
             err = lib_.bpf_object__load(self._obj)
             if err:
-                raise BpfError(f"load {path.name}", err, log.take_recent())
+                raise BpfError(f"load {path.name}", err, log.take_recent(), log.take_load_logs())
             prog = lib_.bpf_object__next_program(self._obj, ffi.NULL)
             link = lib_.bpf_program__attach(prog)
             if link == ffi.NULL:

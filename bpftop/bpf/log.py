@@ -1,8 +1,11 @@
 """Route libbpf's messages to Python logging, never to the terminal.
 
 libbpf prints to stderr by default, which would scribble over the TUI. The
-callback formats each message with the C library's ``vsnprintf`` and keeps the
-last warnings so errors can quote them.
+callback prints each message whole into a C memory stream (a failed load's
+message carries the verifier's whole log, megabytes at times), keeps the last
+warnings so errors can quote them, and keeps each verifier log apart: errors
+show the reason found at its end (``bpf/verifier.py``), ``bpftop check -v``
+the whole log.
 
 Signals and the callback: Python runs signal handlers between bytecodes, so
 Ctrl-C (KeyboardInterrupt) or SIGTERM/SIGHUP (bpftop's handler raises
@@ -17,11 +20,16 @@ then acts on it.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
+
+from bpftop.bpf import verifier
+from bpftop.bpf.verifier import VerifierLog
 
 logger = logging.getLogger("bpftop.libbpf")
 # Without it, an application that configures no logging would get libbpf's
@@ -30,6 +38,9 @@ logger.addHandler(logging.NullHandler())
 
 _recent: collections.deque[str] = collections.deque(maxlen=64)
 _recent_lock = threading.Lock()
+_load_logs: list[VerifierLog] = []  # failed loads since clear()
+_collecting: list[list[VerifierLog]] = []  # the lists of open collect_load_logs() blocks
+FALLBACK_BYTES = 4096
 _callback: Any = None  # keep the cffi callback alive for the life of the process
 _MAIN = threading.main_thread().ident
 _in_callback = [False]  # the main thread is running the print callback
@@ -81,18 +92,19 @@ def install(lib: Any, libc: Any) -> None:
     global _callback
     from bpftop.bpf._ffi import ffi
 
-    buf_size = 4096
-
     @ffi.callback("int(enum libbpf_print_level, const char *, void *)", onerror=_on_error)
     def _print(level: int, fmt: Any, args: Any) -> int:
         main = threading.get_ident() == _MAIN
         if main:
             _in_callback[0] = True
         try:
-            buf = ffi.new("char[]", buf_size)
-            libc.vsnprintf(buf, buf_size, fmt, args)
-            text = ffi.string(buf).decode("utf-8", "replace").rstrip()
-            if level == 0:  # LIBBPF_WARN
+            text = _format(ffi, libc, fmt, args).rstrip()
+            load_log = verifier.parse_libbpf_message(text) if level == 0 else None
+            if load_log is not None:
+                _keep(load_log)
+                logger.warning("%s", load_log.rejection())
+                logger.info("verifier log of %s:\n%s", load_log.program, load_log.text)
+            elif level == 0:  # LIBBPF_WARN
                 with _recent_lock:
                     _recent.append(text)
                 logger.warning("%s", text)
@@ -109,16 +121,73 @@ def install(lib: Any, libc: Any) -> None:
     lib.libbpf_set_print(_print)
 
 
-def take_recent(max_lines: int = 3) -> str:
-    """Return and clear libbpf's latest warnings, joined on one line."""
+def _format(ffi: Any, libc: Any, fmt: Any, args: Any) -> str:
+    """Print one libbpf message, whole.
+
+    The va_list can be walked only once, so a buffer found too short could not
+    be printed into again, and no size fits all: libbpf's verifier log buffer
+    starts at 16 MiB and doubles while the kernel says it is too small. A
+    memory stream grows as ``vfprintf`` writes: a short message (most of them)
+    costs a small allocation, a long one its length.
+    """
+    buf_ptr, size = ffi.new("char **"), ffi.new("size_t *")
+    stream = libc.open_memstream(buf_ptr, size)
+    if stream == ffi.NULL:  # out of memory: a cut message is better than none
+        buf = ffi.new("char[]", FALLBACK_BYTES)
+        libc.vsnprintf(buf, FALLBACK_BYTES, fmt, args)
+        return ffi.string(buf).decode("utf-8", "replace")
+    libc.vfprintf(stream, fmt, args)
+    libc.fclose(stream)  # sets buf_ptr and size
+    try:
+        return ffi.unpack(buf_ptr[0], size[0]).decode("utf-8", "replace")
+    finally:
+        libc.free(buf_ptr[0])
+
+
+def _keep(load_log: VerifierLog) -> None:
     with _recent_lock:
-        lines = [line for line in _recent if line.strip()]
+        _load_logs.append(load_log)
+        for collected in _collecting:
+            collected.append(load_log)
+
+
+def take_recent(max_lines: int = 3) -> str:
+    """Return and clear the last lines of libbpf's latest warnings, joined on one line."""
+    with _recent_lock:
+        # Lines, not messages: a message can be long (the BTF load log), and
+        # its end carries the reason. Verifier logs are kept apart (take_load_logs).
+        lines = [line for text in _recent for line in text.splitlines() if line.strip()]
         _recent.clear()
-    # The verifier log can be hundreds of lines; its end carries the reason.
     return " | ".join(lines[-max_lines:])
 
 
+def take_load_logs() -> tuple[VerifierLog, ...]:
+    """Return and clear the verifier logs of the loads that failed since ``clear()``."""
+    with _recent_lock:
+        logs = tuple(_load_logs)
+        _load_logs.clear()
+    return logs
+
+
+@contextlib.contextmanager
+def collect_load_logs() -> Iterator[list[VerifierLog]]:
+    """Gather the verifier log of every load that fails inside the block (``bpftop check -v``).
+
+    Unlike ``take_load_logs``, it also sees the failures an object fell back
+    from, whose errors were reduced to text.
+    """
+    collected: list[VerifierLog] = []
+    with _recent_lock:
+        _collecting.append(collected)
+    try:
+        yield collected
+    finally:
+        with _recent_lock:
+            _collecting.remove(collected)
+
+
 def clear() -> None:
-    """Forget earlier warnings before a new operation."""
+    """Forget earlier warnings and verifier logs before a new operation."""
     with _recent_lock:
         _recent.clear()
+        _load_logs.clear()

@@ -19,6 +19,7 @@ from bpftop.bpf.btf import datasec_offsets, has_btf_tracepoint, has_vmlinux_btf
 from bpftop.bpf.errors import AttachError, BpfError
 from bpftop.bpf.maps import BpfMap
 from bpftop.bpf.tracefs import ensure_tracefs, tracepoint_exists
+from bpftop.bpf.verifier import VerifierLog
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class BpfObject:
         if not path.exists():
             raise BpfError(f"{path} is missing: reinstall bpftop or run `make build-bpf`", 2)
         tried: dict[str, str] = {}
+        load_logs: tuple[VerifierLog, ...] = ()
         families = _families_in(path)
         for method in methods if families else ("",):
             if families and method not in families:
@@ -98,8 +100,9 @@ class BpfObject:
                 return cls._attempt(name, path, method, rodata or {}, tried, optional=optional)
             except (BpfError, OSError) as exc:
                 tried[method or "load"] = str(exc)
+                load_logs += getattr(exc, "load_logs", ())
                 logger.info("%s: %s failed: %s", name, method, exc)
-        raise AttachError(f"cannot load {name}", tried)
+        raise AttachError(f"cannot load {name}", tried, load_logs)
 
     @classmethod
     def _attempt(
@@ -123,7 +126,8 @@ class BpfObject:
             self._set_rodata(rodata)
             err = lib_.bpf_object__load(obj)
             if err:
-                raise BpfError(f"load {path.name} ({method})", err, log.take_recent())
+                # The family is said by AttachError's "tried", which quotes this.
+                raise BpfError(f"load {path.name}", err, log.take_recent(), log.take_load_logs())
             self._attach_all()
         except BaseException:
             self.close()
