@@ -2,11 +2,17 @@
 # (through .ci/run) and what the README tells a fresh machine to run.
 PY ?= .venv/bin/python
 
-.PHONY: test setup lint build-bpf check-bpf kernel-reqs syscall-tables bench snapshots
+.PHONY: test test-kernels setup lint build-bpf check-bpf kernel-reqs syscall-tables bench snapshots
 
 # BPF tests fail instead of skipping when BPF cannot load (BPFTOP_REQUIRE_BPF=1).
 test: lint
 	BPFTOP_REQUIRE_BPF=1 $(PY) -m pytest -q
+
+# The BPF tests inside Debian's 6.1 and 6.12 kernels, booted under qemu with
+# this machine's root filesystem (scripts/test_kernels.py). ARGS: e.g. `6.1`,
+# `--update` (rewrite tests/fixtures/kernels/), `6.12 -- tests/test_tcp_bpf.py`.
+test-kernels:
+	$(PY) scripts/test_kernels.py $(ARGS)
 
 setup:
 	scripts/setup-dev.sh

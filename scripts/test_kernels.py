@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Run bpftop's BPF tests inside other kernels booted under qemu (`make test-kernels`).
+
+Each kernel is booted with virtme-ng (``vng``) on this machine's own root
+filesystem, read-only but for ``/tmp`` and a results directory, so the guest
+runs this checkout with this venv, and nothing is built for it. Inside, as
+root, it saves ``bpftop check`` and runs the ``bpf``-marked tests (each
+collector's exactness tests, the lifecycle, record/replay and tmux tests, and
+``tests/test_kernel_smoke.py``: every collector loads, ``-b --json`` counts a
+known workload exactly, each pane runs alone, a recording replays).
+
+The kernels are Debian's (``linux-image-amd64`` for 6.1, Debian 12's
+``linux-image-6.12-amd64`` for 6.12), found in ``/boot``; `scripts/setup-dev.sh`
+installs them, qemu and virtme-ng. Without KVM (this VM, CI) qemu emulates
+the CPU (TCG): a boot takes ~35 s and the tests ~10x longer than on the host.
+
+What each kernel's ``bpftop check`` says is kept in
+``tests/fixtures/kernels/check-<major.minor>.txt``: a run fails when which
+collectors load, or through which family, differs from it, and ``--update``
+rewrites the fixtures (review the diff).
+
+Exit status: 0 when every kernel booted, its tests passed and its check
+matched the fixture; 1 otherwise; 2 when a kernel or vng is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures" / "kernels"
+# The kernels CI proves, by the glob of their image in /boot, newest first.
+KERNELS = {"6.1": "vmlinuz-6.1.*", "6.12": "vmlinuz-6.12.*"}
+# A collector's row in `bpftop check`: "collector NAME | yes | attached via FAMILY ..."
+_ROW = re.compile(r"^[│|]\s*collector (\w+)\s*[│|]\s*(yes|no)\s*[│|]\s*(?:attached via (\S+?)[\s;(]|)")
+
+GUEST = """
+set -u
+cd {repo}
+export BPFTOP_REQUIRE_BPF=1 PYTHONDONTWRITEBYTECODE=1 NO_COLOR=1 COLUMNS=100
+uname -r > {out}/release
+# The guest starts with no modules loaded; biolat's tests need loop devices.
+modprobe -q loop
+nproc > {out}/nproc
+{python} -m bpftop check > {out}/check.txt 2>&1
+echo $? > {out}/check.rc
+{python} -m pytest -m bpf -q -p no:cacheprovider -rfE {pytest_args} > {out}/pytest.txt 2>&1
+echo $? > {out}/pytest.rc
+"""
+
+
+def find_kernel(pattern: str) -> Path | None:
+    """The newest kernel image in /boot matching ``pattern`` (that has its modules)."""
+    modules = Path("/lib/modules")
+    images = [p for p in Path("/boot").glob(pattern) if (modules / p.name.removeprefix("vmlinuz-")).is_dir()]
+    return max(images, key=lambda p: _version_key(p.name), default=None)
+
+
+def _version_key(name: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", name))
+
+
+def collector_summary(check_text: str) -> list[str]:
+    """``name yes family`` for each collector row of ``bpftop check``, in order."""
+    rows = []
+    for line in check_text.splitlines():
+        m = _ROW.match(line.strip())
+        if m:
+            rows.append(" ".join(part for part in m.groups() if part))
+    return rows
+
+
+def boot(image: Path, out: Path, args: argparse.Namespace) -> int:
+    """Boot ``image``, run the guest script, return vng's exit status."""
+    script = GUEST.format(
+        repo=shlex.quote(str(REPO)),
+        out=shlex.quote(str(out)),
+        python=shlex.quote(str(Path(sys.executable))),
+        pytest_args=" ".join(shlex.quote(a) for a in args.pytest_args),
+    )
+    (out / "guest.sh").write_text(script)
+    vng = _vng()
+    assert vng is not None  # main() checked
+    cmd = [vng, "-r", str(image), "--cpus", str(args.cpus), "--memory", args.memory, f"--rwdir={out}"]
+    if not args.kvm:
+        cmd.append("--disable-kvm")
+    cmd += ["--exec", f"sh {shlex.quote(str(out / 'guest.sh'))}"]
+    env = {**os.environ, "PATH": f"{Path(vng).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    with open(out / "console.txt", "w") as console:
+        try:
+            return subprocess.run(
+                cmd,
+                cwd=REPO,
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                env=env,
+                timeout=args.timeout,
+                check=False,
+            ).returncode
+        except subprocess.TimeoutExpired:
+            return 124
+
+
+def run_kernel(name: str, image: Path, args: argparse.Namespace) -> bool:
+    """Boot one kernel and report; True when everything passed."""
+    out = Path(tempfile.mkdtemp(prefix=f"bpftop-kernel-{name}-"))
+    started = time.monotonic()
+    rc = boot(image, out, args)
+    took = time.monotonic() - started
+    release = _read(out / "release").strip() or "?"
+    print(f"\n=== Linux {release} ({image.name}, {_read(out / 'nproc').strip() or '?'} vCPUs): {took:.0f} s")
+    if rc != 0 or not (out / "pytest.rc").exists():
+        print(f"the guest did not finish (vng exit {rc}); its console:\n{_read(out / 'console.txt')[-4000:]}")
+        print(_read(out / "pytest.txt")[-4000:])
+        return False
+    check_text = _read(out / "check.txt")
+    fixture = FIXTURES / f"check-{name}.txt"
+    got = collector_summary(check_text)
+    ok = True
+    if args.update:
+        FIXTURES.mkdir(parents=True, exist_ok=True)
+        fixture.write_text(check_text)
+        print(f"wrote {fixture.relative_to(REPO)}")
+    elif not fixture.exists():
+        print(f"no fixture {fixture.relative_to(REPO)}: run `make test-kernels ARGS=--update`")
+        ok = False
+    elif got != (want := collector_summary(fixture.read_text())):
+        print(f"bpftop check differs from {fixture.relative_to(REPO)}:")
+        print("  expected: " + "; ".join(want) + "\n  got:      " + "; ".join(got))
+        print(check_text)
+        ok = False
+    print("bpftop check: " + "; ".join(got))
+    pytest_text, pytest_rc = _read(out / "pytest.txt"), _read(out / "pytest.rc").strip()
+    print((pytest_text[-6000:] if pytest_rc != "0" else pytest_text[-600:]).rstrip())
+    shutil.rmtree(out, ignore_errors=True)
+    return ok and pytest_rc == "0" and _pytest_passed(pytest_text)
+
+
+def _vng() -> str | None:
+    """virtme-ng's ``vng``, from this venv first (it is a PyPI package)."""
+    return shutil.which("vng", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+def _pytest_passed(text: str) -> bool:
+    last = text.strip().splitlines()[-1] if text.strip() else ""
+    return " passed" in last and "failed" not in last and "error" not in last
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def main() -> int:
+    """Entry point; see the module docstring."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kernels", nargs="*", choices=[*KERNELS, []], help="which (default: all of them)")
+    parser.add_argument("--update", action="store_true", help="rewrite the `bpftop check` fixtures")
+    parser.add_argument("--cpus", type=int, default=2, help="vCPUs per guest (2)")
+    parser.add_argument("--memory", default="4G", help="guest memory (4G)")
+    parser.add_argument("--kvm", action="store_true", help="use KVM (default: TCG, which works everywhere)")
+    parser.add_argument("--timeout", type=float, default=1500, help="seconds per kernel (1500)")
+    parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: more pytest arguments")
+    args = parser.parse_args()
+    args.pytest_args = [a for a in args.pytest_args if a != "--"]
+    if os.geteuid() != 0:
+        print("test_kernels: needs root (BPF inside the guest runs as the guest's root)", file=sys.stderr)
+        return 2
+    if _vng() is None:
+        print("test_kernels: vng not found: scripts/setup-dev.sh installs virtme-ng", file=sys.stderr)
+        return 2
+    names = args.kernels or list(KERNELS)
+    images = {name: find_kernel(KERNELS[name]) for name in names}
+    missing = [name for name, image in images.items() if image is None]
+    if missing:
+        print(
+            f"test_kernels: no /boot/{', '.join(KERNELS[n] for n in missing)} with modules: "
+            "scripts/setup-dev.sh installs Debian's kernels",
+            file=sys.stderr,
+        )
+        return 2
+    results = {name: run_kernel(name, image, args) for name, image in images.items() if image}
+    print("\nkernels: " + ", ".join(f"{n} {'passed' if ok else 'FAILED'}" for n, ok in results.items()))
+    return 0 if all(results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""What a new user runs first, on whatever kernel this is (root, real BPF).
+
+These are the checks that `make test-kernels` cares most about on Debian's
+6.1 and 6.12 booted under qemu: every collector loads (the PMU fallback counts
+as loaded), ``bpftop -b --json`` counts a known syscall workload exactly, every
+pane runs on its own in batch mode, and a short recording replays.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import workloads
+
+from bpftop import engine
+
+ROOT = Path(__file__).resolve().parent.parent
+BPFTOP = [sys.executable, "-m", "bpftop"]
+ALL_COLLECTORS = list(engine.COLLECTORS)
+
+
+def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*BPFTOP, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def _json_lines(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def _getppid_calls(lines: list[dict[str, object]]) -> tuple[int, int]:
+    """(sum of interval calls, cumulative calls at the end) of getppid over JSON lines."""
+    rows = [next((s for s in line["syscalls"]["syscalls"] if s["name"] == "getppid"), None) for line in lines]  # type: ignore[index]
+    return sum(r["calls"] for r in rows if r), max((r["calls_total"] for r in rows if r), default=0)
+
+
+@pytest.mark.bpf
+def test_check_loads_every_collector() -> None:
+    out = _run("check")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"{len(ALL_COLLECTORS)} of {len(ALL_COLLECTORS)} collectors can run" in out.stdout, out.stdout
+
+
+@pytest.mark.bpf
+def test_batch_json_loads_everything_and_counts_exactly(workload_exe: Path) -> None:
+    n = 54_321
+    with workloads.start("getppid", n, exe=workload_exe) as wl:
+        proc = subprocess.Popen(
+            [*BPFTOP, "-b", "--json", "-d", "0.5", "-p", str(wl.pid)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            first = proc.stdout.readline()
+            assert first.startswith("{"), proc.stderr.read() if proc.stderr else first
+            wl.run()
+            time.sleep(1.5)  # at least two more intervals after the calls
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    lines = _json_lines(first + out)
+    statuses = {c["name"]: c for c in lines[-1]["collectors"]}  # type: ignore[attr-defined]
+    assert sorted(statuses) == sorted(ALL_COLLECTORS)
+    failed = {name: c["error"] for name, c in statuses.items() if not c["ok"]}
+    assert not failed, failed
+    assert _getppid_calls(lines) == (n, n)  # the pid filter is applied in the kernel
+
+
+@pytest.mark.bpf
+@pytest.mark.parametrize("pane", sorted(engine.PANES))
+def test_each_pane_runs_alone_in_batch(pane: str) -> None:
+    out = _run("-b", "-n", "2", "-d", "0.5", "--pane", pane)
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr
+    assert out.stdout.strip()
+
+
+@pytest.mark.bpf
+def test_short_record_replays(tmp_path: Path) -> None:
+    path = tmp_path / "smoke.bpfrec"
+    rec = _run("record", str(path), "--duration", "2", "-d", "0.5")
+    assert rec.returncode == 0, rec.stderr
+    replayed = _run("replay", str(path), "-b", "--json")
+    assert replayed.returncode == 0, replayed.stderr
+    lines = _json_lines(replayed.stdout)
+    assert len(lines) >= 3
+    assert {c["name"] for c in lines[-1]["collectors"] if c["ok"]} == set(ALL_COLLECTORS)  # type: ignore[attr-defined]
