@@ -166,15 +166,20 @@ def _read(path: Path) -> str:
 def main() -> int:
     """Entry point; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kernels", nargs="*", choices=[*KERNELS, []], help="which (default: all of them)")
+    parser.add_argument("kernels", nargs="*", help=f"which of {', '.join(KERNELS)} (default: all)")
     parser.add_argument("--update", action="store_true", help="rewrite the `bpftop check` fixtures")
     parser.add_argument("--cpus", type=int, default=2, help="vCPUs per guest (2)")
     parser.add_argument("--memory", default="4G", help="guest memory (4G)")
     parser.add_argument("--kvm", action="store_true", help="use KVM (default: TCG, which works everywhere)")
     parser.add_argument("--timeout", type=float, default=1500, help="seconds per kernel (1500)")
-    parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: more pytest arguments")
-    args = parser.parse_args()
-    args.pytest_args = [a for a in args.pytest_args if a != "--"]
+    parser.epilog = "Arguments after -- go to pytest, e.g. `6.1 -- tests/test_tcp_bpf.py -x`."
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:split])
+    args.pytest_args = argv[split + 1 :]
+    unknown = set(args.kernels) - set(KERNELS)
+    if unknown:
+        parser.error(f"unknown kernel {', '.join(sorted(unknown))}: choose from {', '.join(KERNELS)}")
     if os.geteuid() != 0:
         print("test_kernels: needs root (BPF inside the guest runs as the guest's root)", file=sys.stderr)
         return 2
