@@ -19,6 +19,7 @@ import pytest
 import workloads
 
 from bpftop import engine
+from bpftop.record.reader import Recording, RecordingError
 
 ROOT = Path(__file__).resolve().parent.parent
 BPFTOP = [sys.executable, "-m", "bpftop"]
@@ -37,6 +38,15 @@ def _getppid_calls(lines: list[dict[str, object]]) -> tuple[int, int]:
     """(sum of interval calls, cumulative calls at the end) of getppid over JSON lines."""
     rows = [next((s for s in line["syscalls"]["syscalls"] if s["name"] == "getppid"), None) for line in lines]  # type: ignore[index]
     return sum(r["calls"] for r in rows if r), max((r["calls_total"] for r in rows if r), default=0)
+
+
+def _frames(path: Path) -> int:
+    """Whole frames in a recording that is still being written (0 before its header)."""
+    try:
+        with Recording(path) as recording:
+            return len(recording)
+    except (OSError, RecordingError):  # not created yet, or its header not yet written
+        return 0
 
 
 def _first_line(proc: subprocess.Popen[str]) -> str:
@@ -97,10 +107,20 @@ def test_each_pane_runs_alone_in_batch(pane: str) -> None:
 @pytest.mark.bpf
 def test_short_record_replays(tmp_path: Path) -> None:
     path = tmp_path / "smoke.bpfrec"
-    rec = _run("record", str(path), "--duration", "4", "-d", "0.25")
-    assert rec.returncode == 0, rec.stderr
-    frames = int(rec.stderr.split("recorded ")[1].split(" frames")[0])
-    assert frames >= 2, rec.stderr  # ~16 on a host; an emulated guest ticks slower
+    rec = subprocess.Popen(
+        [*BPFTOP, "record", str(path), "-d", "0.25"], cwd=ROOT, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        # Until three frames are on disk: ~1 s on a host, longer in an emulated guest.
+        deadline = time.monotonic() + 180
+        while _frames(path) < 3 and rec.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.25)
+    finally:
+        rec.send_signal(signal.SIGTERM)
+        _, err = rec.communicate(timeout=60)
+    assert rec.returncode == 0, err
+    frames = int(err.split("recorded ")[1].split(" frames")[0])
+    assert frames >= 3, err
     replayed = _run("replay", str(path), "-b", "--json")
     assert replayed.returncode == 0, replayed.stderr
     lines = _json_lines(replayed.stdout)
