@@ -165,6 +165,9 @@ class TcpCollector:
 
     Args:
         methods: attach families to try (tests); all, best first, when empty.
+        length_hooks: False leaves ``sock_send_length``/``sock_recv_length``
+            out even where the kernel has them, which is exactly the path of
+            Linux < 6.3 (tests run it on newer kernels).
     """
 
     name = "tcp"
@@ -177,8 +180,9 @@ class TcpCollector:
         ("tcp", "tcp_receive_reset"),
     )
 
-    def __init__(self, methods: tuple[str, ...] = ()) -> None:
+    def __init__(self, methods: tuple[str, ...] = (), length_hooks: bool = True) -> None:
         self.methods = methods
+        self.length_hooks = length_hooks
         self.method = ""
         self.detail = ""
         self.tried: dict[str, str] = {}
@@ -198,7 +202,10 @@ class TcpCollector:
 
         self._filtered = bool(filters.pid or filters.uid is not None or filters.cgroup_id)
         methods = self.methods or METHODS
-        self._obj = BpfObject.open("tcp", rodata=filters.rodata(), methods=methods, optional=LENGTH_HOOKS)
+        leave_out = () if self.length_hooks else LENGTH_HOOKS
+        self._obj = BpfObject.open(
+            "tcp", rodata=filters.rodata(), methods=methods, optional=LENGTH_HOOKS, leave_out=leave_out
+        )
         self.method = self._obj.method
         self.tried = self._obj.tried
         self._live_bytes = not any(h in self._obj.skipped for h in LENGTH_HOOKS)
