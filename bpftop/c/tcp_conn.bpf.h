@@ -10,7 +10,8 @@
 
 /* A socket changed state. Active opens are attributed at SYN_SENT, where
  * `current` is the process calling connect(); passive opens reach ESTABLISHED
- * in softirq context and stay pid 0 until a process sends or receives. */
+ * in softirq context: their owner is the first process to send or receive,
+ * or tcp_owner.bpf.c's walk, whichever comes first. */
 static __always_inline int on_state(struct sock *sk, int oldstate, int newstate)
 {
 	__u64 key = (__u64)sk, now = bpf_ktime_get_ns();
@@ -51,7 +52,8 @@ static __always_inline int on_state(struct sock *sk, int oldstate, int newstate)
 		add_rtt(c->srtt_us);
 	}
 	/* With a filter set, a connection no process of the filter has claimed
-	 * (an accepted one nobody read or wrote) is not reported. */
+	 * (an accepted one it neither used nor was found holding) is not
+	 * reported. */
 	if (newstate == TCP_ESTABLISHED && (c->pid || !filtering()))
 		emit(sk, c, TCP_EV_OPEN, now);
 	if (newstate == TCP_CLOSE) {
