@@ -219,9 +219,29 @@ def test_accepted_connection_nobody_sends_on_has_its_holder(before_6_3: TcpColle
 
 
 @up_to_three_runs
-def test_pid_filter_shows_only_that_process() -> None:
+def test_accepted_connection_closed_before_a_refresh_has_its_closer(before_6_3: TcpCollector) -> None:
+    """No refresh while it lived, so no walk: the server's close() names it (FIN_WAIT1, its context)."""
+    before_6_3.sample()
+    with nw.accepted("127.0.0.1", "close", 0) as (server, sock):
+        client_port = sock.getsockname()[1]
+        comm = comm_of(server.pid)
+        assert sock.recv(1) == b""  # the server's FIN
+        sock.close()
+        deadline = time.monotonic() + 5
+        while True:  # CLOSE comes with the client's FIN, in softirq
+            ends = (server.local_port, client_port)
+            closed = [k for k in before_6_3.sample().closed if (k.lport, k.rport) == ends]
+            if closed or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    assert [(k.pid, k.comm, k.passive) for k in closed] == [(server.pid, comm, True)]
+
+
+@pytest.mark.parametrize("length_hooks", [True, False])
+@up_to_three_runs
+def test_pid_filter_shows_only_that_process(length_hooks: bool) -> None:
     with nw.transfer("127.0.0.1", 4096, 4096) as (server, client):
-        filtered = TcpCollector()
+        filtered = TcpCollector(length_hooks=length_hooks)
         filtered.open(Filters(pid=client.pid))
         try:
             nw.run(server, client)
@@ -230,9 +250,12 @@ def test_pid_filter_shows_only_that_process() -> None:
             closed = filtered.sample().closed
         finally:
             filtered.close()
-    # Connected before the collector attached: seen from its first send, mid-life.
-    assert {(c.pid, c.sent_bytes, c.recv_bytes, c.midlife) for c in live.conns} == {
-        (client.pid, 4096, 4096, True)
-    }
-    assert {p.pid for p in live.procs} == {client.pid}
-    assert [c.pid for c in closed] == [client.pid]
+    if live.live_bytes:
+        # Connected before the collector attached: seen from its first send, mid-life.
+        assert {(c.pid, c.sent_bytes, c.recv_bytes, c.midlife) for c in live.conns} == {
+            (client.pid, 4096, 4096, True)
+        }
+        assert {p.pid for p in live.procs} == {client.pid}
+    else:  # Linux < 6.3: nothing to see it by until the client's close() (FIN_WAIT1)
+        assert (live.conns, live.procs) == ((), ())
+    assert [(c.pid, c.midlife) for c in closed] == [(client.pid, True)]

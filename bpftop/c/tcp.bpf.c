@@ -17,6 +17,7 @@
 #include <bpf/bpf_endian.h>
 #include "bits.bpf.h"
 #include "filters.bpf.h"
+#include "task.bpf.h"
 #include "tcp.h"
 #include "tcp_maps.bpf.h"
 

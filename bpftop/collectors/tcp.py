@@ -11,9 +11,9 @@ Accounting rules (also in docs/architecture.md):
   calling process) or from the end of a passive handshake (SYN_RECV ->
   ESTABLISHED). The latter runs in softirq context, where ``current`` is
   whoever was interrupted, so an accepted connection gets its owner later:
-  the first process to send or receive on it or, on a refresh that finds it
-  still without one, the process holding its fd (``tcp_owner``: a task_file
-  walk). One no process
+  the first process to send or receive on it, the process calling close() or
+  shutdown() on it, or, on a refresh that finds it still without one, the
+  process holding its fd (``tcp_owner``: a task_file walk). One no process
   holds shows pid 0 (and, with a pid/user/cgroup filter, is not shown at
   all). A process that inherits or is passed a socket keeps the first owner's
   attribution for the connection, but its own bytes count in its totals.
@@ -227,7 +227,7 @@ class TcpCollector:
         )
         try:
             self.owner_walk, self._owner_iter = open_walk(self._obj, filters.rodata())
-        except BpfError as exc:  # Linux < 5.8 or no BTF: accepted connections wait for a send
+        except BpfError as exc:  # Linux < 5.8 or no BTF: accepted connections wait for a send or close
             self.detail += f"; no owner walk for accepted connections ({exc})"
         for name, size in (("conns", CONN_VAL.size), ("procs", PROC_VAL.size), ("rtt_hist", HIST_VAL.size)):
             actual = self._obj.map(name).value_size
