@@ -24,14 +24,15 @@ COLLECTOR_OBJECTS: dict[str, tuple[str, ...]] = {
     "syscalls": ("syscalls",),
     "runqlat": ("runqlat",),
     "biolat": ("biolat",),
-    "tcp": ("tcp",),
+    "tcp": ("tcp", "tcp_owner"),
     "pmc": ("pmc",),
     "bpfstats": ("bpfstats",),
     "stacks": ("profile", "offcpu"),
 }
 # Objects whose collector runs without them (bpfstats scans /proc when the
-# task_file iterator cannot load), so they never explain its failure.
-FALLBACK_OBJECTS = frozenset({"bpfstats"})
+# task_file iterator cannot load; tcp waits for a send or close to name the
+# owner of an accepted connection), so they never explain its failure.
+FALLBACK_OBJECTS = frozenset({"bpfstats", "tcp_owner"})
 # "5.14.0-427.el9.x86_64", "6.1.0-57-amd64", "5.15.0-91-generic", "6.18.0-rc3+".
 _RELEASE = re.compile(r"\s*(\d+)\.(\d+)")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -64,6 +65,48 @@ else:
 print("done", flush=True)
 sys.stdin.readline()
 s.close()
+print("closed", flush=True)
+"""
+
+
+# A server that accepts one connection and never calls send() or recv() on
+# it: `hold` only keeps it, `sendfile` and `splice` move n_send bytes without
+# sock_sendmsg (sendfile does not use it before 6.5; splice from a pipe goes
+# through it from 6.5 on, still unseen with the length hooks left out), and
+# `close` closes it at once. It prints its port, "local" once accepted, then
+# waits for a line, acts, prints "done" and waits for another before closing.
+ACCEPTOR = r"""
+import os, socket, sys, tempfile
+mode, host, n_send = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ls = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+ls.bind((host, 0))
+ls.listen(1)
+print("port", ls.getsockname()[1], flush=True)
+s, _ = ls.accept()
+ls.close()
+print("local", s.getsockname()[1], flush=True)
+if mode == "close":
+    s.close()
+sys.stdin.readline()
+if mode == "sendfile":
+    with tempfile.TemporaryFile() as f:
+        f.write(b"x" * n_send)
+        f.flush()
+        done = 0
+        while done < n_send:
+            done += os.sendfile(s.fileno(), f.fileno(), done, n_send - done)
+elif mode == "splice":
+    r, w = os.pipe()
+    left = n_send
+    while left:
+        queued = os.write(w, b"x" * min(left, 16384))
+        left -= queued
+        while queued:
+            queued -= os.splice(r, s.fileno(), queued)
+print("done", flush=True)
+sys.stdin.readline()
+if mode != "close":
+    s.close()
 print("closed", flush=True)
 """
 
@@ -144,6 +187,47 @@ def transfer(
             if peer.proc.poll() is None:
                 peer.proc.kill()
             peer.proc.communicate(timeout=10)
+
+
+@contextlib.contextmanager
+def accepted(host: str, mode: str, n_send: int) -> Iterator[tuple[Peer, socket.socket]]:
+    """An ``ACCEPTOR`` server in ``mode`` and this process's socket connected to it.
+
+    The caller says ``go`` to the server, reads ``n_send`` bytes (``receive``)
+    and waits for its ``done``; on exit the socket is closed and the server
+    told to close, then killed if still running.
+    """
+    argv = [sys.executable, "-c", ACCEPTOR, mode, host, str(n_send)]
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    server = Peer(proc, watchdog=threading.Timer(60.0, proc.kill))
+    assert server.watchdog is not None
+    server.watchdog.daemon = True
+    server.watchdog.start()
+    sock = None
+    try:
+        server.port = int(server.expect("port"))
+        sock = socket.create_connection((host, server.port), timeout=30)
+        server.local_port = int(server.expect("local"))
+        yield server, sock
+    finally:
+        if sock is not None:
+            sock.close()
+        server.watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
+
+
+def receive(sock: socket.socket, n: int) -> None:
+    """Read exactly ``n`` bytes."""
+    got = 0
+    while got < n:
+        chunk = sock.recv(min(65536, n - got))
+        if not chunk:
+            raise RuntimeError(f"peer closed after {got} of {n} bytes")
+        got += len(chunk)
 
 
 def run(server: Peer, client: Peer) -> None:

@@ -89,6 +89,20 @@ def test_attach_error_with_one_method(missing_hook_obj: Path) -> None:
     assert f"btf_trace_{MISSING_HOOK}" in info.value.tried["tp_btf"]
 
 
+def test_only_optional_hooks_can_be_left_out() -> None:
+    with pytest.raises(ValueError, match="sock_send_length"):
+        BpfObject.open("tcp", optional=("sock_recv_length",), leave_out=("sock_send_length",))
+
+
+@pytest.mark.bpf
+def test_left_out_hooks_are_skipped_as_if_missing() -> None:
+    hooks = ("sock_send_length", "sock_recv_length")
+    with BpfObject.open("tcp", methods=("raw_tp",), optional=hooks) as full:
+        assert full.skipped == [] and len(full.program_ids()) == 6
+    with BpfObject.open("tcp", methods=("raw_tp",), optional=hooks, leave_out=hooks) as old:
+        assert sorted(old.skipped) == sorted(hooks) and len(old.program_ids()) == 4
+
+
 @pytest.mark.bpf
 def test_unknown_rodata_variable() -> None:
     with pytest.raises(AttachError) as info:

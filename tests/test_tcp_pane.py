@@ -24,7 +24,7 @@ S = 1_000_000_000
 CONNS = {
     1: (100, 40001, "10.0.0.9", 443, 1000, 0),
     2: (200, 5432, "10.0.0.7", 51000, 500_000, 2),
-    3: (0, 8080, "::1", 60000, 0, 0),  # accepted, unused
+    3: (0, 8080, "::1", 60000, 0, 0),  # accepted, no process holds it
 }
 
 
@@ -99,7 +99,7 @@ async def test_connections_by_throughput_with_totals_closed_and_rtt() -> None:
         assert cells["command"] == "postgres" and cells["lport"] == "5432"
         assert cells["remote"] == "10.0.0.7:51000" and cells["retrans"].isdigit()
         assert cells["rtt"] == "120us"
-        assert pane.table.get_cell("3", "command").strip() == "(accepted, unused)"
+        assert pane.table.get_cell("3", "command").strip() == "(accepted, no owner)"
         assert pane.table.get_cell("3", "remote").strip() == "[::1]:60000"
         assert "3 conns" in str(pane.query_one(".totals", Readout).content)
         closed = str(pane.query_one(".closed", Readout).content)

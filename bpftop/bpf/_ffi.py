@@ -104,6 +104,8 @@ int bpf_prog_get_fd_by_id(__u32 id);
 int bpf_map_get_fd_by_id(__u32 id);
 int bpf_btf_get_fd_by_id(__u32 id);
 int bpf_iter_create(int link_fd);
+/* An iterator that updates another object's maps (tcp_owner) shares them by fd. */
+int bpf_map__reuse_fd(struct bpf_map *map, int fd);
 /* Only tests and benchmarks create maps outside an object (a map without BTF). */
 int bpf_map_create(int map_type, const char *map_name, __u32 key_size, __u32 value_size,
                    __u32 max_entries, const void *opts);

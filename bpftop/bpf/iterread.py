@@ -3,7 +3,9 @@
 An iterator program (``SEC("iter/...")``) runs when its seq_file is read: each
 ``read_all`` makes a new iterator instance from the link (``BPF_ITER_CREATE``)
 and reads it to the end. Used by the bpf pane to find the owners of programs
-and maps (``c/bpfstats.bpf.c``).
+and maps (``c/bpfstats.bpf.c``), and by the tcp collector to find the owners
+of accepted connections (``c/tcp_owner.bpf.c``), whose iterator writes into the
+tcp object's maps: ``maps`` hands it their fds before load.
 """
 
 from __future__ import annotations
@@ -15,15 +17,29 @@ from typing import Any
 from bpftop.bpf import log
 from bpftop.bpf._ffi import ffi, lib
 from bpftop.bpf.errors import BpfError
-from bpftop.bpf.object import object_path
+from bpftop.bpf.object import object_path, set_rodata
 
 READ_SIZE = 1 << 16
 
 
 class BpfIterator:
-    """One loaded iterator object, attached (an iterator link), not yet run."""
+    """One loaded iterator object, attached (an iterator link), not yet run.
 
-    def __init__(self, name: str, path: Path | None = None) -> None:
+    Args:
+        name: object stem; the file is ``bpftop/c/<name>.bpf.o`` unless ``path``.
+        path: explicit object file (tests).
+        rodata: values for its ``const volatile`` globals (filters).
+        maps: map name -> fd of a loaded map to use instead of creating one;
+            the definitions must match (libbpf checks type, sizes and flags).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        path: Path | None = None,
+        rodata: dict[str, int] | None = None,
+        maps: dict[str, int] | None = None,
+    ) -> None:
         lib_ = lib()
         path = path or object_path(name)
         if not path.exists():
@@ -35,6 +51,12 @@ class BpfIterator:
             self._obj = None
             raise BpfError(f"open {path.name}", ffi.errno, log.take_recent())
         try:
+            for map_name, fd in (maps or {}).items():
+                handle = lib_.bpf_object__find_map_by_name(self._obj, map_name.encode())
+                err = lib_.bpf_map__reuse_fd(handle, fd) if handle != ffi.NULL else -2
+                if err:
+                    raise BpfError(f"{path.name}: share map {map_name}", err, log.take_recent())
+            set_rodata(self._obj, rodata or {}, name)
             err = lib_.bpf_object__load(self._obj)
             if err:
                 raise BpfError(f"load {path.name}", err, log.take_recent(), log.take_load_logs())

@@ -72,7 +72,9 @@ class BpfObject:
         rodata: dict[str, int] | None = None,
         methods: tuple[str, ...] = METHODS,
         path: Path | None = None,
+        *,
         optional: tuple[str, ...] = (),
+        leave_out: tuple[str, ...] = (),
     ) -> BpfObject:
         """Open, configure, load and attach ``name``, trying ``methods`` in order.
 
@@ -83,10 +85,16 @@ class BpfObject:
             path: explicit object file (tests).
             optional: hooks (tracepoint names) whose programs are left out when
                 the kernel lacks them, instead of failing the family.
+            leave_out: optional hooks to leave out even where the kernel has
+                them, exactly as on a kernel without them (``skipped`` lists
+                them): how tests run an older kernel's path on a newer one.
 
         Raises:
             AttachError: no family could load and attach; ``tried`` says why each failed.
+            ValueError: ``leave_out`` names a hook that is not optional.
         """
+        if not set(leave_out) <= set(optional):
+            raise ValueError(f"only optional hooks can be left out: {sorted(set(leave_out) - set(optional))}")
         path = path or object_path(name)
         if not path.exists():
             raise BpfError(f"{path} is missing: reinstall bpftop or run `make build-bpf`", 2)
@@ -97,7 +105,9 @@ class BpfObject:
             if families and method not in families:
                 continue
             try:
-                return cls._attempt(name, path, method, rodata or {}, tried, optional=optional)
+                return cls._attempt(
+                    name, path, method, rodata or {}, tried, optional=optional, leave_out=leave_out
+                )
             except (BpfError, OSError) as exc:
                 tried[method or "load"] = str(exc)
                 load_logs += getattr(exc, "load_logs", ())
@@ -114,6 +124,7 @@ class BpfObject:
         tried: dict[str, str],
         *,
         optional: tuple[str, ...] = (),
+        leave_out: tuple[str, ...] = (),
     ) -> BpfObject:
         lib_ = lib()
         log.clear()
@@ -122,8 +133,8 @@ class BpfObject:
             raise BpfError(f"open {path.name}", ffi.errno, log.take_recent())
         self = cls(name, obj, method, tried)
         try:
-            self._select_family(method, optional)
-            self._set_rodata(rodata)
+            self._select_family(method, optional, leave_out)
+            set_rodata(obj, rodata, name)
             err = lib_.bpf_object__load(obj)
             if err:
                 # The family is said by AttachError's "tried", which quotes this.
@@ -142,45 +153,23 @@ class BpfObject:
             prog = lib_.bpf_object__next_program(self._obj, prog)
         return progs
 
-    def _select_family(self, method: str, optional: tuple[str, ...] = ()) -> None:
+    def _select_family(self, method: str, optional: tuple[str, ...], leave_out: tuple[str, ...]) -> None:
         lib_ = lib()
         for prog in self._programs():
             section = ffi.string(lib_.bpf_program__section_name(prog)).decode()
             family = family_of(section)
+            hook = section.split("/")[-1]
             if family is None:
                 continue
             if family != method:
                 lib_.bpf_program__set_autoload(prog, False)
-            elif section.split("/")[-1] in optional and not _hook_exists(section):
+            elif hook in leave_out or (hook in optional and not _hook_exists(section)):
                 lib_.bpf_program__set_autoload(prog, False)
-                self.skipped.append(section.split("/")[-1])
-            elif method == "tp_btf" and not has_btf_tracepoint(section.split("/")[-1]):
-                raise BpfError(f"kernel BTF has no btf_trace_{section.split('/')[-1]}", 2)
+                self.skipped.append(hook)
+            elif method == "tp_btf" and not has_btf_tracepoint(hook):
+                raise BpfError(f"kernel BTF has no btf_trace_{hook}", 2)
             elif method == "tracepoint":
                 ensure_tracefs()
-
-    def _set_rodata(self, values: dict[str, int]) -> None:
-        if not values:
-            return
-        lib_ = lib()
-        offsets = datasec_offsets(lib_.bpf_object__btf(self._obj), ".rodata")
-        rodata = self._internal_map(".rodata")
-        size = ffi.new("size_t *")
-        base = lib_.bpf_map__initial_value(rodata, size) if rodata is not None else ffi.NULL
-        for var, value in values.items():
-            if var not in offsets or base == ffi.NULL:
-                raise BpfError(f"{self.name}: no const volatile variable {var!r}")
-            offset, width = offsets[var]
-            ffi.memmove(ffi.cast("char *", base) + offset, int(value).to_bytes(width, "little"), width)
-
-    def _internal_map(self, suffix: str) -> Any:
-        lib_ = lib()
-        m = lib_.bpf_object__next_map(self._obj, ffi.NULL)
-        while m != ffi.NULL:
-            if ffi.string(lib_.bpf_map__name(m)).decode().endswith(suffix):
-                return m
-            m = lib_.bpf_object__next_map(self._obj, m)
-        return None
 
     def _attach_all(self) -> None:
         lib_ = lib()
@@ -224,7 +213,7 @@ class BpfObject:
         """Write a non-const global while the programs run (e.g. ``focus_tgid``)."""
         lib_ = lib()
         offsets = datasec_offsets(lib_.bpf_object__btf(self._obj), section)
-        bss = self._internal_map(section)
+        bss = internal_map(self._obj, section)
         if var not in offsets or bss is None:
             raise BpfError(f"{self.name}: no global variable {var!r} in {section}")
         offset, width = offsets[var]
@@ -286,6 +275,33 @@ class BpfObject:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def internal_map(obj: Any, suffix: str) -> Any:
+    """The libbpf map of an object's data section (``.rodata``, ``.bss``), or None."""
+    lib_ = lib()
+    m = lib_.bpf_object__next_map(obj, ffi.NULL)
+    while m != ffi.NULL:
+        if ffi.string(lib_.bpf_map__name(m)).decode().endswith(suffix):
+            return m
+        m = lib_.bpf_object__next_map(obj, m)
+    return None
+
+
+def set_rodata(obj: Any, values: dict[str, int], name: str) -> None:
+    """Write ``const volatile`` globals of an opened, not yet loaded, object."""
+    if not values:
+        return
+    lib_ = lib()
+    offsets = datasec_offsets(lib_.bpf_object__btf(obj), ".rodata")
+    rodata = internal_map(obj, ".rodata")
+    size = ffi.new("size_t *")
+    base = lib_.bpf_map__initial_value(rodata, size) if rodata is not None else ffi.NULL
+    for var, value in values.items():
+        if var not in offsets or base == ffi.NULL:
+            raise BpfError(f"{name}: no const volatile variable {var!r}")
+        offset, width = offsets[var]
+        ffi.memmove(ffi.cast("char *", base) + offset, int(value).to_bytes(width, "little"), width)
 
 
 def _hook_exists(section: str) -> bool:

@@ -6,7 +6,9 @@
  * retransmits and resets from tcp:tcp_retransmit_skb, tcp:tcp_send_reset and
  * tcp:tcp_receive_reset. Each hook comes in three variants; the loader keeps
  * one family (the classic tracepoints' are in tcp_tp.bpf.h). The bookkeeping
- * is in tcp_conn.bpf.h, socket reads and map helpers in tcp_sock.bpf.h.
+ * is in tcp_conn.bpf.h, socket reads and map helpers in tcp_sock.bpf.h. The
+ * owners of accepted connections nobody sends or receives on are found by
+ * tcp_owner.bpf.c, which shares conns, procs and counters (tcp_maps.bpf.h).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -15,23 +17,11 @@
 #include <bpf/bpf_endian.h>
 #include "bits.bpf.h"
 #include "filters.bpf.h"
+#include "task.bpf.h"
 #include "tcp.h"
+#include "tcp_maps.bpf.h"
 
 __u64 next_id = 0;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, TCP_MAX_CONNS);
-	__type(key, __u64);
-	__type(value, struct conn_val);
-} conns SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, TCP_MAX_PROCS);
-	__type(key, __u32);
-	__type(value, struct proc_val);
-} procs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -39,13 +29,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64[TCP_RTT_SLOTS]);
 } rtt_hist SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TC_NR_COUNTERS);
-	__type(key, __u32);
-	__type(value, __u64);
-} counters SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -42,7 +42,7 @@ struct conn_val {
 	__u64 open_ns;    /* CLOCK_MONOTONIC at connect() or accept; 0: unknown (MIDLIFE) */
 	__u64 sent_bytes; /* sock_send_length since seen */
 	__u64 recv_bytes; /* sock_recv_length since seen */
-	__u32 pid;        /* tgid; 0 until a process sends or receives (passive opens) */
+	__u32 pid;        /* tgid; 0 until an owner is known (passive opens) */
 	__u32 retrans;
 	__u32 resets;     /* sent and received */
 	__u32 srtt_us;    /* at its last send, receive or state change */
@@ -90,6 +90,15 @@ struct tcp_event {
 	__u8 saddr[16];
 	__u8 daddr[16];
 	char comm[TCP_COMM_LEN];
+};
+
+/* A connection the owner walk (tcp_owner.bpf.c) gave its owner, written to
+ * the iterator's output so user space shows it in the same refresh. */
+struct tcp_owner_rec {
+	__u64 id;   /* conn_val.id */
+	__u32 pid;  /* tgid */
+	__u32 pad;
+	char comm[TCP_COMM_LEN]; /* the thread group leader's */
 };
 
 #endif /* __BPFTOP_TCP_H */

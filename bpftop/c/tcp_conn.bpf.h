@@ -8,15 +8,34 @@
 
 #include "tcp_sock.bpf.h"
 
+/* close() and shutdown() take ESTABLISHED to FIN_WAIT1 and CLOSE_WAIT to
+ * LAST_ACK (tcp_close_state, the only place either state is set) in the
+ * context of the process holding the fd. Not when the last fput was deferred
+ * to a kworker (a kernel thread's close): 0 then, as for any other change. */
+static __always_inline __u32 closer_tgid(int newstate)
+{
+	struct task_struct *task;
+	__u32 tgid;
+
+	if (newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK)
+		return 0;
+	task = (struct task_struct *)bpf_get_current_task();
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	if ((BPF_CORE_READ(task, flags) & PF_KTHREAD) || filtered_out(tgid))
+		return 0;
+	return tgid;
+}
+
 /* A socket changed state. Active opens are attributed at SYN_SENT, where
  * `current` is the process calling connect(); passive opens reach ESTABLISHED
- * in softirq context and stay pid 0 until a process sends or receives. */
+ * in softirq context: their owner is the first process to send or receive,
+ * or the one closing them, or tcp_owner.bpf.c's walk, whichever comes first. */
 static __always_inline int on_state(struct sock *sk, int oldstate, int newstate)
 {
 	__u64 key = (__u64)sk, now = bpf_ktime_get_ns();
 	struct conn_val *c = bpf_map_lookup_elem(&conns, &key);
+	__u32 tgid, closer = closer_tgid(newstate);
 	struct proc_val *p;
-	__u32 tgid;
 
 	if (newstate == TCP_SYN_SENT) {
 		tgid = bpf_get_current_pid_tgid() >> 32;
@@ -35,12 +54,16 @@ static __always_inline int on_state(struct sock *sk, int oldstate, int newstate)
 			count(TC_PASSIVE_OPENS);
 			c = new_conn(sk, 0, TCP_PASSIVE, now);
 		} else if (newstate != TCP_CLOSE && newstate != TCP_SYN_RECV && newstate != TCP_LISTEN &&
-			   oldstate != TCP_LISTEN && !filtering()) {
+			   oldstate != TCP_LISTEN && (closer || !filtering())) {
 			/* Already open when bpftop started, or evicted; never a listener. */
-			c = new_conn(sk, 0, TCP_MIDLIFE, 0);
+			c = new_conn(sk, closer, TCP_MIDLIFE, 0);
 		}
 		if (!c)
 			return 0;
+	} else if (!c->pid && closer) {
+		c->pid = closer;
+		bpf_get_current_comm(c->comm, sizeof(c->comm));
+		proc_of(closer); /* so its retransmits, resets and close count for it */
 	}
 	c->state = newstate;
 	/* At CLOSE the port is already released (skc_num 0): keep what was read. */
@@ -51,7 +74,8 @@ static __always_inline int on_state(struct sock *sk, int oldstate, int newstate)
 		add_rtt(c->srtt_us);
 	}
 	/* With a filter set, a connection no process of the filter has claimed
-	 * (an accepted one nobody read or wrote) is not reported. */
+	 * (an accepted one it neither used, closed nor was found holding) is
+	 * not reported. */
 	if (newstate == TCP_ESTABLISHED && (c->pid || !filtering()))
 		emit(sk, c, TCP_EV_OPEN, now);
 	if (newstate == TCP_CLOSE) {

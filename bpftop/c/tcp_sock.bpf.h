@@ -11,14 +11,6 @@
 #define AF_INET6 10
 #define MSG_PEEK 2
 
-static __always_inline void count(__u32 idx)
-{
-	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
-
-	if (c)
-		*c += 1; /* per-CPU; a run never nests with itself on one CPU */
-}
-
 /* Before 5.6 sk_protocol was a bitfield; the probed bitfield read copes with both. */
 static __always_inline __u16 sk_proto(struct sock *sk)
 {

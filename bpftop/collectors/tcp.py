@@ -10,11 +10,13 @@ Accounting rules (also in docs/architecture.md):
 - A connection is tracked from ``connect()`` (SYN_SENT, attributed to the
   calling process) or from the end of a passive handshake (SYN_RECV ->
   ESTABLISHED). The latter runs in softirq context, where ``current`` is
-  whoever was interrupted, so an accepted connection has pid 0 until the first
-  process sends or receives on it; one nobody used shows pid 0 (and, with a
-  pid/user/cgroup filter, is not shown at all). A process that inherits or is
-  passed a socket keeps the first user's attribution for the connection, but
-  its own bytes count in its per-process totals.
+  whoever was interrupted, so an accepted connection gets its owner later:
+  the first process to send or receive on it, the process calling close() or
+  shutdown() on it, or, on a refresh that finds it still without one, the
+  process holding its fd (``tcp_owner``: a task_file walk). One no process
+  holds shows pid 0 (and, with a pid/user/cgroup filter, is not shown at
+  all). A process that inherits or is passed a socket keeps the first owner's
+  attribution for the connection, but its own bytes count in its totals.
 - Live bytes are application bytes from ``sock_send_length`` and
   ``sock_recv_length`` (Linux >= 6.3): exact, counted per connection since
   bpftop first saw it and per process. Without those tracepoints, bytes are
@@ -37,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from bpftop.collectors.base import Filters, header_defines
+from bpftop.collectors.tcp_owner import OwnerWalk
 
 DEFS = header_defines("tcp.h")
 COMM = DEFS["TCP_COMM_LEN"]
@@ -66,7 +69,7 @@ class TcpConn(NamedTuple):
     """One live connection; bytes are cumulative since bpftop first saw it."""
 
     id: int
-    pid: int  # 0: accepted, no process has used it yet
+    pid: int  # 0: accepted, no owner known yet
     comm: str
     family: int  # AF_INET (2) or AF_INET6 (10)
     laddr: str
@@ -165,6 +168,13 @@ class TcpCollector:
 
     Args:
         methods: attach families to try (tests); all, best first, when empty.
+        length_hooks: False leaves ``sock_send_length``/``sock_recv_length``
+            out even where the kernel has them, which is exactly the path of
+            Linux < 6.3 (tests run it on newer kernels).
+
+    Attributes:
+        owner_walk: decides when the owners of accepted connections are
+            looked up; None when the kernel cannot (``detail`` says why).
     """
 
     name = "tcp"
@@ -177,8 +187,11 @@ class TcpCollector:
         ("tcp", "tcp_receive_reset"),
     )
 
-    def __init__(self, methods: tuple[str, ...] = ()) -> None:
+    def __init__(self, methods: tuple[str, ...] = (), length_hooks: bool = True) -> None:
         self.methods = methods
+        self.length_hooks = length_hooks
+        self.owner_walk: OwnerWalk | None = None
+        self._owner_iter: Any = None
         self.method = ""
         self.detail = ""
         self.tried: dict[str, str] = {}
@@ -193,12 +206,17 @@ class TcpCollector:
 
     def open(self, filters: Filters) -> None:
         """Load and attach (tp_btf, raw_tp, then tracepoint); the length hooks are optional."""
+        from bpftop.bpf.errors import BpfError
         from bpftop.bpf.object import METHODS, BpfObject
         from bpftop.bpf.ringbuf import RingBuffer
+        from bpftop.collectors.tcp_owner import open_walk
 
         self._filtered = bool(filters.pid or filters.uid is not None or filters.cgroup_id)
         methods = self.methods or METHODS
-        self._obj = BpfObject.open("tcp", rodata=filters.rodata(), methods=methods, optional=LENGTH_HOOKS)
+        leave_out = () if self.length_hooks else LENGTH_HOOKS
+        self._obj = BpfObject.open(
+            "tcp", rodata=filters.rodata(), methods=methods, optional=LENGTH_HOOKS, leave_out=leave_out
+        )
         self.method = self._obj.method
         self.tried = self._obj.tried
         self._live_bytes = not any(h in self._obj.skipped for h in LENGTH_HOOKS)
@@ -207,6 +225,10 @@ class TcpCollector:
             if self._live_bytes
             else "no sock_send_length/sock_recv_length (Linux < 6.3): bytes only at close"
         )
+        try:
+            self.owner_walk, self._owner_iter = open_walk(self._obj, filters.rodata())
+        except BpfError as exc:  # Linux < 5.8 or no BTF: accepted connections wait for a send or close
+            self.detail += f"; no owner walk for accepted connections ({exc})"
         for name, size in (("conns", CONN_VAL.size), ("procs", PROC_VAL.size), ("rtt_hist", HIST_VAL.size)):
             actual = self._obj.map(name).value_size
             if actual != size:
@@ -237,11 +259,18 @@ class TcpCollector:
         obj = self._obj
         self._drain()
         conns_dump = obj.map("conns").dump()
+        raw = list(CONN_VAL.iter_unpack(conns_dump.values))
+        # Before the other maps: the walk also creates the owners' procs entries.
+        owners = self._claim({v[0] for v in raw if not v[4]})  # (id, ..., pid, ...)
         procs_dump = obj.map("procs").dump()
         hist = obj.map("rtt_hist").dump()
         counters = obj.map("counters").dump()
         ts_ns = time.monotonic_ns()
-        conns = [decode_conn(v) for v in CONN_VAL.iter_unpack(conns_dump.values)]
+        conns = [decode_conn(v) for v in raw]
+        if owners:  # the walk wrote them into the map after its dump
+            conns = [
+                c._replace(pid=owners[c.id][0], comm=owners[c.id][1]) if c.id in owners else c for c in conns
+            ]
         if self._filtered:  # an accepted connection no process of the filter has used
             conns = [c for c in conns if c.pid]
         conns.sort(key=lambda c: c.id)
@@ -271,6 +300,16 @@ class TcpCollector:
             lost_procs=c[DEFS["TC_PROC_LOST"]],
         )
 
+    def _claim(self, unowned: set[int]) -> dict[int, tuple[int, str]]:
+        if self.owner_walk is None:
+            return {}
+        try:
+            return self.owner_walk.claim(unowned)
+        except OSError as exc:  # never expected: the collector goes on without it
+            self.owner_walk = None
+            self.detail += f"; owner walk stopped ({exc})"
+            return {}
+
     def pids(self, sample: TcpSample) -> set[int]:
         """Pids of connections (live and closed) and of the per-process table."""
         pids = {p.pid for p in sample.procs} | {c.pid for c in sample.conns} | {c.pid for c in sample.closed}
@@ -282,6 +321,10 @@ class TcpCollector:
         if self._ring is not None:
             self._ring.close()
             self._ring = None
+        if self._owner_iter is not None:
+            self._owner_iter.close()
+            self._owner_iter = None
+            self.owner_walk = None
         if self._obj is not None:
             self._obj.close()
             self._obj = None

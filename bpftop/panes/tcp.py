@@ -44,7 +44,7 @@ def fmt_rtt(srtt_us: int) -> str:
 
 def _command(row: ConnRow) -> str:
     if not row.pid:
-        return "(accepted, unused)" if row.passive else "(unknown)"
+        return "(accepted, no owner)" if row.passive else "(unknown)"  # in the accept queue, or closed
     return row.comm
 
 
