@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,19 +167,21 @@ def boot(kernel: Kernel, out: Path, args: argparse.Namespace) -> int:
             return 124
 
 
-def run_kernel(name: str, kernel: Kernel, args: argparse.Namespace) -> bool:
-    """Boot one kernel and report; True when everything passed."""
+def run_kernel(name: str, kernel: Kernel, args: argparse.Namespace) -> tuple[bool, str]:
+    """Boot one kernel; return whether everything passed, and the report to print."""
+    report: list[str] = []
+    say = report.append  # guests may run at once: each report prints whole, at its end
     out = Path(tempfile.mkdtemp(prefix=f"bpftop-kernel-{name}-"))
     started = time.monotonic()
     rc = boot(kernel, out, args)
     took = time.monotonic() - started
     release = _read(out / "release").strip() or "?"
     vcpus = _read(out / "nproc").strip() or "?"
-    print(f"\n=== Linux {release} ({kernel.image.name}, {vcpus} vCPUs): {took:.0f} s")
+    say(f"\n=== Linux {release} ({kernel.image.name}, {vcpus} vCPUs): {took:.0f} s")
     if rc != 0 or not (out / "pytest.rc").exists():
-        print(f"the guest did not finish (vng exit {rc}); its console:\n{_read(out / 'console.txt')[-4000:]}")
-        print(_read(out / "pytest.txt")[-4000:])
-        return False
+        say(f"the guest did not finish (vng exit {rc}); its console:\n{_read(out / 'console.txt')[-4000:]}")
+        say(_read(out / "pytest.txt")[-4000:])
+        return False, "\n".join(report)
     check_text = _read(out / "check.txt")
     fixture = FIXTURES / f"check-{name}.txt"
     got = collector_summary(check_text)
@@ -186,20 +189,20 @@ def run_kernel(name: str, kernel: Kernel, args: argparse.Namespace) -> bool:
     if args.update:
         FIXTURES.mkdir(parents=True, exist_ok=True)
         fixture.write_text(check_text)
-        print(f"wrote {fixture.relative_to(REPO)}")
+        say(f"wrote {fixture.relative_to(REPO)}")
     elif not fixture.exists():
-        print(f"no fixture {fixture.relative_to(REPO)}: run `make test-kernels ARGS=--update`")
+        say(f"no fixture {fixture.relative_to(REPO)}: run `make test-kernels ARGS=--update`")
         ok = False
     elif got != (want := collector_summary(fixture.read_text())):
-        print(f"bpftop check differs from {fixture.relative_to(REPO)}:")
-        print("  expected: " + "; ".join(want) + "\n  got:      " + "; ".join(got))
-        print(check_text)
+        say(f"bpftop check differs from {fixture.relative_to(REPO)}:")
+        say("  expected: " + "; ".join(want) + "\n  got:      " + "; ".join(got))
+        say(check_text)
         ok = False
-    print("bpftop check: " + "; ".join(got))
+    say("bpftop check: " + "; ".join(got))
     pytest_text, pytest_rc = _read(out / "pytest.txt"), _read(out / "pytest.rc").strip()
-    print((pytest_text[-6000:] if pytest_rc != "0" else pytest_text[-600:]).rstrip())
+    say((pytest_text[-6000:] if pytest_rc != "0" else pytest_text[-600:]).rstrip())
     shutil.rmtree(out, ignore_errors=True)
-    return ok and pytest_rc == "0" and _pytest_passed(pytest_text)
+    return ok and pytest_rc == "0" and _pytest_passed(pytest_text), "\n".join(report)
 
 
 def _vng() -> str | None:
@@ -227,6 +230,7 @@ def main() -> int:
     parser.add_argument("--update", action="store_true", help="rewrite the `bpftop check` fixtures")
     parser.add_argument("--cpus", type=int, default=2, help="vCPUs per guest (2)")
     parser.add_argument("--memory", default="4G", help="guest memory (4G)")
+    parser.add_argument("--jobs", type=int, default=1, help="kernels booted at once (1)")
     parser.add_argument("--kvm", action="store_true", help="use KVM (default: TCG, which works everywhere)")
     parser.add_argument("--timeout", type=float, default=1500, help="seconds per kernel (1500)")
     parser.epilog = "Arguments after -- go to pytest, e.g. `6.1 -- tests/test_tcp_bpf.py -x`."
@@ -247,7 +251,14 @@ def main() -> int:
     if args.fetch:
         print("\n".join(f"{name}: {k.image}" for name, k in kernels.items()))
         return 0
-    results = {name: run_kernel(name, kernel, args) for name, kernel in kernels.items()}
+    results = {}
+    # Each guest runs its tests mostly on one vCPU, so two guests at once take
+    # about the time of one on a 2-core machine (CI).
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {pool.submit(run_kernel, name, kernel, args): name for name, kernel in kernels.items()}
+        for future in as_completed(futures):
+            results[futures[future]], report = future.result()
+            print(report, flush=True)
     print("\nkernels: " + ", ".join(f"{n} {'passed' if ok else 'FAILED'}" for n, ok in results.items()))
     return 0 if all(results.values()) else 1
 
