@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import bpfstats_objects
 import pytest
 
-pytestmark = pytest.mark.bpf
+pytestmark = pytest.mark.bpf("syscalls", "runqlat", "biolat")
 # bpftool before 7.4 prints the kernel's per-CPU address move (6.7+, from an
 # inlined per-CPU map lookup) as a plain move; the kernel's own text is ours.
 PERCPU_MOV = re.compile(r"&\(void __percpu \*\)\((r\d+)\)")
