@@ -40,10 +40,10 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "kernels"
 # The kernels CI proves, by the glob of their image in /boot, newest first.
 KERNELS = {"6.1": "vmlinuz-6.1.*", "6.12": "vmlinuz-6.12.*"}
-# A collector's row in `bpftop check`: "collector NAME | yes | attached via FAMILY ..."
 # qemu without KVM emulates the CPU, ~10x slower: bpftop's first frame takes ~60 s,
 # a tick ~1.6 s. Deadlines and time bounds in the tests stretch by this.
 TCG_TIME_SCALE = 10
+# A collector's row in `bpftop check`: "collector NAME | yes | attached via FAMILY ..."
 _ROW = re.compile(r"^[│|]\s*collector (\w+)\s*[│|]\s*(yes|no)\s*[│|]\s*(?:attached via (\S+?)[\s;(]|)")
 
 GUEST = """
