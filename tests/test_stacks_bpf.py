@@ -44,12 +44,17 @@ static double cpu_ms(void)
 	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
+/*
+ * Short chunks (~5 us here, ~50 us under qemu's emulation): each spin
+ * overshoots its unit by up to one chunk, which must stay small against
+ * the shortest unit (0.25 ms) on a slow machine too.
+ */
 __attribute__((noinline)) void spin_hot(double ms)
 {
 	double end = cpu_ms() + ms;
 
 	while (cpu_ms() < end)
-		for (long i = 0; i < 100000; i++)
+		for (long i = 0; i < 10000; i++)
 			sink += i;
 }
 
@@ -58,7 +63,7 @@ __attribute__((noinline)) void spin_cold(double ms)
 	double end = cpu_ms() + ms;
 
 	while (cpu_ms() < end)
-		lib_spin(100000);
+		lib_spin(10000);
 }
 
 int main(int argc, char **argv)
