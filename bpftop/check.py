@@ -108,6 +108,7 @@ def collector_rows(can_load: bool) -> list[CheckRow]:
     """For each collector: its hooks and the attach method a real load picks."""
     from bpftop.bpf.btf import has_btf_tracepoint
     from bpftop.bpf.log import collect_load_logs
+    from bpftop.bpf.probe import raw_tracepoint_exists
     from bpftop.bpf.tracefs import tracepoint_exists
 
     rows = []
@@ -118,7 +119,8 @@ def collector_rows(can_load: bool) -> list[CheckRow]:
             btf = "tp_btf" if has_btf_tracepoint(tp) else "no tp_btf"
             exists = tracepoint_exists(category, tp)
             tp_state = {True: "tracepoint", False: "no tracepoint", None: "tracepoint ?"}[exists]
-            hooks.append(f"{category}:{tp} ({btf}, raw_tp, {tp_state})")
+            raw = {True: "raw_tp", False: "no raw_tp", None: "raw_tp ?"}[raw_tracepoint_exists(category, tp)]
+            hooks.append(f"{category}:{tp} ({btf}, {raw}, {tp_state})")
         if not can_load:
             rows.append(
                 CheckRow(f"collector {name}", False, f"{'; '.join(hooks)} — not loaded: no privileges")

@@ -15,10 +15,13 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bpftop import __version__
 from bpftop.derive.stacks import StackRow, folded_lines
+
+if TYPE_CHECKING:
+    from bpftop.collectors.stacks import StacksCollector, StacksSample
 
 SPEEDSCOPE_SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 
@@ -97,6 +100,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _sample_for(collector: StacksCollector, duration_s: float) -> StacksSample:
+    """Sample for ``duration_s`` from now (after attaching), or until Ctrl-C; then detach."""
+    # Attaching can take a minute on a slow machine: say when the sampling window
+    # starts, so whoever starts a workload for it can wait for this line.
+    print(f"bpftop profile: sampling for {duration_s:g} s (Ctrl-C ends early)", file=sys.stderr, flush=True)
+    sample = None
+    try:
+        deadline = time.monotonic() + duration_s
+        try:
+            while time.monotonic() < deadline:
+                # Read every second so stacks are named while their processes live.
+                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+                sample = collector.sample()
+        except KeyboardInterrupt:
+            sample = collector.sample()
+    finally:
+        collector.close()
+    return sample if sample is not None else collector.sample()
+
+
 def profile_main(argv: list[str]) -> int:
     """Entry point of ``bpftop profile``."""
     from bpftop.collectors.base import Filters
@@ -126,20 +149,7 @@ def profile_main(argv: list[str]) -> int:
     except Exception as exc:  # the reason, and the hint when there is one
         hint = getattr(exc, "hint", "")
         sys.exit(f"bpftop profile: cannot start: {exc}" + (f" (hint: {hint})" if hint else ""))
-    sample = None
-    try:
-        deadline = time.monotonic() + args.duration
-        try:
-            while time.monotonic() < deadline:
-                # Read every second so stacks are named while their processes live.
-                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
-                sample = collector.sample()
-        except KeyboardInterrupt:
-            sample = collector.sample()
-    finally:
-        collector.close()
-    if sample is None:
-        sample = collector.sample()
+    sample = _sample_for(collector, args.duration)
     view = derive_stacks(None, sample, None, {})
     mode = "off" if args.off_cpu else "cpu"
     rows = view.rows(mode)

@@ -46,6 +46,9 @@ FIXTURES = REPO / "tests" / "fixtures" / "kernels"
 # The kernels CI proves, by Debian 12's meta package that depends on the newest build.
 KERNELS = {"6.1": "linux-image-amd64", "6.12": "linux-image-6.12-amd64"}
 CACHE = REPO / ".kernels"
+# qemu without KVM emulates the CPU, ~10x slower: bpftop's first frame takes ~60 s,
+# a tick ~1.6 s. Deadlines and time bounds in the tests stretch by this.
+TCG_TIME_SCALE = 10
 # A collector's row in `bpftop check`: "collector NAME | yes | attached via FAMILY ..."
 _ROW = re.compile(r"^[│|]\s*collector (\w+)\s*[│|]\s*(yes|no)\s*[│|]\s*(?:attached via (\S+?)[\s;(]|)")
 
@@ -53,6 +56,8 @@ GUEST = """
 set -u
 cd {repo}
 export BPFTOP_REQUIRE_BPF=1 PYTHONDONTWRITEBYTECODE=1 NO_COLOR=1 COLUMNS=100
+# How much slower than the host the tests run here (tests/conftest.py's time_scale).
+export BPFTOP_TEST_TIME_SCALE={time_scale}
 uname -r > {out}/release
 # The guest starts with no modules loaded; biolat's tests need loop devices.
 modprobe -q loop
@@ -140,6 +145,7 @@ def boot(kernel: Kernel, out: Path, args: argparse.Namespace) -> int:
         out=shlex.quote(str(out)),
         python=shlex.quote(str(Path(sys.executable))),
         pytest_args=" ".join(shlex.quote(a) for a in args.pytest_args),
+        time_scale=1 if args.kvm else TCG_TIME_SCALE,
     )
     (out / "guest.sh").write_text(script)
     vng = _vng()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import sched_workloads
-from conftest import skip_or_fail
+from conftest import require_cpus, skip_or_fail
 
 from bpftop import hist
 from bpftop.bpf.btf import tracepoint_nargs
@@ -53,11 +53,15 @@ def collector() -> Iterator[RunqlatCollector]:
 
 
 def cpus() -> tuple[int, int]:
-    """Two CPUs this test may pin to: (shared, alone)."""
+    """Two CPUs this test may pin to: (shared, alone); skips on one CPU, even in CI."""
+    require_cpus(2)
     allowed = sorted(os.sched_getaffinity(0))
-    if len(allowed) < 2:
-        pytest.skip("needs two CPUs")
     return allowed[-1], allowed[0]
+
+
+def alone_cpu() -> int:
+    """The CPU a single pinned workload uses (``cpus()``'s alone one); any machine has it."""
+    return min(os.sched_getaffinity(0))
 
 
 def proc(sample: RunqlatSample, pid: int) -> ProcSched:
@@ -144,7 +148,7 @@ def test_two_hogs_share_a_cpu_and_a_lone_one_does_not_wait(collector: RunqlatCol
 
 def test_sleeper_switches_voluntarily_and_is_off_cpu(collector: RunqlatCollector, exe: Path) -> None:
     n, ms = 50, 10
-    with sched_workloads.start("sleeper", n, ms, cpus()[1], exe=exe) as wl:
+    with sched_workloads.start("sleeper", n, ms, alone_cpu(), exe=exe) as wl:
         before = collector.sample()
         run_all([wl])
         after = collector.sample()
@@ -179,7 +183,7 @@ def test_each_attach_family_counts_exactly(method: str, state_arg: int, exe: Pat
     obj = BpfObject.open("runqlat", methods=(method,), rodata={"switch_state_arg": state_arg})
     try:
         assert obj.method == method
-        with sched_workloads.start("sleeper", n, 2, cpus()[1], exe=exe) as wl:
+        with sched_workloads.start("sleeper", n, 2, alone_cpu(), exe=exe) as wl:
             dumps = [obj.map("procs").dump()]
             run_all([wl])
             dumps.append(obj.map("procs").dump())
@@ -199,7 +203,7 @@ def frame(sample: RunqlatSample) -> Frame:
 
 
 def test_pid_and_uid_filters(exe: Path) -> None:
-    with sched_workloads.start("sleeper", 5, 2, cpus()[1], exe=exe, uid=NOBODY) as wl:
+    with sched_workloads.start("sleeper", 5, 2, alone_cpu(), exe=exe, uid=NOBODY) as wl:
         by_pid, by_uid = RunqlatCollector(), RunqlatCollector()
         by_pid.open(Filters(pid=wl.pid))
         by_uid.open(Filters(uid=NOBODY))
@@ -225,7 +229,7 @@ def test_cgroup_filter(exe: Path) -> None:
     group = root / f"bpftop-test-{os.getpid()}"
     group.mkdir()
     try:
-        with sched_workloads.start("sleeper", 5, 2, cpus()[1], exe=exe) as wl:
+        with sched_workloads.start("sleeper", 5, 2, alone_cpu(), exe=exe) as wl:
             (group / "cgroup.procs").write_text(str(wl.pid))
             c = RunqlatCollector()
             c.open(Filters(cgroup_id=group.stat().st_ino))

@@ -12,12 +12,14 @@ the PIE executable (the executable's bias).
 from __future__ import annotations
 
 import json
+import selectors
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import scaled
 
 from bpftop.collectors.base import Filters
 from bpftop.collectors.stacks import StackCount, StacksCollector, StacksSample
@@ -42,12 +44,17 @@ static double cpu_ms(void)
 	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
+/*
+ * Short chunks (~5 us here, ~50 us under qemu's emulation): each spin
+ * overshoots its unit by up to one chunk, which must stay small against
+ * the shortest unit (0.25 ms) on a slow machine too.
+ */
 __attribute__((noinline)) void spin_hot(double ms)
 {
 	double end = cpu_ms() + ms;
 
 	while (cpu_ms() < end)
-		for (long i = 0; i < 100000; i++)
+		for (long i = 0; i < 10000; i++)
 			sink += i;
 }
 
@@ -56,7 +63,7 @@ __attribute__((noinline)) void spin_cold(double ms)
 	double end = cpu_ms() + ms;
 
 	while (cpu_ms() < end)
-		lib_spin(100000);
+		lib_spin(10000);
 }
 
 int main(int argc, char **argv)
@@ -129,6 +136,32 @@ def _compile_linked(source: str, stem: str, flags: tuple[str, ...], out_dir: Pat
     tmp.replace(exe)
     return exe
 
+
+
+def run_profile(args: list[str], workload: workloads.Workload) -> subprocess.CompletedProcess[str]:
+    """Run `bpftop profile ARGS`, starting ``workload`` once its sampling window opens.
+
+    Starting the workload first raced the profiler's start-up: under qemu
+    without KVM, importing and attaching take ~10 s, and the workload had
+    finished before the first sample.
+    """
+    cmd = [sys.executable, "-m", "bpftop", "profile", *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    first = ""
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stderr, selectors.EVENT_READ)
+            if sel.select(scaled(30)):
+                first = proc.stderr.readline()
+        assert "sampling for" in first, f"bpftop profile did not start sampling: {first!r}"
+        workload.go()
+        out, err = proc.communicate(timeout=scaled(60))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, first + err)
 
 
 def share(rows: tuple[StackCount, ...], pid: int, name: str, off: bool = False) -> float:
@@ -260,16 +293,9 @@ def test_bpftop_profile_command_speedscope(spin_exe: Path, tmp_path: Path) -> No
     wl = workloads.Workload(proc)
     out = tmp_path / "p.speedscope.json"
     try:
-        assert workloads._read_line(proc, 10.0) == "ready"
-        wl.go()
-        cmd = [sys.executable, "-m", "bpftop", "profile", "--pid", str(proc.pid), "--duration", "2"]
-        run = subprocess.run(
-            [*cmd, "--format", "speedscope", "-o", str(out)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        assert workloads._read_line(proc, scaled(10)) == "ready"
+        args = ["--pid", str(proc.pid), "--duration", "2", "--format", "speedscope", "-o", str(out)]
+        run = run_profile(args, wl)
     finally:
         wl.finish()
     assert run.returncode == 0, run.stderr
@@ -285,19 +311,7 @@ def test_bpftop_profile_command_off_cpu_folded(tmp_path: Path) -> None:
     """`bpftop profile --off-cpu` writes folded lines a line parser reads, with the sleep's stack."""
     out = tmp_path / "off.folded"
     with workloads.start("nanosleep", 150) as wl:
-        wl.go()
-        cmd = [
-            sys.executable,
-            "-m",
-            "bpftop",
-            "profile",
-            "--off-cpu",
-            "--pid",
-            str(wl.pid),
-            "--duration",
-            "1",
-        ]
-        run = subprocess.run([*cmd, "-o", str(out)], capture_output=True, text=True, timeout=60, check=False)
+        run = run_profile(["--off-cpu", "--pid", str(wl.pid), "--duration", "1", "-o", str(out)], wl)
     assert run.returncode == 0, run.stderr
     stacks = {}
     for line in out.read_text().splitlines():
@@ -316,9 +330,12 @@ def _off_ns(sample: StacksSample, pid: int) -> int:
 
 def test_off_cpu_is_taken_only_while_stacks_are_on_screen() -> None:
     """Off-CPU stacks pause when another pane is shown, and no block spans the pause."""
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time\nwhile True: time.sleep(0.01)"])
+    # It says when its loop runs: Python's start-up alone is on CPU for seconds under qemu.
+    sleeper_code = "import time\ntime.sleep(0.01)\nprint('ready', flush=True)\nwhile True: time.sleep(0.01)"
+    sleeper = subprocess.Popen([sys.executable, "-c", sleeper_code], stdout=subprocess.PIPE, bufsize=0)
     collector = StacksCollector(cpu=False)
     try:
+        assert workloads._read_line(sleeper, scaled(10)) == "ready"
         collector.open(Filters(pid=sleeper.pid))
         time.sleep(0.5)
         running = _off_ns(collector.sample(), sleeper.pid)

@@ -88,7 +88,7 @@ def test_real_kallsyms_known_symbol() -> None:
     assert sym.notes == ()
 
 
-@pytest.mark.bpf
+@pytest.mark.bpf("syscalls")
 def test_bpf_program_loaded_after_first_read() -> None:
     from bpftop.bpf.object import BpfObject
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import scaled
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSION = f"bpftop-test-{os.getpid()}"
@@ -65,24 +66,24 @@ def _fits(screen: str) -> str:
 def _process_screen_and_panes() -> None:
     """Enter on the top process of procs opens its screen; its sections, then the panes, switch."""
     _keys("Enter")
-    screen = _wait_for(lambda s: "[1 overview]" in s and "CMD " in s and "STACKS " in s, 10)
+    screen = _wait_for(lambda s: "[1 overview]" in s and "CMD " in s and "STACKS " in s, scaled(10))
     assert "STATE running" in screen or "STATE exited" in screen
     for label in ("CPU ", "SYSCALLS ", "DISK ", "TCP ", "PMC "):
         assert any(line.startswith(label) for line in screen.splitlines()), screen
     _keys("2")
-    _fits(_wait_for(lambda s: "[2 cpu]" in s and "run-queue" in s, 10))
+    _fits(_wait_for(lambda s: "[2 cpu]" in s and "run-queue" in s, scaled(10)))
     _keys("3")
-    _fits(_wait_for(lambda s: "[3 syscalls]" in s and "SYSCALL " in s, 10))
+    _fits(_wait_for(lambda s: "[3 syscalls]" in s and "SYSCALL " in s, scaled(10)))
     _keys("Tab")
-    _fits(_wait_for(lambda s: "[4 disk]" in s and "DISK " in s, 10))
+    _fits(_wait_for(lambda s: "[4 disk]" in s and "DISK " in s, scaled(10)))
     _keys("Tab")
-    _fits(_wait_for(lambda s: "[5 tcp]" in s and "recently closed" in s, 10))
+    _fits(_wait_for(lambda s: "[5 tcp]" in s and "recently closed" in s, scaled(10)))
     _keys("Escape")
-    _fits(_wait_for(lambda s: "[1 procs]" in s and "SYSC/s" in s, 10))
+    _fits(_wait_for(lambda s: "[1 procs]" in s and "SYSC/s" in s, scaled(10)))
     _keys("Tab")
-    _fits(_wait_for(lambda s: "[2 syscalls]" in s, 10))
+    _fits(_wait_for(lambda s: "[2 syscalls]" in s, scaled(10)))
     _keys("4")
-    _fits(_wait_for(lambda s: "[4 runqlat]" in s and "RQ AVG" in s, 10))
+    _fits(_wait_for(lambda s: "[4 runqlat]" in s and "RQ AVG" in s, scaled(10)))
 
 
 @pytest.mark.bpf
@@ -95,19 +96,19 @@ def test_real_tui_at_80x24_fills_and_quits_cleanly():
     try:
         # The procs pane fills: its header, then a row for bpftop itself (a python process
         # that makes syscalls every refresh).
-        screen = _wait_for(lambda s: "SYSC/s" in s and "python" in s, 20)
+        screen = _wait_for(lambda s: "SYSC/s" in s and "python" in s, scaled(20))
         assert len(screen.splitlines()) <= 24
         assert all(len(line) <= 80 for line in screen.splitlines())
         during = _prog_ids(bpftool) - before
         assert during, "bpftop loaded no BPF program"
         _process_screen_and_panes()
         subprocess.run(["tmux", "send-keys", "-t", SESSION, "q"], check=True)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + scaled(10)
         while _session_alive() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not _session_alive(), "bpftop did not exit on q"
         # The kernel frees detached tracing programs after an RCU grace period.
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + scaled(5)
         while during & _prog_ids(bpftool) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not (during & _prog_ids(bpftool)), "BPF programs left loaded after exit"

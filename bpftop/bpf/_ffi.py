@@ -42,6 +42,7 @@ void free(void *ptr);
 int libbpf_strerror(int err, char *buf, size_t size);
 int libbpf_num_possible_cpus(void);
 int bpf_enable_stats(int type);
+int libbpf_probe_bpf_prog_type(int prog_type, const void *opts); /* enum bpf_prog_type */
 __u32 libbpf_major_version(void);
 __u32 libbpf_minor_version(void);
 
