@@ -155,7 +155,9 @@ def boot(kernel: Kernel, out: Path, args: argparse.Namespace) -> int:
     cmd += [f"--rodir=/lib/modules/{kernel.release}={kernel.modules}", f"--rwdir={out}"]
     if not args.kvm:
         cmd.append("--disable-kvm")
-    cmd += ["--exec", f"sh {shlex.quote(str(out / 'guest.sh'))}"]
+    # --verbose: the kernel's console goes to console.txt, so a guest that dies
+    # (a panic, the OOM killer) says why in the report.
+    cmd += ["--verbose", "--exec", f"sh {shlex.quote(str(out / 'guest.sh'))}"]
     env = {**os.environ, "PATH": f"{Path(vng).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     with open(out / "console.txt", "w") as console:
         try:
