@@ -68,6 +68,7 @@ def _wait_exit(pid: int, timeout_s: float) -> int | None:
     return None
 
 
+@pytest.mark.kernel_independent
 @pytest.mark.bpf
 def test_hangup_detaches_and_exits_within_two_seconds() -> None:
     before = _prog_ids()

@@ -38,6 +38,7 @@ def _start_batch() -> subprocess.Popen[str]:
     return proc
 
 
+@pytest.mark.kernel_independent
 @pytest.mark.bpf
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGKILL])
 def test_programs_are_gone_after_signal(sig):
@@ -57,6 +58,7 @@ def test_programs_are_gone_after_signal(sig):
         assert "Traceback" not in proc.stderr.read()
 
 
+@pytest.mark.kernel_independent
 @pytest.mark.bpf
 def test_lru_evictions_are_counted():
     from bpftop.collectors.base import Filters

@@ -145,6 +145,7 @@ def _wait_for(proc: subprocess.Popen[str], needle: str, timeout: float = 20.0) -
     raise AssertionError(f"no {needle!r} from {proc.args}: {seen}")
 
 
+@pytest.mark.kernel_independent
 @pytest.mark.bpf("syscalls")
 def test_real_session_replays_to_the_live_numbers(tmp_path: Path, workload_exe: Path) -> None:
     n = 123_457
@@ -197,6 +198,7 @@ def test_real_session_replays_to_the_live_numbers(tmp_path: Path, workload_exe: 
     assert _getppid_calls(_json_lines(replayed.stdout)) == (n, n)
 
 
+@pytest.mark.kernel_independent
 @pytest.mark.bpf("syscalls")
 def test_per_process_figures_every_second_add_up_in_replay(tmp_path: Path, workload_exe: Path) -> None:
     """``--detail 1`` at ``-d 0.25``: per-process windows of ~1 s chain without gaps or double counts."""
@@ -256,6 +258,7 @@ def test_per_process_figures_every_second_add_up_in_replay(tmp_path: Path, workl
         assert per_s == pytest.approx(calls / detail_s, rel=0.01, abs=0.1)
 
 
+@pytest.mark.kernel_independent
 @pytest.mark.bpf("syscalls")
 def test_sigkill_leaves_every_complete_frame_replayable(tmp_path: Path) -> None:
     path = tmp_path / "killed.bpfrec"
@@ -280,6 +283,7 @@ def test_sigkill_leaves_every_complete_frame_replayable(tmp_path: Path) -> None:
     assert len(proc.stdout.splitlines()) == frames - 1
 
 
+@pytest.mark.kernel_independent
 @pytest.mark.bpf("syscalls")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_stops_recording_after_a_last_whole_frame(tmp_path: Path, sig: signal.Signals) -> None:

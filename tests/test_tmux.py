@@ -86,6 +86,7 @@ def _process_screen_and_panes() -> None:
     _fits(_wait_for(lambda s: "[4 runqlat]" in s and "RQ AVG" in s, scaled(10)))
 
 
+@pytest.mark.kernel_independent
 @pytest.mark.bpf
 def test_real_tui_at_80x24_fills_and_quits_cleanly():
     _require("tmux")
