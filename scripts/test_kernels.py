@@ -243,7 +243,7 @@ def main() -> int:
     parser.add_argument("--memory", default="4G", help="guest memory (4G)")
     parser.add_argument("--jobs", type=int, default=2, help="kernels booted at once (2)")
     parser.add_argument("--kvm", action="store_true", help="use KVM (default: TCG, which works everywhere)")
-    parser.add_argument("--timeout", type=float, default=1500, help="seconds per kernel (1500)")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per kernel (3600)")
     parser.epilog = "Arguments after -- go to pytest, e.g. `6.1 -- tests/test_tcp_bpf.py -x`."
     argv = sys.argv[1:]
     split = argv.index("--") if "--" in argv else len(argv)
