@@ -30,16 +30,6 @@ def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*BPFTOP, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
-def _json_lines(text: str) -> list[dict[str, object]]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-
-
-def _getppid_calls(lines: list[dict[str, object]]) -> tuple[int, int]:
-    """(sum of interval calls, cumulative calls at the end) of getppid over JSON lines."""
-    rows = [next((s for s in line["syscalls"]["syscalls"] if s["name"] == "getppid"), None) for line in lines]  # type: ignore[index]
-    return sum(r["calls"] for r in rows if r), max((r["calls_total"] for r in rows if r), default=0)
-
-
 def _frames(path: Path) -> int:
     """Whole frames in a recording that is still being written (0 before its header)."""
     try:
@@ -82,7 +72,7 @@ def test_batch_json_loads_everything_and_counts_exactly(workload_exe: Path) -> N
             # Read intervals until the calls are all counted and one more has
             # passed (a tick can take seconds in an emulated guest), not for a set time.
             deadline = time.monotonic() + 120
-            while _getppid_calls(lines[:-1])[1] < n and time.monotonic() < deadline:
+            while workloads.getppid_calls(lines[:-1])[1] < n and time.monotonic() < deadline:
                 lines.append(json.loads(proc.stdout.readline()))
         finally:
             proc.send_signal(signal.SIGINT)
@@ -92,7 +82,7 @@ def test_batch_json_loads_everything_and_counts_exactly(workload_exe: Path) -> N
     assert sorted(statuses) == sorted(ALL_COLLECTORS)
     failed = {name: c["error"] for name, c in statuses.items() if not c["ok"]}
     assert not failed, failed
-    assert _getppid_calls(lines) == (n, n)  # the pid filter is applied in the kernel
+    assert workloads.getppid_calls(lines) == (n, n)  # the pid filter is applied in the kernel
 
 
 @pytest.mark.bpf
@@ -123,6 +113,6 @@ def test_short_record_replays(tmp_path: Path) -> None:
     assert frames >= 3, err
     replayed = _run("replay", str(path), "-b", "--json")
     assert replayed.returncode == 0, replayed.stderr
-    lines = _json_lines(replayed.stdout)
+    lines = workloads.json_lines(replayed.stdout)
     assert len(lines) == frames - 1
     assert {c["name"] for c in lines[-1]["collectors"] if c["ok"]} == set(ALL_COLLECTORS)  # type: ignore[attr-defined]

@@ -7,7 +7,6 @@ workload and compare the replay with the live output.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import signal
 import subprocess
@@ -121,16 +120,6 @@ def test_replay_needs_neither_libbpf_nor_cffi() -> None:
     assert len(proc.stdout.splitlines()) == 7
 
 
-def _json_lines(text: str) -> list[dict[str, object]]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-
-
-def _getppid_calls(lines: list[dict[str, object]]) -> tuple[int, int]:
-    """(sum of interval calls, cumulative calls at the end) of getppid over JSON lines."""
-    rows = [next((s for s in line["syscalls"]["syscalls"] if s["name"] == "getppid"), None) for line in lines]  # type: ignore[index]
-    return sum(r["calls"] for r in rows if r), max((r["calls_total"] for r in rows if r), default=0)
-
-
 def _wait_for(proc: subprocess.Popen[str], needle: str, timeout: float = 20.0) -> str:
     assert proc.stderr is not None
     deadline = time.monotonic() + timeout
@@ -189,13 +178,13 @@ def test_real_session_replays_to_the_live_numbers(tmp_path: Path, workload_exe: 
     # The headless recording: exactly n getppid calls for that pid.
     replayed = run("replay", str(headless), "--json", "-b")
     assert replayed.returncode == 0, replayed.stderr
-    assert _getppid_calls(_json_lines(replayed.stdout)) == (n, n)
+    assert workloads.getppid_calls(workloads.json_lines(replayed.stdout)) == (n, n)
 
     # The watched one: replay prints what the live run printed, line for line.
     live_lines = [first.rstrip("\n"), *live_out.splitlines()]
     replayed = run("replay", str(watched), "--json", "-b", "--pane", "syscalls")
     assert replayed.stdout.splitlines()[: len(live_lines)] == live_lines
-    assert _getppid_calls(_json_lines(replayed.stdout)) == (n, n)
+    assert workloads.getppid_calls(workloads.json_lines(replayed.stdout)) == (n, n)
 
 
 @pytest.mark.kernel_independent
@@ -240,8 +229,8 @@ def test_per_process_figures_every_second_add_up_in_replay(tmp_path: Path, workl
     assert carried.count(False) >= 4 and carried.count(True) >= 8
     replayed = run("replay", str(path), "--json", "-b")
     assert replayed.returncode == 0, replayed.stderr
-    lines = _json_lines(replayed.stdout)
-    assert _getppid_calls(lines) == (n, n)  # system-wide figures: every frame, as live
+    lines = workloads.json_lines(replayed.stdout)
+    assert workloads.getppid_calls(lines) == (n, n)  # system-wide figures: every frame, as live
     windows: dict[int, tuple[int, float | None, float | None]] = {}  # total at b -> (calls, per s, detail_s)
     for line in lines:
         row = next((p for p in line["syscalls"]["procs"] if p["pid"] == wl.pid), None)  # type: ignore[index]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -282,3 +283,14 @@ def up_to_three_runs(test: Callable[..., None]) -> Callable[..., None]:
                     raise
 
     return run
+
+
+def json_lines(text: str) -> list[dict[str, object]]:
+    """The JSON objects among ``bpftop --json`` output lines."""
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def getppid_calls(lines: list[dict[str, object]]) -> tuple[int, int]:
+    """(sum of interval calls, cumulative calls at the end) of getppid over JSON lines."""
+    rows = [next((s for s in line["syscalls"]["syscalls"] if s["name"] == "getppid"), None) for line in lines]  # type: ignore[index]
+    return sum(r["calls"] for r in rows if r), max((r["calls_total"] for r in rows if r), default=0)
