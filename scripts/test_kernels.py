@@ -157,7 +157,10 @@ def boot(kernel: Kernel, out: Path, args: argparse.Namespace) -> int:
     # The guest's root is this machine's, which has no modules for this kernel.
     cmd += [f"--rodir=/lib/modules/{kernel.release}={kernel.modules}", f"--rwdir={out}"]
     if not args.kvm:
-        cmd.append("--disable-kvm")
+        # One host thread for all vCPUs: 6.12 panicked under multi-threaded TCG
+        # ("Oops: int3" in ttwu_do_activate while a static key's text was being
+        # patched; cross-modifying code races in the emulator), 6.1 did not.
+        cmd += ["--disable-kvm", "--qemu-opts=-accel tcg,thread=single"]
     # --verbose: the kernel's console goes to console.txt, so a guest that dies
     # (a panic, the OOM killer) says why in the report.
     cmd += ["--verbose", "--exec", f"sh {shlex.quote(str(out / 'guest.sh'))}"]
