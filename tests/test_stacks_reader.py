@@ -62,7 +62,7 @@ class FakeSymbolizer:
         self.calls.append(("kernel", 0, tuple(addrs)))
         return [Frame(f"k{a:x}", "[kernel]", 0, "kernel") for a in addrs]
 
-    def user(self, pid: int, addrs: Sequence[int]) -> list[Frame]:
+    def user(self, pid: int, addrs: Sequence[int], deadline: float | None = None) -> list[Frame]:
         self.calls.append(("user", pid, tuple(addrs)))
         return [Frame(f"u{a:x}", "/bin/app", 0, "user") for a in addrs]
 

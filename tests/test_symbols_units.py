@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import subprocess
+import zlib
 from pathlib import Path
 
 import pytest
@@ -71,10 +73,10 @@ def test_parse_maps() -> None:
     assert maps.find(0x1000) is None and maps.index(0x7FFD00002000) == -1
     # A deleted file can only be opened through map_files; others also via the process's root.
     proc = Path("/proc")
-    assert [str(p) for p, _ in file_candidates(proc, 7, gone)] == [
-        "/proc/7/map_files/7f0000100000-7f0000200000"]
-    assert [str(p) for p, _ in file_candidates(proc, 7, exe)][1:] == [
-        "/proc/7/root/usr/bin/my app", "/usr/bin/my app"]
+    assert file_candidates(proc, 7, gone) == [(None, "/proc/7/map_files/7f0000100000-7f0000200000", True)]
+    # Paths as the process sees them, resolved inside its root (then ours) without following links.
+    assert file_candidates(proc, 7, exe)[1:] == [
+        (Path("/proc/7/root"), "/usr/bin/my app", False), (Path("/"), "/usr/bin/my app", False)]
     assert parse_maps("") == []
 
 
@@ -92,30 +94,41 @@ def test_perf_map_parsing_and_growth(tmp_path: Path) -> None:
     assert starts == [0x1000, 0x2000] and ends == [0x1020, 0x2008] and names == ["recompiled", "second one"]
     path = tmp_path / "perf-1.map"
     path.write_text("1000 10 first\n")
-    pm = PerfMap(path, "/tmp/perf-1.map")
+    pm = PerfMap(tmp_path, "perf-1.map", "/tmp/perf-1.map")
     assert pm.refresh() and pm.lookup(0x1004) == ("first", 4) and pm.lookup(0x3000) is None
     with path.open("a") as f:  # the JIT appends while the process runs
         f.write("3000 40 _ZN2ns6Widget7computeEid\n")
     assert pm.refresh() and pm.lookup(0x3001) == ("ns::Widget::compute(int, double)", 1)
-    assert not PerfMap(tmp_path / "missing", "x").refresh()
-    assert not PerfMap(path, "x", owners={path.stat().st_uid + 1}).refresh()  # someone else's file
+    assert not PerfMap(tmp_path, "missing", "x").refresh()
+    path.chmod(0o600)
+    other = PerfMap(tmp_path, "perf-1.map", "x", owners={path.stat().st_uid + 1})
+    assert not other.refresh() and other.problem.startswith("owned by uid")  # someone else's file
 
 
 def test_binary_cache_parses_once_per_identity(tmp_path: Path) -> None:
     path = write_elf(tmp_path / "lib", FUNCS)
     cache = BinaryCache(max_entries=2)
-    st = path.stat()
-    key = (st.st_dev, st.st_ino, st.st_mtime_ns)
-    first, why = cache.get(key, path, str(path), [])
+
+    def get(file: Path, shown: str) -> tuple[object, str]:
+        fd = os.open(file, os.O_RDONLY)
+        try:
+            return cache.get(fd, os.fstat(fd), shown, [])
+        finally:
+            os.close(fd)
+
+    first, why = get(path, str(path))
     assert first is not None and why == ""
-    assert cache.get(key, path, str(path), [])[0] is first and cache.loads == 1
+    assert get(path, str(path))[0] is first and cache.loads == 1
     bad = tmp_path / "bad"
     bad.write_bytes(b"junk" * 20)
-    binary, why = cache.get((0, 1, 2), bad, "/x/bad", [])
+    binary, why = get(bad, "/x/bad")
     assert binary is None and why == "/x/bad: not an ELF file"
-    assert cache.get((0, 1, 2), bad, "/x/bad", [])[0] is None and cache.loads == 2  # failures cached too
-    cache.get((0, 1, 3), bad, "/x/bad", [])
-    assert key not in cache._entries  # LRU bound
+    assert get(bad, "/x/bad")[0] is None and cache.loads == 2  # failures cached too
+    other = tmp_path / "other"
+    other.write_bytes(b"junk" * 20)
+    get(other, "/x/other")
+    st = path.stat()
+    assert (st.st_dev, st.st_ino, st.st_mtime_ns) not in cache._entries  # LRU bound
 
 
 def test_debug_file_found_by_build_id_and_debuglink(tmp_path: Path) -> None:
@@ -136,7 +149,11 @@ def test_debug_file_found_by_build_id_and_debuglink(tmp_path: Path) -> None:
     write_elf(other_build, [("static_helper", 0x40, 0x20)], build_id=b"\x99")
     assert find_debug(elf, "/usr/bin/app", [root]) is None  # a debuglink from another build is refused
     write_elf(other_build, [("static_helper", 0x40, 0x20)], build_id=b"\x12\x34\x56")
-    assert find_debug(elf, "/usr/bin/app", [root]) is not None
+    assert find_debug(elf, "/usr/bin/app", [root]) is None  # the debuglink's CRC (0) is not this file's
+    link = b"app.debug\0\0\0" + struct.pack("<I", zlib.crc32(other_build.read_bytes()))
+    write_elf(stripped, [("exported", 0, 0x10)], table=".dynsym", build_id=b"\x12\x34\x56",
+              extra={".gnu_debuglink": link})
+    assert find_debug(ElfSymbols.from_path(stripped), "/usr/bin/app", [root]) is not None
 
 
 def test_fake_proc_root(tmp_path: Path) -> None:

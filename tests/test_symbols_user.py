@@ -262,8 +262,8 @@ def test_replaced_binary_is_not_misread(start, tmp_path: Path, monkeypatch: pyte
     assert frame.name == "" and frame.module == f"{exe} (deleted)" and frame.kind == "unknown"
 
 
-def symbolizer_candidates(m: object, path: Path) -> list[tuple[Path, bool]]:
-    return [(path, False)]
+def symbolizer_candidates(m: object, path: Path) -> list[tuple[Path | None, str, bool]]:
+    return [(None, str(path), False)]
 
 
 @needs_root

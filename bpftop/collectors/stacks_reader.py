@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import struct
+import time
 from array import array
 from collections.abc import Iterable
 from typing import Any, NamedTuple
@@ -28,6 +29,10 @@ MAX_DEPTH = DEFS["STACKS_MAX_DEPTH"]
 NO_STACK = -errno.EFAULT  # a user-mode sample has no kernel stack, a kernel thread no user stack
 KTHREAD_NO_STACK = -1  # stacks.h STACKS_NO_STACK (header_defines reads only positive numbers)
 MAX_BY_IPS = 50_000  # symbolized stacks kept by address across stack-map resets
+# How long one read waits for the symbolizer's loader: files a hostile process
+# controls can take long (or forever) to read, and the maps must be read every
+# tick. Stacks of files still loading show raw addresses and are named later.
+SYMBOL_WAIT_S = 0.2
 KIND_LETTER = {"kernel": "k", "user": "u", "jit": "j"}  # anything else: "?"
 # Names of the per-CPU counters, in the order of stacks.h's ST_* indexes.
 COUNTER_NAMES = (
@@ -154,6 +159,8 @@ class StackReader:
         self._kernel_by_ips: dict[tuple[int, ...], Resolved] = {}
         self._user_by_ips: dict[tuple[int, tuple[int, ...]], Resolved] = {}
         self._ids: set[int] = set()  # ids seen in the stack map this epoch
+        self._retry: set[tuple[int, int]] = set()  # user stacks with frames still loading
+        self._deadline = 0.0
         self._keys_lost_at_reset = 0
         self.resets = 0
 
@@ -189,6 +196,10 @@ class StackReader:
         # syscall, after the programs moved to the other map.
         counts.delete([dump.keys[i : i + KEY.size] for i in range(0, len(dump.keys), KEY.size)])
         raws = decode_counts(dump.keys, dump.values)
+        self._deadline = time.monotonic() + SYMBOL_WAIT_S
+        for key in self._retry:  # named now, if their files have loaded since
+            self._user.pop(key, None)
+        self._retry.clear()
         self._symbolize_new(raws)
         out = [(raw, self._resolve(raw)) for raw in raws]
         if len(self._ids) >= DEFS["STACKS_RESET_AT"]:
@@ -235,15 +246,24 @@ class StackReader:
             self._user_by_ips.clear()  # bounded: a machine of ever-new stacks starts over
             self._kernel_by_ips.clear()
         for tgid, stacks in user.items():
-            frames = self._sym.user(tgid, [a for _, found in stacks for a in lookup_addrs(found)])
+            addrs = [a for _, found in stacks for a in lookup_addrs(found)]
+            frames = self._sym.user(tgid, addrs, self._deadline)
             for (uid, found), start in zip(stacks, _offsets(stacks), strict=True):
-                resolved = resolve_frames(frames[start : start + len(found)])
-                self._user[(tgid, uid)] = self._user_by_ips[(tgid, tuple(found))] = resolved
+                self._keep_user((tgid, uid), found, frames[start : start + len(found)])
         if kernel:
             frames = self._sym.kernel([a for _, found in kernel for a in lookup_addrs(found)])
             for (kid, found), start in zip(kernel, _offsets(kernel), strict=True):
                 resolved = resolve_frames(frames[start : start + len(found)], kernel=True)
                 self._kernel[kid] = self._kernel_by_ips[tuple(found)] = resolved
+
+    def _keep_user(self, key: tuple[int, int], ips: list[int], frames: list[Any]) -> Resolved:
+        """Cache a symbolized user stack; one with frames still loading only until the next read."""
+        resolved = self._user[key] = resolve_frames(frames)
+        if any(f.kind == "pending" for f in frames):
+            self._retry.add(key)
+        else:
+            self._user_by_ips[(key[0], tuple(ips))] = resolved
+        return resolved
 
     def _resolve(self, raw: RawCount) -> Resolved:
         user = self._user_frames(raw.tgid, raw.user_stack_id)
@@ -281,7 +301,8 @@ class StackReader:
             ips = self._stack(stack_id)
             if ips is None:
                 return lost_frame(-errno.ENOENT, "user")
-            hit = self._user[(tgid, stack_id)] = resolve_frames(self._sym.user(tgid, lookup_addrs(ips)))
+            frames = self._sym.user(tgid, lookup_addrs(ips), self._deadline)
+            hit = self._keep_user((tgid, stack_id), ips, frames)
         return hit
 
     def pause(self, paused: bool) -> None:

@@ -16,7 +16,9 @@ from __future__ import annotations
 import lzma
 import mmap
 import os
+import stat
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,16 @@ _SHT_NOBITS = 8
 _SHT_DYNSYM = 11
 _NT_GNU_BUILD_ID = 3
 _SHN_XINDEX = 0xFFFF
+# Caps on what a hostile file can make bpftop do. Real binaries stay far
+# below: a few dozen sections, Chromium's .symtab ~1.5M symbols, Fedora's
+# MiniDebugInfo a few MB. A file over a cap is read without the part that
+# trips it, and the trip is reported (``ElfSymbols.capped``), never silent.
+MAX_SECTIONS = 32768  # 60,000 sections with unterminated names took 35-120 s
+MAX_SYMBOLS = 2_000_000
+MAX_STRTAB_BYTES = 64 << 20
+MAX_DEBUGDATA_BYTES = 32 << 20  # decompressed .gnu_debugdata: an 87 kB xz bomb made 1.1 GB
+MAX_NOTES = 64  # notes looked at for the build id
+_DEBUG_SECTIONS = (b".gnu_debuglink\0", b".gnu_debugdata\0")
 
 
 class ElfError(ValueError):
@@ -89,14 +101,18 @@ class ElfSymbols:
         segments: PT_LOAD segments, in file order.
         build_id: The GNU build id as hex, "" when absent.
         debuglink: The ``.gnu_debuglink`` file name, "" when absent.
+        debuglink_crc: The CRC32 of the debug file the debuglink names (None without one).
         has_symtab: True when a full ``.symtab`` (not only ``.dynsym``) was read.
+        capped: One line per cap this file tripped (what was left unread and why).
     """
 
-    def __init__(self, data: bytes | mmap.mmap, fd: int | None = None) -> None:
+    def __init__(self, data: bytes | mmap.mmap, fd: int | None = None, *, nested: bool = True) -> None:
         """Parses an ELF image held in memory.
 
         Args:
             data: The image.
+            nested: Whether ``.gnu_debugdata`` is read (not inside a
+                MiniDebugInfo image itself: no xz inside xz).
             fd: The open file ``data`` maps, if any: the symbol and string
                 tables are copied out with ``pread`` (~25% faster than from
                 the mapping, which page-faults on every 64 KiB).
@@ -107,6 +123,8 @@ class ElfSymbols:
         if len(data) < 64 or data[:4] != _MAGIC:
             raise ElfError("not an ELF file")
         self._fd = fd
+        self._nested = nested
+        self.capped: list[str] = []
         try:
             self._parse(data)
         except (struct.error, IndexError, OverflowError, ValueError) as exc:
@@ -121,6 +139,7 @@ class ElfSymbols:
         self.segments = self._read_segments(data, lay, phoff, phentsize, phnum)
         self.build_id = ""
         self.debuglink = ""
+        self.debuglink_crc: int | None = None
         self.has_symtab = False
         self.minidebug: ElfSymbols | None = None
         self._symbols: SymbolTable | None = None
@@ -132,17 +151,33 @@ class ElfSymbols:
 
     @classmethod
     def from_path(cls, path: str | Path) -> ElfSymbols:
-        """Reads a file (any path that opens, e.g. ``/proc/PID/map_files/...``).
+        """Reads a trusted file (tests, benchmarks); monitored processes' files go through :meth:`from_fd`.
 
         Raises:
-            OSError: the file cannot be opened or mapped.
+            OSError: the file cannot be opened or mapped, or is not a regular file.
             ElfError: the file is not ELF or is truncated.
         """
-        with open(path, "rb") as f:
-            if not os.fstat(f.fileno()).st_size:
-                raise ElfError("empty file")
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                return cls(data, f.fileno())
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            return cls.from_fd(fd)
+        finally:
+            os.close(fd)
+
+    @classmethod
+    def from_fd(cls, fd: int) -> ElfSymbols:
+        """Reads an opened regular file (the caller checked it with ``safeopen.check_fd``).
+
+        Raises:
+            OSError: the file cannot be mapped.
+            ElfError: the file is not ELF, is empty or is truncated.
+        """
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # mmap of a device could map anything
+            raise ElfError("not a regular file")
+        if not st.st_size:
+            raise ElfError("empty file")
+        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as data:
+            return cls(data, fd)
 
     @staticmethod
     def _read_segments(data: bytes | mmap.mmap, lay: _Layout, phoff: int, phentsize: int,
@@ -167,6 +202,9 @@ class ElfSymbols:
             shnum = first[5]
         if shstrndx == _SHN_XINDEX:
             shstrndx = first[6]
+        if shnum > MAX_SECTIONS:
+            self.capped.append(f"{shnum} sections, over the cap of {MAX_SECTIONS}: sections ignored")
+            return
         _check_range(data, shoff, shnum * shentsize, "section headers")
         # (name, type, offset, size, link, entsize) of every section; the end
         # address of each, by index, for symbols without a size
@@ -178,11 +216,14 @@ class ElfSymbols:
             self._section_ends[i] = addr + size
         shstr = sections[shstrndx] if shstrndx < len(sections) else None
 
-        def section_name(name_off: int) -> bytes:
-            if shstr is None:
+        def is_debug_section(name_off: int) -> bytes:
+            # A bounded compare, never a search for the terminator: a name
+            # without one made every section scan to the end of the file.
+            if shstr is None or name_off >= shstr[3]:
                 return b""
             start = shstr[2] + name_off
-            return bytes(data[start:data.find(b"\0", start)])
+            name = bytes(data[start:start + 15])
+            return name[:-1] if name in _DEBUG_SECTIONS else b""
 
         tables = {_SHT_SYMTAB: -1, _SHT_DYNSYM: -1}
         for idx, (name, stype, offset, size, _link, _entsize) in enumerate(sections):
@@ -191,9 +232,15 @@ class ElfSymbols:
             elif stype == _SHT_NOTE and not self.build_id:
                 self.build_id = self._parse_build_id(data, lay, offset, size)
             elif stype != _SHT_NOBITS and shstr is not None:
-                sname = section_name(name)
-                if sname in (b".gnu_debuglink", b".gnu_debugdata"):  # never copy .text just to look
-                    self._read_debug_section(sname, data[offset:offset + size])
+                sname = is_debug_section(name)
+                if sname:  # never copy .text just to look
+                    _check_range(data, offset, size, sname.decode())
+                    self._read_debug_section(sname, data[offset:offset + size], lay)
+        self._load_tables(data, lay, sections, tables)
+
+    def _load_tables(self, data: bytes | mmap.mmap, lay: _Layout, sections: Sequence[tuple[int, ...]],
+                     tables: dict[int, int]) -> None:
+        """Indexes ``.symtab``, else ``.dynsym`` (tables: section index by type, -1 when absent)."""
         for stype in (_SHT_SYMTAB, _SHT_DYNSYM):
             idx = tables[stype]
             if idx < 0:
@@ -206,19 +253,48 @@ class ElfSymbols:
                 self.has_symtab = stype == _SHT_SYMTAB
                 break
 
-    def _read_debug_section(self, name: bytes, content: bytes) -> None:
-        if name == b".gnu_debuglink":  # file name, padding, CRC32
-            self.debuglink = bytes(content).split(b"\0", 1)[0].decode(errors="replace")
-        elif name == b".gnu_debugdata":
-            try:
-                self.minidebug = ElfSymbols(lzma.decompress(content))
-            except (lzma.LZMAError, ElfError):
-                self.minidebug = None
+    def _read_debug_section(self, name: bytes, content: bytes, lay: _Layout) -> None:
+        if name == b".gnu_debuglink":
+            self._read_debuglink(bytes(content), lay)
+        elif name == b".gnu_debugdata" and self._nested:
+            self.minidebug = None
+            image = self._decompress(bytes(content))
+            if image is not None:
+                try:
+                    self.minidebug = ElfSymbols(image, nested=False)
+                except ElfError:
+                    return
+                self.capped += [f".gnu_debugdata: {c}" for c in self.minidebug.capped]
+
+    def _read_debuglink(self, content: bytes, lay: _Layout) -> None:
+        """The file name, NUL, padding to 4 bytes, the debug file's CRC32 in the file's byte order."""
+        name, nul, _ = content.partition(b"\0")
+        crc_at = _align4(len(name) + 1)
+        if not nul or not name or crc_at + 4 > len(content):
+            return
+        # A name, never a path: gdb looks for it in fixed directories only.
+        self.debuglink = name[:255].decode(errors="replace")
+        self.debuglink_crc = int.from_bytes(content[crc_at:crc_at + 4], "little" if lay.little else "big")
+
+    def _decompress(self, content: bytes) -> bytes | None:
+        """The xz stream, or None when corrupt or when it would exceed MAX_DEBUGDATA_BYTES."""
+        decomp = lzma.LZMADecompressor()
+        try:
+            # max_length bounds what one call returns; one byte more says "over the cap".
+            image = decomp.decompress(content, max_length=MAX_DEBUGDATA_BYTES + 1)
+        except lzma.LZMAError:
+            return None
+        if len(image) > MAX_DEBUGDATA_BYTES:
+            self.capped.append(f".gnu_debugdata decompresses to over {MAX_DEBUGDATA_BYTES >> 20} MB: ignored")
+            return None
+        return image if decomp.eof else None  # a truncated stream
 
     @staticmethod
     def _parse_build_id(data: bytes | mmap.mmap, lay: _Layout, offset: int, size: int) -> str:
         pos, end = offset, offset + size
-        while pos + 12 <= end:
+        for _ in range(MAX_NOTES):
+            if pos + 12 > end:
+                break
             namesz, descsz, ntype = lay.note.unpack_from(data, pos)
             name_at = pos + 12
             desc_at = name_at + _align4(namesz)
@@ -246,6 +322,13 @@ class ElfSymbols:
         count = size // entsize
         if count <= 1:  # entry 0 is always the null symbol
             return False
+        if count > MAX_SYMBOLS:
+            self.capped.append(f"symbol table of {count} entries, over the cap of {MAX_SYMBOLS}: ignored")
+            return False
+        if str_size > MAX_STRTAB_BYTES:
+            self.capped.append(f"string table of {str_size >> 20} MB, over the cap of "
+                               f"{MAX_STRTAB_BYTES >> 20} MB: symbols ignored")
+            return False
         self._symbols = SymbolTable(self._copy(data, offset, count * entsize), lay.sym, entsize,
                                     self._copy(data, str_offset, str_size), self._section_ends)
         return True
@@ -257,6 +340,11 @@ class ElfSymbols:
         if len(copied) != size:  # the file shrank under the mapping
             raise ElfError("file truncated while reading")
         return copied
+
+    def names_cut(self) -> int:
+        """Names cut by the symbol table's length cap so far (the MiniDebugInfo's included)."""
+        own = self._symbols.names_cut if self._symbols is not None else 0
+        return own + (self.minidebug.names_cut() if self.minidebug is not None else 0)
 
     def __len__(self) -> int:
         """Entries of the symbol table in use (all kinds, the null entry included)."""

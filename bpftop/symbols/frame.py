@@ -9,6 +9,7 @@ KIND_KERNEL = "kernel"
 KIND_USER = "user"
 KIND_JIT = "jit"
 KIND_UNKNOWN = "unknown"
+KIND_PENDING = "pending"  # its file's symbols are still loading: named on a later call
 UNKNOWN_MODULE = "[unknown]"
 
 
@@ -25,7 +26,9 @@ class Frame:
             in the module (the ELF virtual address that ``addr2line -e`` takes
             when the file could be read, else the file offset; the address
             itself for "[unknown]" and unknown kernel frames).
-        kind: "kernel" | "user" | "jit" | "unknown".
+        kind: "kernel" | "user" | "jit" | "unknown" | "pending" (like
+            unknown, but the symbols may name it later: callers should not
+            cache it).
     """
 
     name: str

@@ -91,18 +91,22 @@ def read_maps(proc: Path, pid: int) -> str:
     return (proc / str(pid) / "maps").read_text(errors="replace")
 
 
-def file_candidates(proc: Path, pid: int, m: Mapping) -> list[tuple[Path, bool]]:
-    """Paths that may open the file behind a mapping, best first.
+def file_candidates(proc: Path, pid: int, m: Mapping) -> list[tuple[Path | None, str, bool]]:
+    """Where the file behind a mapping may be opened, best first.
 
     Returns:
-        (path, exact) pairs; ``exact`` is False when the path may hold another
-        file than the mapped one and its inode must be checked.
+        (root, path, exact) triples: ``path`` is resolved inside ``root``
+        without following links (``safeopen.open_in_root``), or, when root is
+        None, opened as is (a ``map_files`` link, which the kernel made and
+        which must be followed). ``exact`` is False when the path may hold
+        another file than the mapped one and its inode must be checked.
     """
     base = proc / str(pid)
-    out = [(base / "map_files" / f"{m.start:x}-{m.end:x}", True)]
+    map_file = str(base / "map_files" / f"{m.start:x}-{m.end:x}")
+    out: list[tuple[Path | None, str, bool]] = [(None, map_file, True)]
     if not m.deleted:
-        out.append((base / "root" / m.path.lstrip("/"), False))
-        out.append((Path(m.path), False))
+        out.append((base / "root", m.path, False))
+        out.append((Path("/"), m.path, False))
     return out
 
 

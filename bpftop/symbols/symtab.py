@@ -33,6 +33,9 @@ _STT_GNU_IFUNC = 10
 _FUNC_TYPES = (_STT_FUNC, _STT_GNU_IFUNC)
 _MAX_WALK = 64  # functions looked at below an address
 _MAX_ENCLOSING = 4  # functions that may enclose it
+# Longer names are cut (and counted): an unterminated one would otherwise run
+# to the end of the string table, tens of MB, for every symbol pointing into it.
+MAX_NAME_BYTES = 4096
 _BIND_RANK = {1: 0, 2: 1, 0: 2}  # STB_GLOBAL, STB_WEAK, STB_LOCAL
 _IS_FUNCTION = bytes(int((info & 0xF) in _FUNC_TYPES) for info in range(256))  # by st_info
 _NONZERO = bytes(int(b != 0) for b in range(256))
@@ -206,6 +209,7 @@ class SymbolTable:
         self._section_ends = section_ends
         self._names: dict[int, str] = {}  # by name offset
         self._aliases: dict[int, int] = {}  # sorted position -> name offset of the best alias
+        self.names_cut = 0  # names longer than MAX_NAME_BYTES (or unterminated), cut
         # Lookups of addresses that only an unsized symbol covers ask here
         # first (the MiniDebugInfo's sized local functions are more precise).
         self.fallback: Callable[[int], Hit | None] | None = None
@@ -230,10 +234,18 @@ class SymbolTable:
         end = value + size if size else self._section_ends.get(shndx, value + 1)
         return name, value, end, bool(size)
 
+    def _raw_name(self, name_off: int) -> tuple[bytes, bool]:
+        """The name's bytes, and whether it was cut (too long, or no terminator)."""
+        end = self._strtab.find(b"\0", name_off, name_off + MAX_NAME_BYTES)
+        if end >= 0:
+            return self._strtab[name_off:end], False
+        return self._strtab[name_off:name_off + MAX_NAME_BYTES], name_off < len(self._strtab)
+
     def _name(self, name_off: int) -> str:
         name = self._names.get(name_off)
         if name is None:
-            raw = self._strtab[name_off:self._strtab.find(b"\0", name_off)]
+            raw, cut = self._raw_name(name_off)
+            self.names_cut += cut
             # A debug file's .symtab keeps symbol versions (fopen@@GLIBC_2.2.5).
             raw = raw.split(b"@", 1)[0] or raw
             name = self._names[name_off] = demangle(raw.decode(errors="replace"))
@@ -268,7 +280,7 @@ class SymbolTable:
                 fields = self._sym.unpack_from(self._raw, self._order[j] * self._entsize)
                 name_off, info = (fields[0], fields[1]) if self._is64 else (fields[0], fields[3])
                 if (info & 0xF) in _FUNC_TYPES:
-                    raw = self._strtab[name_off:self._strtab.find(b"\0", name_off)]
+                    raw = self._raw_name(name_off)[0]
                     binding = _BIND_RANK.get(info >> 4, 3)
                     ranked.append((binding, len(raw) - len(raw.lstrip(b"_")), len(raw), name_off))
                 j -= 1
