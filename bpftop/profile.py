@@ -166,4 +166,6 @@ def profile_main(argv: list[str]) -> int:
         + (f"; lost: {', '.join(f'{k}={v}' for k, v in lost.items())}" if lost else ""),
         file=sys.stderr,
     )
+    for note in view.notes:  # files refused, caps tripped, loads timed out
+        print(f"bpftop profile: {note}", file=sys.stderr)
     return 0

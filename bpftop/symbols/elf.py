@@ -43,6 +43,7 @@ MAX_SECTIONS = 32768  # 60,000 sections with unterminated names took 35-120 s
 MAX_SYMBOLS = 2_000_000
 MAX_STRTAB_BYTES = 64 << 20
 MAX_DEBUGDATA_BYTES = 32 << 20  # decompressed .gnu_debugdata: an 87 kB xz bomb made 1.1 GB
+MAX_XZ_MEMORY_BYTES = 128 << 20  # xz -9 needs 65 MB to decompress
 MAX_NOTES = 64  # notes looked at for the build id
 _DEBUG_SECTIONS = (b".gnu_debuglink\0", b".gnu_debugdata\0")
 
@@ -278,7 +279,7 @@ class ElfSymbols:
 
     def _decompress(self, content: bytes) -> bytes | None:
         """The xz stream, or None when corrupt or when it would exceed MAX_DEBUGDATA_BYTES."""
-        decomp = lzma.LZMADecompressor()
+        decomp = lzma.LZMADecompressor(memlimit=MAX_XZ_MEMORY_BYTES)  # a header can claim a 1.5 GB dictionary
         try:
             # max_length bounds what one call returns; one byte more says "over the cap".
             image = decomp.decompress(content, max_length=MAX_DEBUGDATA_BYTES + 1)

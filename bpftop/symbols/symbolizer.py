@@ -34,6 +34,11 @@ MAX_CAP_NOTES = 16  # distinct cap trips shown; the rest are counted
 LOAD_WAIT_S = 2.0  # how long user() waits for files by default (callers on a clock pass a deadline)
 
 
+def _printable(text: str) -> str:
+    """Notes name files a process chose: no control character of theirs reaches a terminal."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 class _FileMapping:
     """A file mapping resolved to its binary, with the load bias of the segment it maps.
 
@@ -195,10 +200,11 @@ class Symbolizer:
 
     def _note(self, text: str) -> None:
         if len(self._notes) < MAX_NOTES:
-            self._notes[text] = None
+            self._notes[_printable(text)] = None
 
     def _cap_note(self, text: str) -> None:
         """A cap tripped or a hostile file refused: always counted, shown up to MAX_CAP_NOTES."""
+        text = _printable(text)
         if text in self._caps:
             return
         if len(self._caps) < MAX_CAP_NOTES:
