@@ -102,7 +102,5 @@ def cgroup(text: str) -> str:
     # cgroup.controllers exists in every cgroup v2 directory and in no v1 one;
     # any other file's inode number would silently match no task at all.
     if not stat.S_ISDIR(st.st_mode) or not os.path.exists(os.path.join(text, "cgroup.controllers")):
-        raise argparse.ArgumentTypeError(
-            f"{text}: not a cgroup v2 directory (like /sys/fs/cgroup/system.slice)"
-        )
+        raise argparse.ArgumentTypeError(f"{text}: not a cgroup v2 directory (one under a cgroup2 mount)")
     return text

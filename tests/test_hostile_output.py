@@ -265,3 +265,21 @@ def test_dashboard_cells_and_batch_lines_show_controls_as_question_marks() -> No
     out = io.StringIO()
     SafeConsole(file=out, width=80).print("x\x1b[2J\x9b [/] :smile: y")
     assert out.getvalue() == "x?[2J? [/] :smile: y\n"
+
+
+def test_force_refuses_a_hard_link_and_keeps_the_requested_mode(tmp_path: Path, victim: Path) -> None:
+    from bpftop.outfile import OutputFileError, create_output
+
+    # protected_hardlinks stops nobody linking root's files; where it is off,
+    # --force must still not truncate the file a link shares.
+    os.link(victim, tmp_path / "link")
+    with pytest.raises(OutputFileError, match="it has 2 hard links"):
+        create_output(str(tmp_path / "link"), force=True)
+    assert victim.read_text() == "precious\n"
+    old = os.umask(0o077)
+    try:
+        fd = create_output(str(tmp_path / "shared"), mode=0o644)  # --mode wins over the umask
+    finally:
+        os.umask(old)
+    os.close(fd)
+    assert (tmp_path / "shared").stat().st_mode & 0o777 == 0o644
