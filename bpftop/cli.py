@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import pwd
 import signal
 import sys
 from types import FrameType
 from typing import Any
 
-from bpftop import __version__
+from bpftop import __version__, argtypes
 from bpftop.collectors.base import Filters
 from bpftop.engine import PANES, Engine, collectors_for
 
@@ -29,27 +28,11 @@ def _delay(text: str) -> float:
     return value
 
 
-def _freq(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 10000:
-        raise argparse.ArgumentTypeError("sampling frequency must be between 1 and 10000 Hz")
-    return value
-
-
-def _uid(text: str) -> int:
-    if text.isdigit():
-        return int(text)
-    try:
-        return pwd.getpwnam(text).pw_uid
-    except KeyError:
-        raise argparse.ArgumentTypeError(f"no such user: {text}") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The main parser (subcommands are handled before it)."""
     from bpftop.record.commands import add_record_args
 
-    p = argparse.ArgumentParser(
+    p = argtypes.OneLineParser(
         prog="bpftop",
         description="A top-like dashboard of syscalls (and more) per process, powered by eBPF.",
         epilog="Subcommands: `bpftop check` reports what this machine supports; "
@@ -83,12 +66,21 @@ def add_sampling_args(p: argparse.ArgumentParser, comm: bool = True) -> None:
         metavar="SECONDS",
         help="refresh interval (default 1; fractions allowed)",
     )
-    p.add_argument("-p", "--pid", type=int, default=0, help="only this process (filtered in the kernel)")
-    p.add_argument("-u", "--user", type=_uid, help="only this user's processes (name or uid; kernel)")
+    p.add_argument(
+        "-p", "--pid", type=argtypes.pid, default=0, help="only this process (filtered in the kernel)"
+    )
+    p.add_argument("-u", "--user", type=argtypes.uid, help="only this user's processes (name or uid; kernel)")
     if comm:
         p.add_argument("--comm", default="", metavar="REGEX", help="only processes whose name matches")
-    p.add_argument("--cgroup", metavar="PATH", help="only tasks in this cgroup v2 directory (kernel)")
-    p.add_argument("--freq", type=_freq, metavar="HZ", help="stacks pane: CPU samples a second per CPU (49)")
+    p.add_argument(
+        "--cgroup",
+        type=argtypes.cgroup,
+        metavar="PATH",
+        help="only tasks in this cgroup v2 directory (kernel)",
+    )
+    p.add_argument(
+        "--freq", type=argtypes.freq, metavar="HZ", help="stacks pane: CPU samples a second per CPU (49)"
+    )
     p.add_argument(
         "--pmc-events",
         metavar="LIST",
@@ -105,7 +97,7 @@ def add_batch_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-n",
         "--iterations",
-        type=int,
+        type=argtypes.iterations,
         default=0,
         metavar="N",
         help="number of intervals in batch mode (default: until interrupted)",

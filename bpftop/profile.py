@@ -10,6 +10,7 @@ off CPU with ``--off-cpu``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -17,8 +18,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bpftop import __version__
+from bpftop import __version__, argtypes
 from bpftop.derive.stacks import StackRow, folded_lines
+from bpftop.outfile import DEFAULT_MODE, OutputFileError, create_output, parse_mode
 
 if TYPE_CHECKING:
     from bpftop.collectors.stacks import StacksCollector, StacksSample
@@ -79,25 +81,72 @@ def write_profile(
 
 def build_parser() -> argparse.ArgumentParser:
     """Options of ``bpftop profile``."""
-    p = argparse.ArgumentParser(
+    p = argtypes.OneLineParser(
         prog="bpftop profile",
         description="Sample stacks (on CPU, or off CPU with --off-cpu) and write them for flame graph tools.",
     )
-    p.add_argument("-p", "--pid", type=int, default=0, help="only this process (filtered in the kernel)")
-    p.add_argument("--cgroup", metavar="PATH", help="only tasks in this cgroup v2 directory")
-    p.add_argument("--duration", type=float, default=10.0, metavar="S", help="seconds to sample (default 10)")
+    p.add_argument(
+        "-p", "--pid", type=argtypes.pid, default=0, help="only this process (filtered in the kernel)"
+    )
+    p.add_argument(
+        "--cgroup", type=argtypes.cgroup, metavar="PATH", help="only tasks in this cgroup v2 directory"
+    )
+    p.add_argument(
+        "--duration",
+        type=argtypes.duration_s,
+        default=10.0,
+        metavar="S",
+        help="seconds to sample (default 10)",
+    )
     p.add_argument("--off-cpu", action="store_true", help="time blocked off CPU instead of CPU samples")
-    p.add_argument("--freq", type=int, default=49, metavar="HZ", help="CPU samples per second per CPU (49)")
+    p.add_argument(
+        "--freq", type=argtypes.freq, default=49, metavar="HZ", help="CPU samples per second per CPU (49)"
+    )
     p.add_argument(
         "--min-block-us",
-        type=float,
+        type=argtypes.min_block_us,
         default=1.0,
         metavar="US",
         help="off-CPU: ignore blocks shorter than this (default 1)",
     )
     p.add_argument("--format", choices=("folded", "speedscope"), default="folded")
-    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="write here (a new file, mode 600) instead of standard output"
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite FILE if it exists (a regular file of yours, never a link)",
+    )
+    p.add_argument(
+        "--mode", type=_mode, default=DEFAULT_MODE, metavar="OCTAL", help="FILE's permissions (600)"
+    )
     return p
+
+
+def _mode(text: str) -> int:
+    try:
+        return parse_mode(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected octal permissions like 600 or 644") from None
+
+
+def _open_output(args: argparse.Namespace) -> int | None:
+    """Create ``-o FILE`` before sampling, so a bad path costs no waiting; None for stdout."""
+    if not args.output:
+        return None
+    try:
+        return create_output(args.output, force=args.force, mode=args.mode)
+    except OutputFileError as exc:
+        sys.exit(f"bpftop profile: {exc}")
+
+
+def _discard(fd: int | None, path: str) -> None:
+    """Nothing was sampled: remove the output file created for it."""
+    if fd is not None:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _sample_for(collector: StacksCollector, duration_s: float) -> StacksSample:
@@ -128,10 +177,6 @@ def profile_main(argv: list[str]) -> int:
     from bpftop.privileges import NOT_ROOT_HINT, privilege_problem
 
     args = build_parser().parse_args(argv)
-    if not 1 <= args.freq <= 10000:
-        sys.exit("bpftop profile: --freq must be between 1 and 10000")
-    if args.duration <= 0:
-        sys.exit("bpftop profile: --duration must be positive")
     cgroup_id = 0
     if args.cgroup:
         try:
@@ -141,12 +186,14 @@ def profile_main(argv: list[str]) -> int:
     problem = privilege_problem()
     if problem:
         sys.exit(f"bpftop profile: {problem} ({NOT_ROOT_HINT})")
+    out_fd = _open_output(args)
     collector = StacksCollector(
         args.freq, int(args.min_block_us * 1000), cpu=not args.off_cpu, off_cpu=args.off_cpu
     )
     try:
         collector.open(Filters(pid=args.pid, cgroup_id=cgroup_id))
     except Exception as exc:  # the reason, and the hint when there is one
+        _discard(out_fd, args.output)
         hint = getattr(exc, "hint", "")
         sys.exit(f"bpftop profile: cannot start: {exc}" + (f" (hint: {hint})" if hint else ""))
     sample = _sample_for(collector, args.duration)
@@ -154,9 +201,12 @@ def profile_main(argv: list[str]) -> int:
     mode = "off" if args.off_cpu else "cpu"
     rows = view.rows(mode)
     name = f"bpftop {'off-CPU' if args.off_cpu else 'CPU'} profile"
-    if args.output:
-        with open(args.output, "w") as out:
-            write_profile(rows, args.format, args.off_cpu, out, name)
+    if out_fd is not None:
+        try:
+            with open(out_fd, "w", encoding="utf-8", errors="replace") as out:
+                write_profile(rows, args.format, args.off_cpu, out, name)
+        except OSError as exc:  # disk full, I/O error: the samples are lost, say so in one line
+            sys.exit(f"bpftop profile: cannot write {args.output}: {exc.strerror}")
     else:
         write_profile(rows, args.format, args.off_cpu, sys.stdout, name)
     lost = {k: v for k, v in view.drops.items() if v and k.startswith(mode)}

@@ -1,8 +1,14 @@
 """Command-line behaviour: clear errors, nothing loaded when nothing can run."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+from conftest import scaled
 
 from bpftop import cli, engine
+from tests.test_record_compat import FIXTURE
 
 
 def test_bad_comm_regex_is_a_clear_error(capsys):
@@ -29,10 +35,11 @@ def test_unknown_user_is_rejected(capsys):
     assert "no such user" in capsys.readouterr().err
 
 
-def test_missing_cgroup_is_a_clear_error():
+def test_missing_cgroup_is_a_clear_error(capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["--once", "--cgroup", "/nonexistent/cgroup"])
-    assert "No such file" in str(exc.value)
+    assert exc.value.code == 2
+    assert "No such file" in capsys.readouterr().err
 
 
 def test_not_root_exits_1_with_hint(monkeypatch, capsys):
@@ -64,3 +71,81 @@ def test_check_reports_missing_btf(monkeypatch, tmp_path):
     row = next(r for r in check.system_rows() if r.item == "BTF")
     assert row.ok is False
     assert "CONFIG_DEBUG_INFO_BTF" in row.detail
+
+
+# Bad values: one line, exit 2, before anything loads (they used to reach cffi,
+# run with no output, or sample for no time at all).
+BAD_VALUES = [
+    (["--once", "-p", "-1"], "process ids are 1 to 4194304"),
+    (["--once", "-p", "0"], "process ids are 1 to 4194304"),
+    (["--once", "-p", "4294967296"], "process ids are 1 to 4194304"),
+    (["--once", "-u", "99999999999"], "user ids are 0 to 4294967294"),
+    (["-b", "-n", "-5"], "at least 1"),
+    (["--once", "--cgroup", "/etc/passwd"], "not a cgroup v2 directory"),
+    (["--once", "--cgroup", "/etc"], "not a cgroup v2 directory"),
+    (["replay", str(FIXTURE), "-b", "-n", "-3"], "at least 1"),
+    (["profile", "--min-block-us", "nan"], "not a finite number"),
+    (["profile", "--min-block-us", "1e300"], "expected 0 to"),
+    (["profile", "--duration", "nan"], "not a finite number"),
+    (["profile", "-p", "-1"], "process ids are 1 to"),
+    (["profile", "--mode", "4755"], "expected octal permissions"),
+    (["record", "{out}", "-p", "-1"], "process ids are 1 to"),
+    (["record", "{out}", "--max-size", "1" + "0" * 400 + "T"], "expected a size"),
+]
+
+
+@pytest.mark.parametrize(("argv", "says"), BAD_VALUES, ids=[" ".join(a)[-40:] for a, _ in BAD_VALUES])
+def test_bad_values_are_one_line_and_exit_2(argv, says, tmp_path):
+    out = tmp_path / "out"
+    argv = [a.replace("{out}", str(out)) for a in argv]
+    proc = subprocess.run(
+        [sys.executable, "-m", "bpftop", *argv], capture_output=True, text=True, timeout=scaled(60)
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], proc.stderr
+    assert not out.exists()
+
+
+def test_only_cgroup_v2_directories_are_accepted():
+    import argparse
+
+    from bpftop import argtypes
+
+    mounts = [line.split() for line in Path("/proc/self/mounts").read_text().splitlines()]
+    v2 = next((m[1] for m in mounts if m[2] == "cgroup2"), None)
+    if v2 is None:
+        pytest.skip("no cgroup v2 mount here")
+    assert argtypes.cgroup(v2) == v2
+    for v1 in (m[1] for m in mounts if m[2] == "cgroup"):  # a hybrid host: ids that match no task
+        with pytest.raises(argparse.ArgumentTypeError, match="not a cgroup v2 directory"):
+            argtypes.cgroup(v1)
+
+
+# With CAP_BPF and CAP_PERFMON alone the other panes load, but listing every
+# program and map (BPF_PROG_GET_NEXT_ID, BPF_*_GET_FD_BY_ID) needs CAP_SYS_ADMIN:
+# the hint must not tell the user to grant what they already granted.
+@pytest.mark.bpf("bpfstats")
+@pytest.mark.parametrize(
+    "drop",
+    [
+        ["--bounding-set=-all,+bpf,+perfmon", "--inh-caps=-all"],  # root, stripped to the two
+        [
+            *("--reuid=nobody", "--regid=nogroup", "--clear-groups"),
+            *("--inh-caps=-all,+bpf,+perfmon", "--ambient-caps=-all,+bpf,+perfmon"),
+        ],
+    ],
+    ids=["root", "nobody"],
+)
+def test_bpf_pane_with_cap_bpf_and_perfmon_asks_for_cap_sys_admin(drop):
+    proc = subprocess.run(
+        ["setpriv", *drop, sys.executable, "-m", "bpftop", "--once", "--pane", "bpf"],
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+    )
+    assert proc.returncode == 1
+    assert "EPERM" in proc.stderr
+    hint = next(line for line in proc.stderr.splitlines() if "hint:" in line)
+    assert "CAP_SYS_ADMIN" in hint and "grant CAP_BPF and CAP_PERFMON" not in hint, proc.stderr

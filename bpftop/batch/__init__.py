@@ -13,10 +13,12 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from rich.console import Console
+from rich.text import Text
 
 from bpftop.batch import procs
 from bpftop.batch.common import num
 from bpftop.derive import Derived
+from bpftop.textsafe import printable
 
 # Collector stem -> module with PANES, json_section(view, pane) and
 # text_section(view, pane, limit). A new collector adds one line. The joined
@@ -30,6 +32,23 @@ SECTIONS = {
     "stacks": "bpftop.batch.stacks",
     "bpfstats": "bpftop.batch.bpfstats",
 }
+
+
+class SafeConsole(Console):
+    """A rich console for names processes chose: no markup, no emoji codes, no control characters.
+
+    Every string a table cell, title or line holds reaches the output through
+    ``render_str``, so this one place covers every section: a ``comm`` of
+    ``[/]`` no longer crashes the output (rich markup), ``:smile:`` stays text,
+    and escape sequences become ``?`` (bpftop.textsafe).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(markup=False, emoji=False, **kwargs)
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        """Render ``text`` as plain text with its non-printable characters as ``?``."""
+        return super().render_str(printable(text), **kwargs)
 
 
 def _section(stem: str) -> Any:
@@ -88,7 +107,7 @@ def run_batch(
     """Print ``iterations`` intervals of ``delay_s`` from ``source`` (an Engine or a replay)."""
     from bpftop.derive import derive
 
-    console = Console(file=out, soft_wrap=False, width=None if out is None else 160)
+    console = SafeConsole(file=out, soft_wrap=False, width=None if out is None else 160)
     prev = source.tick()
     next_at = time.monotonic()
     for _ in range(iterations):

@@ -17,6 +17,7 @@ map's contents (``bpfstats_detail``); those are not part of the recording.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import time
@@ -24,12 +25,25 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from bpftop.collectors.base import Filters
+from bpftop.privileges import CAP_SYS_ADMIN, effective_caps
 
 # bpftop.bpf (and so cffi) is imported inside the methods: the sample types
 # above must load without libbpf, for replays on any machine.
 
 STATS_PANE = "bpf"
 logger = logging.getLogger(__name__)
+
+
+class NeedsSysAdminError(Exception):
+    """Listing other programs and maps was refused for want of CAP_SYS_ADMIN."""
+
+    # The kernel asks CAP_SYS_ADMIN (not CAP_BPF) of BPF_PROG_GET_NEXT_ID,
+    # BPF_MAP_GET_NEXT_ID and BPF_*_GET_FD_BY_ID: CAP_BPF with CAP_PERFMON load
+    # bpftop's own programs, but cannot look at anyone else's.
+    hint = (
+        "the bpf pane lists every program and map (BPF_*_GET_NEXT_ID, BPF_*_GET_FD_BY_ID), "
+        "which needs CAP_SYS_ADMIN: CAP_BPF and CAP_PERFMON are not enough; run as root"
+    )
 
 
 class ProgRow(NamedTuple):
@@ -130,7 +144,12 @@ class BpfstatsCollector:
         from bpftop.collectors import bpfstats_owners
         from bpftop.collectors.bpfstats_scan import Scanner
 
-        check_listable()
+        try:
+            check_listable()
+        except BpfError as exc:
+            if exc.errno == errno.EPERM and not effective_caps() & (1 << CAP_SYS_ADMIN):
+                raise NeedsSysAdminError(str(exc)) from None
+            raise
         self._filters = filters
         self._scanner = Scanner()
         try:

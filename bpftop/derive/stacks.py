@@ -17,6 +17,7 @@ from typing import ClassVar, NamedTuple
 from bpftop.collectors.stacks import EXITED_PID, StackCount, StackLosses, StacksSample
 from bpftop.derive import counter_delta, rate
 from bpftop.frame import ProcMeta
+from bpftop.textsafe import folded_name
 
 MODES = ("cpu", "off")
 ROOT = "all"
@@ -261,14 +262,16 @@ def match_share(node: FlameNode, needle: str) -> float:
 def folded_lines(rows: Iterable[StackRow], with_process: bool = True) -> list[str]:
     """Brendan Gregg's folded format, ``comm;frame;frame value``, one line per stack.
 
-    Identical stacks (of processes with the same name) are merged; names have
-    ``;`` replaced so a line parser can split frames on it.
+    Identical stacks (of processes with the same name) are merged. Names are
+    the processes' own: ``;`` becomes ``:``, whitespace ``_`` and other
+    non-printable characters ``?`` (``bpftop.textsafe.folded_name``), so a
+    name can neither add a frame, a line nor a count.
     """
     merged: dict[str, int] = {}
     for r in rows:
-        frames = [f.replace(";", ":") for f in r.frames] or ["[no stack]"]
+        frames = [folded_name(f) for f in r.frames] or ["[no stack]"]
         if with_process:
-            frames.insert(0, r.comm.replace(";", ":") or f"pid {r.pid}")
+            frames.insert(0, folded_name(r.comm) or f"pid {r.pid}")
         line = ";".join(frames)
         merged[line] = merged.get(line, 0) + r.value
     return [f"{k} {v}" for k, v in sorted(merged.items(), key=lambda kv: (-kv[1], kv[0])) if v > 0]

@@ -22,6 +22,7 @@ from textual.strip import Strip
 
 # Column specs live in columns.py; the panes import them from here with the table.
 from bpftop.panes.columns import Col, R, fmt_rate, ns_col, rate_col, rate_order
+from bpftop.textsafe import printable
 
 __all__ = ["Col", "Column", "KeyedTable", "R", "fit", "fmt_rate", "ns_col", "rate_col", "rate_order"]
 
@@ -36,14 +37,9 @@ class Column:
     right: bool
 
 
-# C0 and C1 controls and DEL (a process may name itself with escape sequences).
-_CONTROLS = dict.fromkeys((*range(0x20), *range(0x7F, 0xA0)), "?")
-
-
 def fit(text: str, width: int, right: bool = False) -> str:
     """``text`` in exactly ``width`` cells: cut with an ellipsis, else padded."""
-    if not text.isprintable():
-        text = text.translate(_CONTROLS)
+    text = printable(text)  # a process may name itself with escape sequences
     length = len(text) if text.isascii() else cell_len(text)
     if length > width:
         return set_cell_size(text, width - 1) + "…" if width > 0 else ""

@@ -17,6 +17,8 @@ import time
 from types import FrameType
 from typing import Any
 
+from bpftop.argtypes import OneLineParser
+from bpftop.outfile import DEFAULT_MODE, parse_mode
 from bpftop.record.attime import AT_HELP, frame_at
 from bpftop.record.detail import BUDGET_BYTES_PER_HOUR, MAX_EVERY_S
 from bpftop.record.errors import RecordingError
@@ -33,7 +35,10 @@ def parse_size(text: str) -> int:
     if not match:
         raise argparse.ArgumentTypeError(f"{text!r}: expected a size like 100M, 2G or 500k")
     scale = 1000 ** " kmgt".index((match.group(2) or " ").lower())
-    size = int(float(match.group(1)) * scale)
+    number = float(match.group(1))
+    if number * scale > 2**63:  # 400 digits are inf as a float, and no file is that big
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a size like 100M, 2G or 500k")
+    size = int(number * scale)
     if size < 4096:
         raise argparse.ArgumentTypeError(f"{text!r}: a recording needs at least 4k")
     return size
@@ -70,9 +75,27 @@ def _detail(text: str) -> float:
     return value
 
 
+def _mode(text: str) -> int:
+    try:
+        return parse_mode(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected octal permissions like 600 or 644") from None
+
+
 def add_record_args(p: argparse.ArgumentParser) -> None:
     """``--force``, ``--max-size``, ``--detail``, ``--budget``: for ``--record`` and ``bpftop record``."""
-    p.add_argument("--force", action="store_true", help="overwrite the recording file if it exists")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite the recording file if it exists (only a regular file of yours, never a link)",
+    )
+    p.add_argument(
+        "--mode",
+        type=_mode,
+        default=DEFAULT_MODE,
+        metavar="OCTAL",
+        help="permissions of the recording file (default 600: it names every process)",
+    )
     p.add_argument(
         "--max-size",
         type=parse_size,
@@ -106,6 +129,7 @@ def open_writer(args: argparse.Namespace, path: str, engine: Any, collectors: li
             collectors=collectors,
             delay_s=engine.delay_s,
             force=args.force,
+            mode=args.mode,
             max_size=args.max_size,
             detail_s=args.detail,
             budget=args.budget,
@@ -127,7 +151,7 @@ def record_main(argv: list[str]) -> int:
     from bpftop import cli
     from bpftop.engine import Engine, collectors_for
 
-    p = argparse.ArgumentParser(prog="bpftop record", description="Record frames to FILE, without a screen.")
+    p = OneLineParser(prog="bpftop record", description="Record frames to FILE, without a screen.")
     p.add_argument("file", metavar="FILE")
     p.add_argument(
         "--duration", type=parse_duration, default=0.0, metavar="D", help="stop after D (90s, 5m, 1h30m)"
@@ -191,9 +215,7 @@ def replay_main(argv: list[str]) -> int:
     from bpftop import cli
     from bpftop.engine import PANES
 
-    p = argparse.ArgumentParser(
-        prog="bpftop replay", description="Replay a recording: no root, no BPF needed."
-    )
+    p = OneLineParser(prog="bpftop replay", description="Replay a recording: no root, no BPF needed.")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--at", metavar="TIME", help=f"start at TIME: {AT_HELP}")
     p.add_argument(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import os
 import threading
 import time
@@ -21,6 +20,7 @@ from typing import Any
 
 from bpftop import __version__
 from bpftop.frame import Frame, HostInfo
+from bpftop.outfile import DEFAULT_MODE, OutputFileError, create_output
 from bpftop.record.codec import encode_frame
 from bpftop.record.columns import split_body
 from bpftop.record.container import (
@@ -56,36 +56,24 @@ def format_size(size: int) -> str:
     return f"{size} B"
 
 
-def _create(path: str, force: bool) -> int:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
-    flags |= os.O_TRUNC if force else os.O_EXCL
+def _create(path: str, force: bool, mode: int) -> int:
+    """The recording's fd: no link followed, never another user's file (bpftop/outfile.py)."""
     try:
-        fd = os.open(path, flags, 0o600)
-    except FileExistsError:
-        raise RecordingError(f"{path} exists; add --force to overwrite it") from None
-    except OSError as exc:
-        reason = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
-        raise RecordingError(f"cannot create {path}: {reason}") from None
-    try:
-        os.fchmod(fd, 0o600)  # --force keeps an existing file's mode otherwise
-        sudo_uid, sudo_gid = os.environ.get("SUDO_UID", ""), os.environ.get("SUDO_GID", "")
-        if os.geteuid() == 0 and sudo_uid.isdigit() and sudo_gid.isdigit():
-            # `sudo bpftop record`: the file is the invoking user's, to replay without root.
-            os.fchown(fd, int(sudo_uid), int(sudo_gid))
-    except OSError:
-        pass
-    return fd
+        return create_output(path, force=force, mode=mode)
+    except OutputFileError as exc:
+        raise RecordingError(str(exc)) from None
 
 
 class RecordingWriter:
     """Appends frames to a new recording file.
 
     Args:
-        path: the file to create (mode 0600).
+        path: the file to create.
         host: the machine recorded (goes into the header).
         collectors: collector stems asked for.
         delay_s: the refresh interval at the start.
-        force: overwrite an existing file.
+        force: overwrite an existing file (a regular file of ours only).
+        mode: the file's permission bits (0600 by default).
         max_size: stop before the file would exceed this many bytes (0: no limit).
         compression: ``zlib`` (default), ``lzma`` or ``none``.
         detail_s: per-process tables every this many seconds (``delay_s`` or
@@ -111,6 +99,7 @@ class RecordingWriter:
         collectors: list[str],
         delay_s: float,
         force: bool = False,
+        mode: int = DEFAULT_MODE,
         max_size: int = 0,
         compression: str = "zlib",
         key_every_frames: int = KEY_EVERY_FRAMES,
@@ -137,7 +126,7 @@ class RecordingWriter:
         self._since_key = 0
         self._delta_bytes = 0
         self._lock = threading.Lock()
-        self._fd = _create(path, force)
+        self._fd = _create(path, force, mode)
         header: dict[str, Any] = {
             "bpftop": __version__,
             "start_wall": time.time(),
