@@ -154,19 +154,21 @@ def _sample_for(collector: StacksCollector, duration_s: float) -> StacksSample:
     # Attaching can take a minute on a slow machine: say when the sampling window
     # starts, so whoever starts a workload for it can wait for this line.
     print(f"bpftop profile: sampling for {duration_s:g} s (Ctrl-C ends early)", file=sys.stderr, flush=True)
-    sample = None
     try:
         deadline = time.monotonic() + duration_s
         try:
             while time.monotonic() < deadline:
                 # Read every second so stacks are named while their processes live.
                 time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
-                sample = collector.sample()
+                if time.monotonic() < deadline:
+                    collector.sample()
         except KeyboardInterrupt:
-            sample = collector.sample()
+            pass
+        # The last read waits for the symbols still loading, so no count is
+        # left under a raw address.
+        return collector.sample(settle=True)
     finally:
         collector.close()
-    return sample if sample is not None else collector.sample()
 
 
 def profile_main(argv: list[str]) -> int:

@@ -126,3 +126,58 @@ def test_reset_empties_the_stack_map_and_starts_an_epoch(monkeypatch: pytest.Mon
     reader.read(keys_lost=5)
     assert obj.globals["epoch"] == 2
     assert len(obj.maps["stacks"].deleted) == 2 + 16
+
+
+class LoadingSymbolizer(FakeSymbolizer):
+    """User frames stay ``pending`` (their file is loading) for the first ``slow`` calls."""
+
+    def __init__(self, slow: int) -> None:
+        super().__init__()
+        self.slow = slow
+
+    def user(self, pid: int, addrs: Sequence[int], deadline: float | None = None) -> list[Frame]:
+        self.calls.append(("user", pid, tuple(addrs)))
+        if len([c for c in self.calls if c[0] == "user"]) <= self.slow:
+            return [Frame(f"app+0x{a:x}", "/bin/app", a, "pending") for a in addrs]
+        return [Frame(f"u{a:x}", "/bin/app", 0, "user") for a in addrs]
+
+
+def test_counts_of_stacks_still_loading_wait_for_their_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No count is ever added under a raw address while its file is loading.
+
+    A count added under ``app+0x10`` would stay a row of its own in the
+    cumulative totals next to the named stack.
+    """
+    obj, sym = FakeObj(), LoadingSymbolizer(slow=2)
+    obj.maps["stacks"].entries = {U32.pack(1): stack(0x10), U32.pack(2): stack(0x900)}
+    reader = StackReader(obj, sym)
+    count(obj, 0, 7, 1, 2, 3)
+    assert reader.read(0) == []  # held back: still loading
+    # The stack map is reset before the next read: the held count keeps its addresses.
+    monkeypatch.setattr(stacks_reader, "DEFS", {**stacks_reader.DEFS, "STACKS_RESET_AT": 1})
+    count(obj, 1, 7, 1, 2, 2)
+    assert reader.read(0) == []  # both still loading (the second call)
+    monkeypatch.setattr(stacks_reader, "DEFS", {**stacks_reader.DEFS, "STACKS_RESET_AT": 1 << 20})
+    out = reader.read(0)
+    assert [(raw.events, r) for raw, r in out] == [(3, (("u10", "k900"), "uk")), (2, (("u10", "k900"), "uk"))]
+    assert reader.read(0) == []  # nothing left over
+
+
+def test_the_last_read_holds_nothing_back() -> None:
+    obj, sym = FakeObj(), LoadingSymbolizer(slow=10)
+    obj.maps["stacks"].entries = {U32.pack(1): stack(0x10)}
+    reader = StackReader(obj, sym)
+    count(obj, 0, 7, 1, -errno.EFAULT, 4)
+    assert reader.read(0) == []
+    ((raw, resolved),) = reader.read(0, settle=True)
+    assert raw.events == 4 and resolved == (("app+0x10",), "?")
+
+
+def test_held_back_counts_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stacks_reader, "MAX_DEFERRED", 1)
+    obj, sym = FakeObj(), LoadingSymbolizer(slow=10)
+    obj.maps["stacks"].entries = {U32.pack(1): stack(0x10)}
+    reader = StackReader(obj, sym)
+    count(obj, 0, 7, 1, -errno.EFAULT, 4)
+    count(obj, 0, 8, 1, -errno.EFAULT, 5)
+    assert [raw.tgid for raw, _ in reader.read(0)] == [8]  # over the cap: counted at once

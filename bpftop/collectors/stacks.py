@@ -270,14 +270,19 @@ class StacksCollector:
             self._readers["off"].pause(paused)
             self._off_paused = paused
 
-    def sample(self) -> StacksSample:
-        """Read and empty the count maps, symbolize new stacks, return the totals."""
+    def sample(self, settle: bool = False) -> StacksSample:
+        """Read and empty the count maps, symbolize new stacks, return the totals.
+
+        Args:
+            settle: the last read before closing (``bpftop profile``): wait for
+                symbol loads and add every held-back count.
+        """
         losses = {}
         self._active = set()
         for kind, reader in self._readers.items():
             counters = reader.counters()
             totals = self._totals[kind]
-            for raw, resolved in reader.read(counters.get("keys_lost", 0)):
+            for raw, resolved in reader.read(counters.get("keys_lost", 0), settle):
                 totals.add(raw.tgid, raw.comm, resolved, raw.events, raw.total_ns)
                 self._active.add(raw.tgid)
             losses[kind] = StackLosses(*(counters.get(n, 0) for n in COUNTER_NAMES))._replace(

@@ -33,6 +33,12 @@ MAX_BY_IPS = 50_000  # symbolized stacks kept by address across stack-map resets
 # controls can take long (or forever) to read, and the maps must be read every
 # tick. Stacks of files still loading show raw addresses and are named later.
 SYMBOL_WAIT_S = 0.2
+# How long the last read (``settle``) waits: past the symbolizer's 10 s load
+# budget, by when every load has finished or been given up.
+SETTLE_WAIT_S = 12.0
+# Counts held back while their stacks' files load, at most: beyond, they are
+# counted at once under raw addresses rather than held without bound.
+MAX_DEFERRED = 20_000
 KIND_LETTER = {"kernel": "k", "user": "u", "jit": "j"}  # anything else: "?"
 # Names of the per-CPU counters, in the order of stacks.h's ST_* indexes.
 COUNTER_NAMES = (
@@ -160,6 +166,12 @@ class StackReader:
         self._user_by_ips: dict[tuple[int, tuple[int, ...]], Resolved] = {}
         self._ids: set[int] = set()  # ids seen in the stack map this epoch
         self._retry: set[tuple[int, int]] = set()  # user stacks with frames still loading
+        self._pending_ips: dict[tuple[int, int], list[int]] = {}  # their addresses
+        # Counts of stacks with frames still loading, held back to the next read
+        # (with their addresses and kernel half: a reset may delete the ids), so
+        # every count is added under the stack's names, never under a raw
+        # address that would stay a row of its own in the cumulative totals.
+        self._deferred: list[tuple[RawCount, list[int], Resolved]] = []
         self._deadline = 0.0
         self._keys_lost_at_reset = 0
         self.resets = 0
@@ -180,12 +192,16 @@ class StackReader:
             for i, name in enumerate(COUNTER_NAMES[: dump.count])
         }
 
-    def read(self, keys_lost: int) -> list[tuple[RawCount, Resolved]]:
+    def read(self, keys_lost: int, settle: bool = False) -> list[tuple[RawCount, Resolved]]:
         """Flip the generation, empty the count map left behind, symbolize its stacks.
+
+        Counts whose user stacks name files still loading are held back and
+        returned by a later read, once named (or once their loads gave up).
 
         Args:
             keys_lost: the ``keys_lost`` counter now; when it rose since the last
                 reset, stack ids no count refers to may be filling the map.
+            settle: the last read: wait for loads to finish, hold nothing back.
         """
         old = self._gen
         self._gen = 1 - old
@@ -196,16 +212,41 @@ class StackReader:
         # syscall, after the programs moved to the other map.
         counts.delete([dump.keys[i : i + KEY.size] for i in range(0, len(dump.keys), KEY.size)])
         raws = decode_counts(dump.keys, dump.values)
-        self._deadline = time.monotonic() + SYMBOL_WAIT_S
+        self._deadline = time.monotonic() + (SETTLE_WAIT_S if settle else SYMBOL_WAIT_S)
         for key in self._retry:  # named now, if their files have loaded since
             self._user.pop(key, None)
         self._retry.clear()
+        self._pending_ips.clear()
+        held, self._deferred = self._deferred, []
+        out = [(raw, self._resolve_held(raw, ips, kern)) for raw, ips, kern in held]
         self._symbolize_new(raws)
-        out = [(raw, self._resolve(raw)) for raw in raws]
+        out += [(raw, self._resolve(raw)) for raw in raws]
+        if not settle:
+            out = self._hold_back(out)
         if len(self._ids) >= DEFS["STACKS_RESET_AT"]:
             self._reset(sweep=keys_lost > self._keys_lost_at_reset)
             self._keys_lost_at_reset = keys_lost
         return out
+
+    def _resolve_held(self, raw: RawCount, ips: list[int], kern: Resolved) -> Resolved:
+        """A held-back count's stack, from the addresses kept with it."""
+        frames = self._sym.user(raw.tgid, lookup_addrs(ips), self._deadline)
+        if any(f.kind == "pending" for f in frames):
+            self._retry.add((raw.tgid, raw.user_stack_id))
+            self._pending_ips[(raw.tgid, raw.user_stack_id)] = ips
+        user = resolve_frames(frames)
+        return user[0] + kern[0], user[1] + kern[1]
+
+    def _hold_back(self, out: list[tuple[RawCount, Resolved]]) -> list[tuple[RawCount, Resolved]]:
+        """Keep counts of stacks still loading for the next read; return the rest."""
+        ready = []
+        for raw, resolved in out:
+            ips = self._pending_ips.get((raw.tgid, raw.user_stack_id))
+            if ips is None or len(self._deferred) >= MAX_DEFERRED:
+                ready.append((raw, resolved))
+            else:
+                self._deferred.append((raw, ips, self._kernel_frames(raw.kern_stack_id)))
+        return ready
 
     def _symbolize_new(self, raws: list[RawCount]) -> None:
         """Symbolize the stacks not seen yet: one call per process and one for the kernel.
@@ -261,6 +302,7 @@ class StackReader:
         resolved = self._user[key] = resolve_frames(frames)
         if any(f.kind == "pending" for f in frames):
             self._retry.add(key)
+            self._pending_ips[key] = ips
         else:
             self._user_by_ips[(key[0], tuple(ips))] = resolved
         return resolved
