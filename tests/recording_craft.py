@@ -85,4 +85,4 @@ def lzma_bomb(size: int) -> bytes:
 
 def fake_record_start(length: int, kind: bytes = KEY) -> bytes:
     """A record header whose CRC is wrong: bait for the resynchronising scan."""
-    return SYNC + kind + struct.pack("<II", length, 0)
+    return SYNC + kind + struct.pack("<II", length & 0xFFFFFFFF, 0)
