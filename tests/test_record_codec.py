@@ -210,16 +210,12 @@ def test_stack_frames_are_stored_once_per_distinct_name() -> None:
 def test_a_bad_string_column_is_a_format_error(
     names: list[object], lengths: list[int], indexes: list[int]
 ) -> None:
+    from bpftop.record.codec import Decoder
     from bpftop.record.tables import _decode_column
 
-    class Blobs:
-        blobs = [pack_ints(lengths), pack_ints(indexes)]
-
-        def blob(self, i: int) -> bytes:
-            return self.blobs[i] or b""
-
+    blobs = [memoryview(pack_ints(lengths) or b""), memoryview(pack_ints(indexes) or b"")]
     with pytest.raises(BodyError):
-        _decode_column(Blobs(), ["u", names, 0, 1], 2)
+        _decode_column(Decoder(blobs, 1000), ["u", names, 0, 1], 2)
 
 
 def test_named_tuple_fields_missing_from_a_file_take_zeros_and_values_are_type_checked() -> None:

@@ -2,13 +2,24 @@
 
 Two kinds of mutation: raw ones (flipped, inserted and deleted bytes,
 truncation), which mostly trip the CRCs, and ones made behind a recomputed
-CRC, which reach the decoder with garbage.
+CRC, which reach the decoder with garbage. Then files built field by field
+(``recording_craft``) whose counts, lengths and compressed streams are drawn
+to be huge, negative or inconsistent: each must read within a memory limit
+(tracemalloc's peak) and a deadline. Non-regular files must be refused at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import socket
+import tempfile
+import tracemalloc
+import zlib
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,12 +27,25 @@ from hypothesis import strategies as st
 
 from bpftop.derive import derive
 from bpftop.frame import Frame
+from bpftop.record.codec import MAX_VALUES
 from bpftop.record.columns import split_body
-from bpftop.record.container import CARRIED, MAGIC, RECORD, SYNC, compress, decompress, record_bytes
+from bpftop.record.container import (
+    CARRIED,
+    MAGIC,
+    MAX_BODY,
+    MAX_PAYLOAD,
+    RECORD,
+    SYNC,
+    compress,
+    decompress,
+    record_bytes,
+)
 from bpftop.record.errors import RecordingError
 from bpftop.record.reader import Recording
 from bpftop.record.replay import EndOfRecording, ReplayFrames
+from bpftop.record.tables import MAX_ROWS
 from bpftop.record.writer import RecordingWriter
+from tests import recording_craft as craft
 from tests.fakes import HOST
 from tests.test_record_codec import fake_frames
 
@@ -135,3 +159,134 @@ def test_mutations_behind_a_valid_crc(
     path = tmp_path / "mutated"
     path.write_bytes(mutated)
     read_everything(path)
+
+
+# -- crafted size fields: every count, length and stream is the attacker's ---------------------
+
+STATUS_FIELDS = ["name", "ok", "method", "error", "hint"]
+MEMORY_LIMIT_BYTES = 120 << 20  # a few frames at the caps (MAX_BODY, MAX_VALUES), per input
+huge = st.sampled_from([MAX_ROWS, MAX_ROWS + 1, MAX_VALUES + 1, 1 << 31, (1 << 32) - 1, 1 << 62])
+count = st.one_of(st.integers(0, 6), huge, st.integers(-3, -1))
+blob_ref = st.one_of(st.integers(-1, 4), huge)
+int_column = st.builds(lambda b, d: ["i", b, d], blob_ref, st.integers(0, 1))
+column = st.one_of(
+    st.sampled_from([["c", "x"], ["c", True], ["c", ""], ["c", 7]]),
+    int_column,
+    st.builds(lambda b, w: ["h", b, w], blob_ref, count),
+    st.builds(
+        lambda n, a, b: ["u", n, a, b], st.lists(st.sampled_from(["f", "g"]), max_size=3), blob_ref, blob_ref
+    ),
+    st.builds(lambda v: ["j", v], st.lists(st.sampled_from(["x", 1, None]), max_size=4)),
+)
+literal = st.fixed_dictionaries(
+    {"y": st.just("frame.CollectorStatus"), "f": st.just(STATUS_FIELDS), "n": count},
+    optional={"c": st.lists(column, min_size=5, max_size=5)},
+)
+delta = st.fixed_dictionaries(
+    {
+        "y": st.just("frame.CollectorStatus"),
+        "f": st.just(STATUS_FIELDS),
+        "r": st.lists(st.one_of(count, st.just(-1)), max_size=10).map(lambda r: r + r[:1] * (len(r) % 2)),
+        "P": count,
+    },
+    optional={
+        "N": literal,
+        "p": blob_ref,
+        "d": st.lists(st.one_of(st.just(["z"]), int_column.map(lambda c: c[:2])), min_size=5, max_size=5),
+    },
+)
+# Integer blobs that hold what a count claims (so a count is checked against real bytes), and garbage.
+blob = st.one_of(
+    st.builds(lambda w, n: bytes([w]) + bytes(w * n), st.sampled_from([1, 2, 4, 8]), st.integers(0, 5000)),
+    st.binary(max_size=32),
+)
+
+
+@pytest.fixture(scope="module")
+def bomb() -> bytes:
+    """A zlib stream inflating to one byte over the cap on a frame body."""
+    return zlib.compress(bytes(MAX_BODY + 1), 1)
+
+
+def peak_bytes_reading(path: Path) -> int:
+    tracemalloc.start()
+    try:
+        read_everything(path)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@settings(
+    max_examples=300,
+    deadline=timedelta(seconds=10),
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    first=literal,
+    then=st.lists(delta, min_size=1, max_size=3),
+    blobs=st.lists(blob, max_size=5),
+    method=st.sampled_from([0, 1, 2]),
+    bombed=st.sets(st.integers(0, 3), max_size=2),
+)
+def test_crafted_counts_lengths_and_streams(
+    tmp_path: Path,
+    bomb: bytes,
+    first: dict[str, Any],
+    then: list[dict[str, Any]],
+    blobs: list[bytes],
+    method: int,
+    bombed: set[int],
+) -> None:
+    records = []
+    for number, table in enumerate([first, *then]):
+        node = craft.frame_node(status={"t": table})
+        body = craft.body(node, tuple(blobs))
+        data, how = (bomb, 1) if number in bombed else (compress(body, method), method)
+        records.append(craft.frame(number, data, key=number == 0, method=how))
+    path = tmp_path / "crafted"
+    path.write_bytes(craft.header() + b"".join(records))
+    assert peak_bytes_reading(path) < MEMORY_LIMIT_BYTES
+
+
+@settings(max_examples=200, deadline=timedelta(seconds=10))
+@given(
+    lengths=st.lists(st.one_of(st.integers(0, 64), huge, st.just(MAX_PAYLOAD)), min_size=1, max_size=6),
+    kinds=st.lists(st.sampled_from([b"K", b"D", b"H", b"?"]), min_size=1, max_size=6),
+    filler=st.binary(max_size=64),
+)
+def test_crafted_record_lengths(lengths: list[int], kinds: list[bytes], filler: bytes) -> None:
+    # False record starts with every kind of claimed length between two good frames.
+    good = [craft.frame(n, craft.body(craft.frame_node()), key=True) for n in range(2)]
+    bait = b"".join(craft.fake_record_start(n, k) + filler for n, k in zip(lengths, kinds, strict=False))
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "crafted"
+        path.write_bytes(craft.header() + good[0] + bait + good[1])
+        with Recording(path) as rec:
+            assert [e.number for e in rec.entries] == [0, 1]
+            assert len(rec.damage) == 1 and rec.damage[0].resumed_at is not None
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket", "directory", "device", "link to a fifo"])
+def test_non_regular_files_are_refused_without_blocking(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "file"
+    server = socket.socket(socket.AF_UNIX)
+    if kind in ("fifo", "link to a fifo"):
+        os.mkfifo(tmp_path / "fifo")
+        if kind == "fifo":
+            path = tmp_path / "fifo"
+        else:
+            path.symlink_to(tmp_path / "fifo")
+    elif kind == "socket":
+        server.bind(str(path))
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        path = Path("/dev/null")
+    signal.alarm(5)  # a blocking open() fails the test instead of hanging it
+    try:
+        with pytest.raises(RecordingError, match="is not a regular file"):
+            Recording(path)
+    finally:
+        signal.alarm(0)
+        server.close()

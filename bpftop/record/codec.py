@@ -30,9 +30,15 @@ from typing import Any, ClassVar
 from bpftop.frame import Frame
 from bpftop.record import tables, types
 from bpftop.record.columns import BodyError, join_body, split_body
+from bpftop.record.container import MAX_BODY, MAX_SKELETON
 from bpftop.record.errors import UnknownTypeError
 
 ABSENT: Any = object()  # "no previous value", unlike a previous value of None
+# What one frame may decode to, whatever its counts claim (a file from another
+# machine): values built from columns (a cell of a row, an integer of a blob),
+# about 40 bytes each at most, so ~160 MB; a busy machine's frame has ~50,000.
+MAX_VALUES = 4_000_000
+ROWS_FREE = 4096  # rows a frame may build beyond one per byte of its body
 SAME = {"=": 0}
 _SCALARS = (type(None), bool, int, float, str)
 
@@ -128,9 +134,30 @@ class Decoder:
             mapping entries holding them (a newer collector's samples) are dropped.
     """
 
-    def __init__(self, blobs: list[memoryview]) -> None:
+    def __init__(self, blobs: list[memoryview], body_size: int = 0) -> None:
         self.blobs = blobs
         self.unknown: set[str] = set()
+        self.body_size = body_size
+        self._rows_left = body_size + ROWS_FREE
+        self._values_left = MAX_VALUES
+
+    def spend(self, values: int, rows: int = 0) -> None:
+        """Account for values (and rows) about to be built, before allocating them.
+
+        A row of constant columns costs no bytes in the body, so a count in a
+        kilobyte could claim millions; the writer never stores more rows than
+        a frame has bytes (plus a few thousand), nor frames of this size.
+
+        Raises:
+            BodyError: the frame claims more than its bytes could hold, or
+                more than ``MAX_VALUES`` values.
+        """
+        self._rows_left -= rows
+        self._values_left -= values
+        if self._rows_left < 0:
+            raise BodyError(f"tables claim more rows than a frame of {self.body_size} bytes holds")
+        if self._values_left < 0:
+            raise BodyError(f"frame decodes to more than {MAX_VALUES:,} values (the cap on a frame)")
 
     def blob(self, index: Any) -> memoryview:
         """The blob a node refers to."""
@@ -218,6 +245,17 @@ def encode_frame(frame: Frame, prev: Frame | None = None) -> bytes:
     return join_body(skeleton, encoder.blobs)
 
 
+def oversized(body: bytes) -> str:
+    """Why a frame body is over a cap readers enforce ("" if it is not): the writer's check."""
+    if len(body) > MAX_BODY:
+        return f"a frame of {len(body) / 1e6:.1f} MB is over the format's {MAX_BODY >> 20} MB cap"
+    skeleton_length = len(split_body(body)[0])
+    if skeleton_length > MAX_SKELETON:
+        size_mb = skeleton_length / 1e6
+        return f"a frame's JSON of {size_mb:.1f} MB is over the format's {MAX_SKELETON >> 20} MB cap"
+    return ""
+
+
 def decode_frame(body: bytes, prev: Frame | None = None) -> tuple[Frame, set[str]]:
     """Inverse of ``encode_frame``; also returns the unknown types it dropped.
 
@@ -225,7 +263,9 @@ def decode_frame(body: bytes, prev: Frame | None = None) -> tuple[Frame, set[str
         Exception: anything a malformed body provokes; the reader wraps it.
     """
     skeleton, blobs = split_body(body)
-    decoder = Decoder(blobs)
+    if len(skeleton) > MAX_SKELETON:  # json.loads would build up to ~25 times its size
+        raise BodyError(f"skeleton of {len(skeleton):,} bytes, over the {MAX_SKELETON >> 20} MB cap")
+    decoder = Decoder(blobs, len(body))
     frame = decoder.node(json.loads(skeleton), ABSENT if prev is None else prev)
     if not isinstance(frame, Frame):
         raise BodyError(f"a record holds a {type(frame).__name__}, not a frame")

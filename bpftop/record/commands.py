@@ -302,6 +302,9 @@ class _Report:
 
     def flush(self) -> None:
         lines = [f"{self.recording.path}: {d.describe()}" for d in self.recording.damage]
+        if self.recording.damage_unlisted:
+            more = self.recording.damage_unlisted
+            lines.append(f"{self.recording.path}: and {more:,} more damaged stretches skipped")
         lines += [f"{self.recording.path}: not shown: {t}" for t in sorted(self.recording.unknown_types)]
         for line in lines:
             if line not in self.said:

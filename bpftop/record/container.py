@@ -10,8 +10,11 @@ most one torn one at the end, which the CRC (or the missing bytes) betrays.
 
 from __future__ import annotations
 
+import errno
 import json
 import lzma
+import os
+import stat
 import struct
 import zlib
 from dataclasses import dataclass
@@ -26,8 +29,15 @@ FRAME_PREFIX = struct.Struct("<IIqdB")  # number, base, ts_ns, wall, compression
 HEADER, KEY, DELTA = b"H", b"K", b"D"
 FORMAT_NAME = "bpftop-recording"
 FORMAT_VERSION = 2  # a reader reads its own version and older ones (2 added CARRIED)
-MAX_PAYLOAD = 256 << 20
-MAX_BODY = 512 << 20  # decompressed; more is a decompression bomb, not a frame
+# Caps on what one record may claim. Recordings come from other machines, so
+# a frame must not make the reader allocate more than a few times its cap: a
+# busy machine's key frame (3,000 (pid, syscall) pairs, benchmarks/) is 120 kB
+# of body decoding to ~1 MB, so 16 MB is >100 times that. The writer refuses
+# to write a frame over the cap rather than make a file its readers refuse.
+MAX_BODY = 16 << 20  # decompressed; more is a decompression bomb, not a frame
+MAX_SKELETON = 4 << 20  # of the body: JSON decodes to up to ~25 times its size
+MAX_PAYLOAD = MAX_BODY + (1 << 20)  # a stored or compressed body, and the prefix
+MAX_HEADER = 1 << 20
 COMPRESSIONS = {"none": 0, "zlib": 1, "lzma": 2}
 # Flag on a delta's compression byte: zlib was primed with the previous frame's
 # JSON skeleton (a preset dictionary), which the reader has from decoding it.
@@ -68,21 +78,60 @@ def decompress(data: bytes | memoryview, method: int, primer: bytes = b"") -> by
     Raises:
         ValueError: unknown method, bad data, or too much output.
     """
+    # max_length stops a bomb after MAX_BODY + 1 bytes of output: the
+    # decompressors never hold more, whatever the stream claims.
     if method == 0:
-        return bytes(data)
-    if method in (1, 1 | PRIMED):
+        out = bytes(data)
+        done = True
+    elif method in (1, 1 | PRIMED):
         inflater = zlib.decompressobj(zdict=primer) if method & PRIMED else zlib.decompressobj()
-        out = inflater.decompress(data, MAX_BODY)
-        if inflater.unconsumed_tail or not inflater.eof:
-            raise ValueError("zlib stream too large or incomplete")
-        return out
-    if method == 2:
+        out = inflater.decompress(data, MAX_BODY + 1)
+        done = inflater.eof
+    elif method == 2:
         unpacker = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
-        out = unpacker.decompress(bytes(data), MAX_BODY)
-        if not unpacker.eof:
-            raise ValueError("lzma stream too large or incomplete")
-        return out
-    raise ValueError(f"unknown compression {method}")
+        out = unpacker.decompress(bytes(data), MAX_BODY + 1)
+        done = unpacker.eof
+    else:
+        raise ValueError(f"unknown compression {method}")
+    if len(out) > MAX_BODY:
+        raise ValueError(f"body decompresses to more than {MAX_BODY >> 20} MB (the cap on a frame)")
+    if not done:
+        raise ValueError("compressed body ends early")
+    return out
+
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+}
+
+
+def open_recording(path: str) -> tuple[int, int]:
+    """Open a recording to read: (fd, size). Regular files only.
+
+    The path is the user's own choice on the command line, so a symbolic link
+    is followed (as ``less`` would); what it leads to is checked on the
+    opened fd, never by a ``stat`` before the ``open``. ``O_NONBLOCK`` keeps a
+    FIFO from blocking the ``open`` until a writer comes (forever).
+
+    Raises:
+        RecordingError: cannot open, or not a regular file.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a socket cannot be opened at all
+            raise RecordingError(f"{path} is not a regular file (a socket)") from None
+        raise RecordingError(f"cannot open {path}: {exc.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a file")
+        raise RecordingError(f"{path} is not a regular file ({kind})")
+    return fd, info.st_size
 
 
 @dataclass(frozen=True)

@@ -128,11 +128,11 @@ def _average(old: float | None, new: float) -> float:
     return new if old is None else old + _SMOOTH * (new - old)
 
 
-def detail_pair(carried: Sequence[bool], index: int) -> tuple[int | None, int] | None:
+def detail_pair(carried: Sequence[int], index: int) -> tuple[int | None, int] | None:
     """Which frames the per-process figures of frame ``index`` come from.
 
     Args:
-        carried: each frame's flag, in order (``FrameEntry.carried``).
+        carried: each frame's flag (0 or 1), in order (``FrameIndex.carried``).
         index: the frame shown.
 
     Returns:

@@ -7,102 +7,89 @@ torn last record, a flipped byte - is skipped: reading resumes at the next
 record whose CRC holds, and deltas that lost their base are dropped until the
 next key frame. Each skipped stretch is listed in ``damage``. Only a file that
 cannot be read at all raises ``RecordingError``.
+
+The file is another machine's, so nothing in it is trusted: the scan
+(``scan.py``) is O(size) whatever the bytes, the index costs ~37 bytes per
+frame, a frame's payload is read only when it is decoded and is at most
+``MAX_PAYLOAD``, and decoding is bounded by the body's own size (``codec.py``).
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
-from typing import Any, BinaryIO
+from dataclasses import fields
+from typing import Any
 
 from bpftop.frame import Frame, HostInfo
 from bpftop.record.codec import decode_frame
 from bpftop.record.columns import split_body
 from bpftop.record.container import (
+    CARRIED,
     DELTA,
     FRAME_PREFIX,
     HEADER,
     KEY,
     MAGIC,
-    MAX_PAYLOAD,
+    MAX_HEADER,
     RECORD,
-    SYNC,
     decompress,
+    open_recording,
     parse_header,
     parse_prefix,
     record_crc_ok,
 )
 from bpftop.record.errors import Damage, FrameDecodeError, RecordingError
+from bpftop.record.scan import FrameEntry, FrameIndex, Scanner, plausible_frame
 
-_TORN = "truncated record (the recorder stopped in the middle of a write)"
-_CHUNK = 1 << 20
+__all__ = ["MAX_LISTED", "FrameEntry", "Recording"]
 
-
-@dataclass(frozen=True)
-class FrameEntry:
-    """Where one frame is, from the index.
-
-    Attributes:
-        number: frame number in the recording.
-        offset: byte offset of its record.
-        length: payload length.
-        key: a key frame (decodes alone); otherwise a delta on the previous frame.
-        ts_ns: CLOCK_MONOTONIC on the recording host.
-        wall: epoch seconds.
-        carried: its per-process tables are those of the last frame not carried
-            (a recording that keeps them every few seconds; see RecordingWriter).
-    """
-
-    number: int
-    offset: int
-    length: int
-    key: bool
-    ts_ns: int
-    wall: float
-    carried: bool = False
+# Damaged stretches listed one by one; past that they are only counted
+# (``damage_unlisted``): a crafted file can hold millions of them.
+MAX_LISTED = 50
 
 
 class Recording:
     """An open recording.
 
     Args:
-        path: the file.
+        path: the file (a symbolic link is followed: the user named it).
 
     Raises:
-        RecordingError: the file cannot be opened, is not a recording, or its
-            header is damaged or from a newer format version.
+        RecordingError: the file cannot be opened, is not a regular file or
+            not a recording, or its header is damaged or from a newer format
+            version.
 
     Attributes:
         header: the header (format version, bpftop version, host, start time,
             collectors, interval).
         entries: the usable frames, in order.
-        damage: stretches skipped, in file order.
+        damage: stretches skipped, in file order (the first ``MAX_LISTED``).
+        damage_unlisted: how many more stretches were skipped.
         unknown_types: types in the file this bpftop does not know (dropped).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
-        try:
-            self._file: BinaryIO = open(self.path, "rb")  # noqa: SIM115 - closed by close()
-            self.size = os.fstat(self._file.fileno()).st_size
-        except OSError as exc:
-            raise RecordingError(f"cannot open {self.path}: {exc.strerror}") from None
-        self.entries: list[FrameEntry] = []
+        self._fd, self.size = open_recording(self.path)
+        self.entries = FrameIndex()
         self.damage: list[Damage] = []
+        self.damage_unlisted = 0
         self.unknown_types: set[str] = set()
         self._pending: dict[str, Any] | None = None
+        self._last = -1  # number of the last frame indexed
+        self._decode_failed: set[int] = set()  # offsets of frames that did not decode
         self._recent: list[tuple[int, Frame, bytes]] = []  # index, frame, its skeleton
         try:
+            self._scanner = Scanner(self._fd, self.size)
             self.header, position = self._read_header()
             self._scan(position)
         except BaseException:
-            self._file.close()
+            os.close(self._fd)
             raise
-        self._ts = [e.ts_ns for e in self.entries]
-        self._walls = [e.wall for e in self.entries]
-        self._keys = [i for i, e in enumerate(self.entries) if e.key]
+        self._scanner = Scanner(self._fd, 0)  # drop the scan's window
 
     def __enter__(self) -> Recording:
         return self
@@ -114,8 +101,10 @@ class Recording:
         return len(self.entries)
 
     def close(self) -> None:
-        """Close the file."""
-        self._file.close()
+        """Close the file (safe to call twice)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     @property
     def host(self) -> HostInfo:
@@ -134,86 +123,58 @@ class Recording:
         value = self.header.get("delay_s")
         return float(value) if isinstance(value, (int, float)) and value > 0 else 1.0
 
-    def _read(self, offset: int, size: int) -> bytes:
-        self._file.seek(offset)
-        return self._file.read(size)
-
     def _read_header(self) -> tuple[dict[str, Any], int]:
-        if self._read(0, len(MAGIC)) != MAGIC:
+        if os.pread(self._fd, len(MAGIC), 0) != MAGIC:
             raise RecordingError(f"{self.path} is not a bpftop recording (bad magic)")
-        record = self._record_at(len(MAGIC))
+        record = self._scanner.record(len(MAGIC), limit=MAX_HEADER)
         if isinstance(record, str) or record[0] != HEADER:
             problem = record if isinstance(record, str) else "first record is not the header"
             raise RecordingError(f"{self.path}: damaged header at byte {len(MAGIC)}: {problem}")
-        return parse_header(record[1]), len(MAGIC) + RECORD.size + len(record[1])
-
-    def _record_at(self, offset: int) -> tuple[bytes, bytes] | str:
-        """(type, payload) of the record at ``offset``, or what is wrong with it."""
-        head = self._read(offset, RECORD.size)
-        if len(head) < RECORD.size:
-            return _TORN
-        sync, kind, length, crc = RECORD.unpack(head)
-        if sync != SYNC:
-            return "bad record marker"
-        if length > MAX_PAYLOAD:
-            return f"bad record length {length}"
-        if offset + RECORD.size + length > self.size:
-            return _TORN
-        payload = self._file.read(length)
-        if not record_crc_ok(kind, crc, payload):
-            return "CRC mismatch"
-        return kind, payload
+        payload = os.pread(self._fd, record[1], len(MAGIC) + RECORD.size)
+        return parse_header(payload), len(MAGIC) + RECORD.size + record[1]
 
     def _scan(self, position: int) -> None:
+        scanner = self._scanner
         while position < self.size:
-            record = self._record_at(position)
+            record = scanner.record(position)
             if isinstance(record, str):
                 self._damaged(position, record)
-                resume = self._resync(position + 1)
+                resume, why = scanner.resync(position + 1, self._plausible)
                 if resume is None:
+                    if why and self._pending is not None:
+                        self._pending["reason"] += f"; {why}"
                     break
                 position = resume
                 continue
-            kind, payload = record
+            kind, length, first = record
             if kind in (KEY, DELTA):
-                self._add(position, kind == KEY, payload)
-            position += RECORD.size + len(payload)
+                self._add(position, kind == KEY, length, first)
+            position += RECORD.size + length
         self._settle(None, None)
 
-    def _resync(self, start: int) -> int | None:
-        """The offset of the next record whose CRC holds, at or after ``start``."""
-        position = start
-        while position < self.size:
-            chunk = self._read(position, _CHUNK + len(SYNC))
-            found = chunk.find(SYNC)
-            while found >= 0:
-                if not isinstance(self._record_at(position + found), str):
-                    return position + found
-                found = chunk.find(SYNC, found + 1)
-            position += _CHUNK
-        return None
+    def _plausible(self, kind: bytes, prefix: bytes) -> bool:
+        return plausible_frame(kind, prefix, self._last)
 
     def _damaged(self, offset: int, reason: str) -> None:
-        first_lost = self.entries[-1].number + 1 if self.entries else 0
         if self._pending is None:
-            self._pending = {"offset": offset, "frame": first_lost, "reason": reason}
+            self._pending = {"offset": offset, "frame": self._last + 1, "reason": reason}
 
-    def _add(self, offset: int, key: bool, payload: bytes) -> None:
-        prefix = parse_prefix(payload)
-        last = self.entries[-1].number if self.entries else -1
+    def _add(self, offset: int, key: bool, length: int, first: bytes) -> None:
+        last = self._last
+        if len(first) < FRAME_PREFIX.size:
+            self._damaged(offset, "frame record too short")
+            return
+        number, base, ts_ns, wall, method = FRAME_PREFIX.unpack(first)
         # A delta is usable only on the frame just before it: after a lost
         # frame, deltas are dropped until the next key frame.
-        usable = prefix is not None and prefix.number > last
-        if usable and prefix is not None and not key:
-            usable = prefix.base == last and prefix.number == last + 1
-        if prefix is None or not usable:
-            if self._pending is None:
-                why = "frame record too short" if prefix is None else f"frame {prefix.number} out of sequence"
-                self._pending = {"offset": offset, "frame": last + 1, "reason": why}
+        if not (number > last and (key or (base == last and number == last + 1))):
+            self._damaged(offset, f"frame {number} out of sequence")
             return
-        self._settle(prefix.number, offset)
-        self.entries.append(
-            FrameEntry(prefix.number, offset, len(payload), key, prefix.ts_ns, prefix.wall, prefix.carried)
+        if self._pending is not None:
+            self._settle(number, offset)
+        self._last = number
+        self.entries.add(
+            number, offset, length, key=key, ts_ns=ts_ns, wall=wall, carried=bool(method & CARRIED)
         )
 
     def _settle(self, next_number: int | None, next_offset: int | None) -> None:
@@ -222,7 +183,13 @@ class Recording:
         if pending is None:
             return
         lost = None if next_number is None else next_number - pending["frame"]
-        self.damage.append(Damage(**pending, resumed_at=next_offset, frames_lost=lost))
+        self._note(Damage(**pending, resumed_at=next_offset, frames_lost=lost))
+
+    def _note(self, damage: Damage) -> None:
+        if len(self.damage) < MAX_LISTED:
+            self.damage.append(damage)
+        else:
+            self.damage_unlisted += 1
 
     # -- decoding -------------------------------------------------------------
 
@@ -238,7 +205,8 @@ class Recording:
         for cached_index, cached, _ in self._recent:
             if cached_index == index:
                 return cached
-        key = self._keys[bisect.bisect_right(self._keys, index) - 1] if self._keys else 0
+        keys = self.entries.keys
+        key = keys[bisect.bisect_right(keys, index) - 1] if keys else 0
         start, frame, skeleton = key, None, b""
         for cached_index, cached, cached_skeleton in self._recent:
             if key <= cached_index < index and cached_index >= start:
@@ -252,10 +220,7 @@ class Recording:
     def _decode(self, index: int, prev: Frame | None, prev_skeleton: bytes) -> tuple[Frame, bytes]:
         entry = self.entries[index]
         try:
-            record = self._record_at(entry.offset)
-            if isinstance(record, str):
-                raise ValueError(f"{record} (the file changed since it was opened?)")
-            payload = memoryview(record[1])
+            payload = memoryview(self._payload(entry))
             prefix = parse_prefix(payload)
             assert prefix is not None
             body = decompress(payload[FRAME_PREFIX.size :], prefix.compression, prev_skeleton)
@@ -266,6 +231,17 @@ class Recording:
             ) from exc
         self.unknown_types |= unknown
         return frame, split_body(body)[0]
+
+    def _payload(self, entry: FrameEntry) -> bytes:
+        """The payload of an indexed frame (at most MAX_PAYLOAD: the scan checked)."""
+        data = os.pread(self._fd, RECORD.size + entry.length, entry.offset)
+        if len(data) != RECORD.size + entry.length:
+            raise ValueError("record changed since the file was opened")
+        _, kind, _, crc = RECORD.unpack_from(data)
+        payload = data[RECORD.size :]
+        if not record_crc_ok(kind, crc, payload):
+            raise ValueError("record changed since the file was opened")
+        return payload
 
     def frames(self, start: int = 0) -> Iterator[tuple[int, Frame]]:
         """(index, frame) from ``start`` to the end; undecodable stretches are skipped and noted."""
@@ -280,27 +256,36 @@ class Recording:
             index += 1
 
     def _skip_to_key(self, index: int, reason: str) -> int:
-        position = bisect.bisect_right(self._keys, index)
-        resume = self._keys[position] if position < len(self._keys) else len(self.entries)
+        keys = self.entries.keys
+        position = bisect.bisect_right(keys, index)
+        resume = keys[position] if position < len(keys) else len(self.entries)
         entry = self.entries[index]
-        if not any(d.offset == entry.offset for d in self.damage):
-            after = self.entries[resume] if resume < len(self.entries) else None
-            self.damage.append(
-                Damage(
-                    offset=entry.offset,
-                    frame=entry.number,
-                    reason=reason,
-                    resumed_at=after.offset if after else None,
-                    frames_lost=after.number - entry.number if after else None,
-                )
-            )
-            self.damage.sort(key=lambda d: d.offset)
+        if entry.offset in self._decode_failed:
+            return resume
+        self._decode_failed.add(entry.offset)
+        after = self.entries[resume] if resume < len(self.entries) else None
+        damage = Damage(
+            offset=entry.offset,
+            frame=entry.number,
+            reason=reason,
+            resumed_at=after.offset if after else None,
+            frames_lost=after.number - entry.number if after else None,
+        )
+        last = self.damage[-1] if self.damage else None
+        if last is not None and last.resumed_at == entry.offset and last.offset in self._decode_failed:
+            # Frames failing one after another (a crafted file): one stretch, not one line each.
+            both = damage.frames_lost is not None and last.frames_lost is not None
+            lost = (damage.frames_lost or 0) + (last.frames_lost or 0) if both else None
+            self.damage[-1] = dataclasses.replace(last, resumed_at=damage.resumed_at, frames_lost=lost)
+            return resume
+        self._note(damage)
+        self.damage.sort(key=lambda d: d.offset)
         return resume
 
     def index_at_ts(self, ts_ns: int) -> int:
         """The last frame taken at or before ``ts_ns`` (the first if none)."""
-        return max(0, bisect.bisect_right(self._ts, ts_ns) - 1)
+        return max(0, bisect.bisect_right(self.entries.ts_ns, ts_ns) - 1)
 
     def index_at_wall(self, wall: float) -> int:
         """The last frame taken at or before epoch second ``wall`` (the first if none)."""
-        return max(0, bisect.bisect_right(self._walls, wall) - 1)
+        return max(0, bisect.bisect_right(self.entries.wall, wall) - 1)

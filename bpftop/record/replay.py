@@ -37,7 +37,7 @@ class DetailFrames:
 
     def __init__(self, recording: Recording) -> None:
         self.recording = recording
-        self._carried = [e.carried for e in recording.entries]
+        self._carried = recording.entries.carried
         self._any = any(self._carried)
         self._frames: dict[int, Frame | None] = {}
         self._pair: tuple[int | None, int] | None = None

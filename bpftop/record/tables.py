@@ -36,7 +36,9 @@ from typing import Any
 from bpftop.record import types
 from bpftop.record.columns import BodyError, pack_ints, unpack_ints
 
-MAX_ROWS = 1 << 22  # per table: far beyond any LRU map bpftop reads
+# Per table: beyond any table bpftop records (its BPF maps hold at most 16,384
+# entries; Frame.procs holds the machine's processes).
+MAX_ROWS = 1 << 20
 
 
 def encode_table(enc: Any, value: Sequence[Any] | Mapping[Any, Any], prev: Any) -> tuple[Any, bool]:
@@ -254,6 +256,7 @@ def _decode_literal(
     _need(type(spec) is dict and type(spec.get("c")) is list, "bad literal table")
     count = _count(spec.get("n"))
     _need(len(spec["c"]) == len(fields), "columns do not match fields")
+    dec.spend(count * (len(fields) + mapping), rows=count)  # before any column is built
     columns = [_decode_column(dec, c, count) for c in spec["c"]]
     for name, column, column_spec in zip(fields, columns, spec["c"], strict=True):
         # Integer and histogram columns hold integers by construction; others are checked.
@@ -274,11 +277,12 @@ def _decode_column(dec: Any, spec: Any, count: int) -> list[Any]:
     if kind == "c" and len(spec) == 2:
         return [dec.node(spec[1])] * count
     if kind == "i" and len(spec) == 3:
+        dec.spend(count)
         values = unpack_ints(dec.blob(spec[1]), count)
         return list(itertools.accumulate(values)) if spec[2] else values
     if kind == "h" and len(spec) == 3:
         width = _count(spec[2], 1 << 16)
-        _need(count * width <= MAX_ROWS * 64, "histogram column too large")
+        dec.spend(count * width)
         flat = unpack_ints(dec.blob(spec[1]), count * width)
         return [tuple(flat[i * width : (i + 1) * width]) for i in range(count)]
     if kind == "j" and len(spec) == 2 and type(spec[1]) is list and len(spec[1]) == count:
@@ -287,7 +291,8 @@ def _decode_column(dec: Any, spec: Any, count: int) -> list[Any]:
         names = spec[1]
         _need(all(type(n) is str for n in names), "bad string table")
         lengths = unpack_ints(dec.blob(spec[2]), count)
-        _need(all(n >= 0 for n in lengths) and sum(lengths) <= MAX_ROWS * 64, "bad string tuple lengths")
+        _need(all(n >= 0 for n in lengths), "bad string tuple lengths")
+        dec.spend(sum(lengths))
         flat = unpack_ints(dec.blob(spec[3]), sum(lengths))
         _need(all(0 <= i < len(names) for i in flat), "string index out of range")
         words = [names[i] for i in flat]
@@ -302,9 +307,14 @@ def _apply_runs(
     _need(type(runs) is list and len(runs) % 2 == 0, "bad runs")
     rows: list[Any] = []
     keys: list[Any] = []
-    taken = 0
+    taken = reused = 0
     for start, length in zip(runs[::2], runs[1::2], strict=False):
         _count(length)
+        if start != -1:
+            # Each old row goes to the new table once (keys are unique): runs
+            # naming rows again would multiply a table from a few bytes of JSON.
+            reused += length
+            _need(reused <= len(old_rows), "runs take more old rows than the previous table has")
         if start == -1:
             _need(taken + length <= len(new_rows), "runs take more new rows than stored")
             rows += new_rows[taken : taken + length]
@@ -326,6 +336,7 @@ def _apply_changes(
     count = _count(spec.get("P"), len(rows))
     if not count:
         return
+    dec.spend(count * len(fields))
     steps = unpack_ints(dec.blob(spec.get("p")), count)
     positions = list(itertools.accumulate(steps, initial=-1))[1:]
     _need(min(steps) > 0 and positions[-1] < len(rows), "bad changed positions")

@@ -21,7 +21,7 @@ from typing import Any
 from bpftop import __version__
 from bpftop.frame import Frame, HostInfo
 from bpftop.outfile import DEFAULT_MODE, OutputFileError, create_output
-from bpftop.record.codec import encode_frame
+from bpftop.record.codec import encode_frame, oversized
 from bpftop.record.columns import split_body
 from bpftop.record.container import (
     COMPRESSIONS,
@@ -188,6 +188,9 @@ class RecordingWriter:
                 body = encode_frame(frame, None if key else prev)
             except Exception as exc:  # a value the format cannot hold must not stop the dashboard
                 return self._stop("failed", f"cannot encode a frame: {exc}")
+            too_big = oversized(body)
+            if too_big:  # readers refuse such a frame: stop with the reason rather than write it
+                return self._stop("failed", too_big)
             number = self.frames
             method = self._compression | (PRIMED if self._compression == 1 and not key else 0)
             prefix = FramePrefix(
