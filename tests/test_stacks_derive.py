@@ -9,15 +9,8 @@ import pytest
 
 from bpftop.collectors import stacks as stacks_mod
 from bpftop.collectors.stacks import StackCount, StackLosses, StacksSample, _Totals
-from bpftop.collectors.stacks_reader import (
-    KEY,
-    VAL,
-    decode_counts,
-    decode_stack,
-    lookup_addrs,
-    lost_frame,
-    resolve_frames,
-)
+from bpftop.collectors.stacks_frames import lookup_addrs, lost_frame, resolve_frames
+from bpftop.collectors.stacks_reader import KEY, VAL, decode_counts, decode_stack
 from bpftop.derive.stacks import StackRow, build_tree, derive_stacks, folded_lines, match_share, top_functions
 from bpftop.frame import ProcMeta
 from bpftop.symbols import Frame

@@ -15,10 +15,10 @@ import errno
 import struct
 import time
 from array import array
-from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from bpftop.collectors.base import header_defines
+from bpftop.collectors.stacks_frames import Resolved, lookup_addrs, lost_frame, resolve_frames
 
 DEFS = header_defines("stacks.h")
 COMM_LEN = DEFS["STACKS_COMM_LEN"]
@@ -39,7 +39,6 @@ SETTLE_WAIT_S = 12.0
 # Counts held back while their stacks' files load, at most: beyond, they are
 # counted at once under raw addresses rather than held without bound.
 MAX_DEFERRED = 20_000
-KIND_LETTER = {"kernel": "k", "user": "u", "jit": "j"}  # anything else: "?"
 # Names of the per-CPU counters, in the order of stacks.h's ST_* indexes.
 COUNTER_NAMES = (
     "events",
@@ -53,20 +52,6 @@ COUNTER_NAMES = (
     "short",
     "stale",
 )
-
-# Leaf frames of a tracepoint-taken kernel stack that belong to the tracing itself:
-# the BPF program (``bpf_prog_<tag>_<name>``), its runner (``bpf_trace_run4``,
-# ``__bpf_trace_sched_switch`` before 6.x) and the tracepoint's iterator.
-TRACING_PREFIXES = (
-    "bpf_prog_",
-    "bpf_trace_run",
-    "__bpf_trace_",
-    "__traceiter_",
-    "trace_call_bpf",
-    "perf_trace_",
-)
-Resolved = tuple[tuple[str, ...], str]  # frames (root first) and one kind letter per frame
-
 
 class RawCount(NamedTuple):
     """One decoded entry of a count map."""
@@ -96,54 +81,6 @@ def decode_stack(value: bytes) -> list[int]:
     ips.frombytes(value[: len(value) - len(value) % 8])
     n = ips.index(0) if 0 in ips else len(ips)
     return list(ips[:n])
-
-
-def lookup_addrs(ips: list[int]) -> list[int]:
-    """Addresses to symbolize, leaf first.
-
-    Every frame but the leaf holds a return address, which may already lie in
-    the next function after a call that never returns, so those are looked up
-    one byte earlier (as perf and blazesym do).
-    """
-    return [ip if i == 0 else ip - 1 for i, ip in enumerate(ips)]
-
-
-# Where an address in no file lands (procmaps' names for mappings without a
-# file, and the symbolizer's for no mapping at all).
-ANONYMOUS = frozenset({"[unknown]", "[heap]", "[stack]", "[anon]", "[vvar]"})
-
-
-def resolve_frames(frames: Iterable[Any], *, kernel: bool = False) -> Resolved:
-    """Symbolized frames (leaf first) to labels and kinds, root first.
-
-    Args:
-        frames: ``bpftop.symbols.Frame``s, leaf first.
-        kernel: drop the tracing machinery at the leaf end of a kernel stack
-            taken from a tracepoint (bpftop's own program and the kernel code
-            that ran it), which sched_switch stacks would all end with.
-    """
-    frames = list(frames)
-    if kernel:
-        while frames and frames[0].name.startswith(TRACING_PREFIXES):
-            frames.pop(0)
-    labels, kinds = [], []
-    for f in reversed(frames):
-        # An address in no file ([unknown]: no mapping, typically what a walk
-        # without frame pointers reads off the stack; [heap], [anon], [stack])
-        # says nothing by its offset, and the offsets made each such stack
-        # distinct: thousands of one-sample stacks in the flame graph and in
-        # every key frame of a recording. File-backed modules keep theirs
-        # (binary+0x40 is what addr2line takes), and so do kernel addresses.
-        anonymous = not f.name and (f.module in ANONYMOUS or f.module.startswith(("[anon:", "[stack:")))
-        labels.append(f.module if anonymous else f.label())
-        kinds.append(KIND_LETTER.get(f.kind, "?"))
-    return tuple(labels), "".join(kinds)
-
-
-def lost_frame(stack_id: int, what: str) -> Resolved:
-    """A marker for a stack that could not be read, so its counts stay visible."""
-    reason = "collided" if stack_id == -errno.EEXIST else "missing"
-    return (f"[{what} stack {reason}]",), "?"
 
 
 class StackReader:
