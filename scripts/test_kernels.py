@@ -17,7 +17,9 @@ downloaded with ``apt-get download`` and unpacked under ``.kernels/``, never
 installed, so ``/boot`` and the boot loader stay as they are; the guest gets
 the modules through a read-only mount of their directory. `scripts/setup-dev.sh`
 installs qemu, busybox and virtme-ng. Without KVM (this VM, CI) qemu emulates
-the CPU (TCG): a boot takes ~35 s and the tests ~10x longer than on the host.
+the CPU (TCG, single-threaded: multi-threaded TCG panicked 6.12 while it
+patched tracepoint text): a boot takes ~35 s and the tests ~10x longer than
+on the host.
 
 What each kernel's ``bpftop check`` says is kept in
 ``tests/fixtures/kernels/check-<major.minor>.txt``: a run fails when which

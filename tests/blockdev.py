@@ -14,7 +14,9 @@ follows the protocol of ``tests/workloads.py`` and is driven by its
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -99,21 +101,36 @@ def build_io() -> Path:
 def start_io(
     device: str, writes: int, reads: int, *, span: int = 256, cpu: int | None = None, exe: Path | None = None
 ) -> workloads.Workload:
-    """Start the I/O workload on ``device`` and wait until it is ready for ``go``."""
-    argv = [str(exe or build_io()), device, str(writes), str(reads), str(span)]
-    if cpu is not None:
-        argv.append(str(cpu))
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
-    wl = workloads.Workload(proc)
-    try:
-        line = workloads._read_line(proc, 10.0)
-    except BaseException:
-        wl.finish(1.0)
-        raise
+    """Start the I/O workload on ``device`` and wait until it is ready for ``go``.
+
+    The workload opens a private node of the device, not ``device`` itself:
+    udev watches ``/dev/loop*`` with inotify and re-reads a disk whenever a
+    writer closes its node (a blkid probe of a dozen reads), which would land
+    in the exact counts. The private node is gone once the device is open.
+    """
+    with tempfile.TemporaryDirectory(prefix="bpftop-node-") as tmp:
+        node = Path(tmp) / Path(device).name
+        os.mknod(node, stat.S_IFBLK | 0o600, os.stat(device).st_rdev)
+        argv = [str(exe or build_io()), str(node), str(writes), str(reads), str(span)]
+        if cpu is not None:
+            argv.append(str(cpu))
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        wl = workloads.Workload(proc)
+        try:
+            line = workloads._read_line(proc, 10.0)
+        except BaseException:
+            wl.finish(1.0)
+            raise
     if line != "ready":
         wl.finish(1.0)
         raise RuntimeError(f"I/O workload did not start: {line!r} (exit {proc.poll()})")
     return wl
+
+
+def _settle() -> None:
+    """Wait for udev to finish probing a new device, where udev runs."""
+    if shutil.which("udevadm") is not None:
+        subprocess.run(["udevadm", "settle", "--timeout=10"], capture_output=True, check=False)
 
 
 def _run(*argv: str) -> str:
@@ -143,6 +160,7 @@ def loop_device(size_bytes: int = 64 << 20) -> Iterator[str]:
             f.truncate(size_bytes)
         device = _run("losetup", "-f", "--show", str(image))
         try:
+            _settle()
             yield device
         finally:
             _detach(device)
