@@ -64,7 +64,10 @@ class StatsEnabler:
             return False
         self._restore, self.method, self.error = previous, "sysctl", ""
         if not self._atexit:
+            from bpftop.exiting import at_forced_exit
+
             atexit.register(self.disable)
+            at_forced_exit(self.disable)  # atexit does not run when a stuck thread forces the exit
             self._atexit = True
         return True
 
