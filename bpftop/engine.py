@@ -3,6 +3,12 @@
 Each collector opens independently: one that fails (missing tracepoint, no
 PMU, not root) gets a status saying why, and the others run on. ``tick`` does
 every BPF read; the TUI calls it from a worker thread, never the event loop.
+
+``close`` never waits long for a tick: a collector can be stuck in a read for
+good (a FIFO planted where a file was expected), holding the lock. Closing
+its objects under it would free memory the stuck thread still uses, so they
+are left to the process's exit, which detaches them (every BPF object is an
+fd; see ``bpftop/exiting.py``).
 """
 
 from __future__ import annotations
@@ -84,6 +90,7 @@ PANES: dict[str, tuple[str, ...]] = {
     "bpf": ("bpfstats",),
     "stacks": ("stacks",),
 }
+CLOSE_WAIT_S = 0.5  # how long close() waits for a tick in progress
 
 
 def host_info() -> HostInfo:
@@ -116,6 +123,7 @@ class Engine:
         self._procinfo = ProcInfo()
         self._lock = threading.Lock()
         self._closed = False
+        self.stuck = False  # close() found a tick that did not end
         self._options: dict[str, object] = {}  # set_option: settings collectors read at their next tick
 
     @property
@@ -188,50 +196,72 @@ class Engine:
 
         raise_pending()
         with self._lock:
-            wall = time.time()
-            ts_ns = time.monotonic_ns()
-            samples = {}
-            pids: set[int] = set()
-            comms: dict[int, str] = {}
-            for name, collector in list(self._collectors.items()):
-                try:
-                    sample = collector.sample()
-                except Exception as exc:  # a failing read must not stop the others
-                    self._status[name] = CollectorStatus(name, False, error=f"read failed: {exc}")
-                    collector.close()
-                    del self._collectors[name]
-                    continue
-                samples[name] = sample
-                pids |= collector.pids(sample)
-                for p in getattr(sample, "procs", ()):
-                    comms.setdefault(p.pid, getattr(p, "comm", ""))
-            procs = self._procinfo.lookup(pids, comms)
-            # Exited processes appear in this frame with their last counts, then
-            # their kernel entries go, so dead pids do not pile up in the maps.
-            exited = {pid for pid, meta in procs.items() if meta.exited}
-            for collector in self._collectors.values():
-                forget = getattr(collector, "forget", None)
-                if forget is not None and exited:
-                    forget(exited)
-            return Frame(
-                ts_ns=ts_ns,
-                wall=wall,
-                samples=samples,
-                procs=procs,
-                status=self.status,
-                host=self.host,
-                delay_s=self.delay_s,
-            )
+            try:
+                return self._tick_locked()
+            finally:
+                if self._closed:  # close() gave up waiting for this tick: detach now it has ended
+                    self._close_collectors()
+
+    def _tick_locked(self) -> Frame:
+        if self._closed:  # a tick after close() gave up: sample nothing (one read may be stuck)
+            self._close_collectors()
+        wall = time.time()
+        ts_ns = time.monotonic_ns()
+        samples = {}
+        pids: set[int] = set()
+        comms: dict[int, str] = {}
+        for name, collector in list(self._collectors.items()):
+            try:
+                sample = collector.sample()
+            except Exception as exc:  # a failing read must not stop the others
+                self._status[name] = CollectorStatus(name, False, error=f"read failed: {exc}")
+                collector.close()
+                del self._collectors[name]
+                continue
+            samples[name] = sample
+            pids |= collector.pids(sample)
+            for p in getattr(sample, "procs", ()):
+                comms.setdefault(p.pid, getattr(p, "comm", ""))
+        procs = self._procinfo.lookup(pids, comms)
+        # Exited processes appear in this frame with their last counts, then
+        # their kernel entries go, so dead pids do not pile up in the maps.
+        exited = {pid for pid, meta in procs.items() if meta.exited}
+        for collector in self._collectors.values():
+            forget = getattr(collector, "forget", None)
+            if forget is not None and exited:
+                forget(exited)
+        return Frame(
+            ts_ns=ts_ns,
+            wall=wall,
+            samples=samples,
+            procs=procs,
+            status=self.status,
+            host=self.host,
+            delay_s=self.delay_s,
+        )
 
     def close(self) -> None:
-        """Detach every collector; idempotent."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            for collector in self._collectors.values():
+        """Detach every collector; idempotent, and waits ``CLOSE_WAIT_S`` at most for a tick."""
+        if self._closed:
+            return
+        self._closed = True  # before the lock: a second close must not wait again
+        if not self._lock.acquire(timeout=CLOSE_WAIT_S):
+            self.stuck = True
+            return
+        try:
+            self._close_collectors()
+        finally:
+            self._lock.release()
+
+    def _close_collectors(self) -> None:
+        """Detach them all (lock held)."""
+        collectors = list(self._collectors.values())
+        self._collectors.clear()
+        for collector in collectors:
+            try:
                 collector.close()
-            self._collectors.clear()
+            except Exception:  # one failing close must not keep the others attached
+                continue
 
 
 def _set_option(collector: Collector, name: str, value: object) -> None:
