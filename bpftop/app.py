@@ -1,6 +1,6 @@
 """The interactive dashboard: a Textual app fed by a frame source.
 
-A worker thread owns the source: every ``delay_s`` it calls ``source.tick()``
+A thread of its own owns the source: every ``delay_s`` it calls ``source.tick()``
 and ``derive`` (both off the event loop) and posts ``FrameReady``, which a
 busy UI coalesces so it only ever renders the newest frame. Focus changes for
 the process screen are handed to the same thread, so ``set_focus`` never
@@ -9,17 +9,25 @@ blocks the UI and never races a tick.
 Pause freezes the display, not the sampling: ticks go on, so the first frame
 shown after resuming has rates over one normal interval rather than over the
 whole pause.
+
+Every way out (q, Ctrl-C, F10, a signal, the terminal going) asks the exit
+guard first (``bpftop/exiting.py``), so the process ends in time even when
+the sampling thread is stuck in a read for good. That thread is a daemon and
+not one of Textual's workers: those run in asyncio's default executor, whose
+shutdown waits for them without limit.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import sys
 import threading
 import time
 from typing import Protocol
 
-from textual import events, work
+from textual import events
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
@@ -29,6 +37,7 @@ from textual.screen import Screen
 from textual.widgets import Input
 
 from bpftop.derive import Derived, derive
+from bpftop.exiting import ExitGuard
 from bpftop.frame import CollectorStatus, Frame
 from bpftop.panes.header import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 from bpftop.panes.help import CURSOR_BINDINGS, HelpScreen
@@ -39,10 +48,11 @@ from bpftop.panes.procs import ProcsPane, ProcTable
 from bpftop.panes.table import TablePane
 from bpftop.panes.timeline import REPLAY_BINDINGS, REPLAY_HELP, Timeline, replay_command
 from bpftop.record.replay import ReplaySource
-from bpftop.terminal import terminal_lost
+from bpftop.terminal import HangupAwareDriver, HangupWatch, terminal_lost
 
-# How often the app checks that its terminal is still there, and its exit code
-# when it is not (128 + SIGHUP, as if the hangup signal had ended it).
+# How often the app checks that its terminal is still there (besides waking
+# on its hang-up at once), and its exit code when it is not (128 + SIGHUP, as
+# if the hangup signal had ended it).
 TERMINAL_POLL_S = 0.5
 TERMINAL_LOST_EXIT = 129
 # `+`/`-` step through these intervals.
@@ -118,12 +128,15 @@ class BpftopApp(App[None]):
         comm: regular expression on process names, applied by ``derive``.
         delay_s: refresh interval; None keeps ``source.delay_s``.
         panes: the panes to offer (``--pane`` loads one).
+        guard: the exit guard of the process (``bpftop/exiting.py``); signals then ask the app to exit.
     """
 
     TITLE = "bpftop"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [
         Binding("q", "quit", "Quit", tooltip="quit bpftop"),
+        # htop's quit keys; priority: Textual's own Ctrl-C only says "press q to quit".
+        Binding("ctrl+c,f10", "quit", "Quit", show=False, priority=True, tooltip="quit bpftop"),
         Binding("?", "help", "Help", tooltip="show this help"),
         Binding("space,p", "toggle_pause", "Pause", tooltip="freeze the display (sampling goes on)"),
         # The same key in replay, where it plays and pauses the playback (check_action picks one).
@@ -146,10 +159,12 @@ class BpftopApp(App[None]):
         comm: str = "",
         delay_s: float | None = None,
         panes: tuple[str, ...] = ("procs", "syscalls"),
+        *,
+        guard: ExitGuard | None = None,
     ) -> None:
         # NO_COLOR: Textual alone only turns colours to shades of grey (still
         # colour escapes); with the terminal's own ANSI colours it drops them.
-        super().__init__(ansi_color=os.environ.get("NO_COLOR") is not None)
+        super().__init__(ansi_color=os.environ.get("NO_COLOR") is not None, driver_class=HangupAwareDriver)
         self.source = source
         self.comm = comm
         self.panes = tuple(p for p in panes if p in PANE_CLASSES) or tuple(PANE_CLASSES)
@@ -170,6 +185,13 @@ class BpftopApp(App[None]):
         self._tick_now = False
         self._tty_fd = -1
         self.shown_pane = ""  # what pane_shown last told the source
+        self.guard = guard
+        self._exit_loop: asyncio.AbstractEventLoop | None = None
+        self._exit_code: int | None = None  # asked for by a signal, maybe before the loop ran
+        self._ticker = threading.Thread(target=self._tick_loop, name="bpftop-tick", daemon=True)
+        self._hangup_watch: HangupWatch | None = None
+        if guard is not None:
+            guard.on_signal(self.request_exit)
 
     def get_default_screen(self) -> Screen[None]:
         """The panes."""
@@ -178,12 +200,35 @@ class BpftopApp(App[None]):
 
     def on_mount(self) -> None:
         """Start sampling; check the terminal is big enough, and keep checking it is there."""
+        self._exit_loop = asyncio.get_running_loop()
+        if self._exit_code is not None:  # a signal struck while the app started
+            self.exit(return_code=self._exit_code)
+            return
         self.source.delay_s = self._interval_s
         self._check_size(self.size)
-        self._tick_loop()
+        self._ticker.start()
         if not self.is_headless:  # run_test() has no terminal to lose
             self._tty_fd = sys.__stdin__.fileno() if sys.__stdin__ is not None else -1
-            self.set_interval(TERMINAL_POLL_S, self._watch_terminal)
+            self._hangup_watch = HangupWatch(self._tty_fd, self._terminal_hung_up, TERMINAL_POLL_S)
+            self._hangup_watch.start()
+
+    def request_exit(self, code: int) -> None:
+        """Exit with ``code`` at the event loop's next turn; safe from a signal handler or any thread."""
+        self._exit_code = code
+        if self._exit_loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has ended: main is unwinding anyway
+                self._exit_loop.call_soon_threadsafe(self.exit, None, code)
+
+    def _terminal_hung_up(self) -> None:
+        """From the hang-up watch's thread: stop using the terminal, and exit."""
+        driver = self._driver
+        if isinstance(driver, HangupAwareDriver):
+            driver.input_lost()
+        if self.guard is not None:
+            self.guard.request(TERMINAL_LOST_EXIT)
+        if self._exit_loop is not None:
+            with contextlib.suppress(RuntimeError):
+                self._exit_loop.call_soon_threadsafe(self._watch_terminal)
 
     def _watch_terminal(self) -> None:
         """Exit at once when the terminal went away (see ``bpftop.terminal``)."""
@@ -191,8 +236,16 @@ class BpftopApp(App[None]):
             self.close_source()  # detach first: writing the last screen may fail
             self.exit(return_code=TERMINAL_LOST_EXIT)
 
+    async def action_quit(self) -> None:
+        """Quit; the exit guard bounds how long leaving may take."""
+        if self.guard is not None:
+            self.guard.request(0)
+        self.exit()
+
     def on_unmount(self) -> None:
         """Stop the sampling thread and close the source."""
+        if self._hangup_watch is not None:
+            self._hangup_watch.stop()
         self.close_source()
 
     def close_source(self) -> None:
@@ -204,7 +257,6 @@ class BpftopApp(App[None]):
         self._source_closed = True
         self.source.close()
 
-    @work(thread=True, exclusive=True, group="ticker")
     def _tick_loop(self) -> None:
         prev: Frame | None = None
         while not self._stop.is_set():
@@ -219,11 +271,11 @@ class BpftopApp(App[None]):
                 detail = self.replay.detail(self.comm) if self.replay is not None else None
                 derived = derive(before, frame, self.comm, detail) if frame is not prev else None
             except Exception as exc:
-                self.post_message(TickFailed(f"{type(exc).__name__}: {exc}"))
+                self._post(TickFailed(f"{type(exc).__name__}: {exc}"))
             else:
                 prev = frame
                 if derived is not None:
-                    self.post_message(FrameReady(derived))
+                    self._post(FrameReady(derived))
             while not self._stop.is_set():
                 remaining = started + self._interval_s - time.monotonic()
                 if remaining <= 0 or self._tick_now:
@@ -231,6 +283,11 @@ class BpftopApp(App[None]):
                 self._wake.wait(remaining)
                 self._wake.clear()
                 self._apply_focus()
+
+    def _post(self, message: Message) -> None:
+        """Post from the sampling thread; a tick that ends after the app closed its loop is dropped."""
+        with contextlib.suppress(RuntimeError):
+            self.post_message(message)
 
     def _apply_focus(self) -> None:
         with self._focus_lock:
@@ -240,7 +297,7 @@ class BpftopApp(App[None]):
         try:
             self.source.set_focus(pid)
         except Exception as exc:
-            self.post_message(TickFailed(f"set_focus({pid}): {exc}"))
+            self._post(TickFailed(f"set_focus({pid}): {exc}"))
 
     def request_focus(self, pid: int) -> None:
         """Ask the sampling thread to focus on ``pid`` (0: none) before its next tick."""
