@@ -11,13 +11,15 @@ import logging
 import os
 import signal
 import sys
-from types import FrameType
 from typing import Any
 
 from bpftop import __version__, argtypes
 from bpftop.collectors.base import Filters
 from bpftop.engine import PANES, Engine, collectors_for
+from bpftop.exiting import ExitGuard
 
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+PROFILE_WRITE_S = 10.0  # after Ctrl-C, what `profile` may take to finish writing
 PANE_ORDER = ("procs", "syscalls", "biolat", "runqlat", "tcp", "pmc", "bpf", "stacks")
 
 
@@ -150,12 +152,32 @@ def _pmc_events(text: str | None) -> None:
 def _subcommand(name: str, argv: list[str]) -> int:
     """``bpftop record``, ``replay`` (bpftop/record/commands.py) or ``profile`` (bpftop/profile.py)."""
     if name == "profile":
-        from bpftop.profile import profile_main
-
-        return profile_main(argv)
+        return _profile(argv)
     from bpftop.record import commands
 
     return commands.record_main(argv) if name == "record" else commands.replay_main(argv)
+
+
+def _profile(argv: list[str]) -> int:
+    """``bpftop profile`` under an exit guard.
+
+    The first Ctrl-C ends the sampling early and the stacks are still written
+    (``PROFILE_WRITE_S`` at most); SIGTERM and SIGHUP end it without writing,
+    as the dashboard's deadline bounds; a second signal ends the process at
+    once. Either way the kernel detaches the programs as it ends (they are fds).
+    """
+    from bpftop.bpf.log import defer_signals
+    from bpftop.profile import profile_main
+
+    guard = ExitGuard(force_on_second=True, sigint_deadline_s=PROFILE_WRITE_S)
+    guard.install()
+    defer_signals(*SIGNALS)
+    try:
+        return profile_main(argv)
+    except KeyboardInterrupt:  # before sampling began (while loading)
+        return 128 + signal.SIGINT
+    finally:
+        guard.settle()
 
 
 def _bpf_options(engine: Engine, args: argparse.Namespace, batch: bool) -> None:
@@ -203,10 +225,6 @@ def _run_batch(source: Any, args: argparse.Namespace) -> None:
         sys.stderr.close()  # `bpftop -b | head`: stop quietly
 
 
-def _raise_exit(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bpftop`` console script."""
     argv = sys.argv[1:] if argv is None else argv
@@ -232,34 +250,56 @@ def main(argv: list[str] | None = None) -> int:
     engine = Engine(collectors_for(panes), filters_of(args), delay_s=args.delay)
     _bpf_options(engine, args, batch)
     source, writer = _recording(args, engine, collectors_for(panes), batch) if args.record else (engine, None)
-    # SIGTERM/SIGHUP unwind through `finally` so everything is detached; the
-    # kernel also drops fd-based links if we are killed outright.
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _raise_exit)
+    # SIGINT, SIGTERM and SIGHUP unwind through `finally` (or ask the dashboard
+    # to exit) once; the guard's watchdog ends the process if that takes over
+    # 2 s (a stuck collector). The kernel drops fd-based links on any exit.
+    guard = ExitGuard()
+    guard.install()
     from bpftop.bpf.log import defer_signals
 
-    defer_signals(signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # never lost inside a libbpf callback
+    defer_signals(*SIGNALS)  # never lost inside a libbpf callback
+    code = 1
     try:
-        engine.open()
-        if not engine.any_running:
-            _report_nothing_running(engine, writer)
-            return 1
-        if batch:
-            _run_batch(source, args)
-            return 0
-        from bpftop.app import BpftopApp
-
-        app = BpftopApp(
-            source, pane=args.pane or "procs", comm=args.comm, delay_s=args.delay, panes=tuple(panes)
-        )
-        app.run()
-        return 0
+        code = _run(engine, source, writer, args, tuple(panes), guard=guard if not batch else None)
+        return code
+    except KeyboardInterrupt:  # Ctrl-C while loading (the dashboard takes it as a key)
+        code = 128 + signal.SIGINT
+        return code
     finally:
+        guard.on_signal(None)
+        guard.request(code)  # unwinding: later signals wait for it, the watchdog bounds it
         source.close()
         engine.close()
         if writer is not None and writer.frames:
             stopped = f"recording {writer.state}: {writer.message}; " if writer.message else ""
             print(f"bpftop: {stopped}recorded {writer.summary()}", file=sys.stderr)
+        guard.settle()
+
+
+def _run(
+    engine: Engine,
+    source: Any,
+    writer: Any,
+    args: argparse.Namespace,
+    panes: tuple[str, ...],
+    *,
+    guard: ExitGuard | None,
+) -> int:
+    """Attach, then run the dashboard (given its exit ``guard``) or batch output; the exit code."""
+    engine.open()
+    if not engine.any_running:
+        _report_nothing_running(engine, writer)
+        return 1
+    if guard is None:
+        _run_batch(source, args)
+        return 0
+    from bpftop.app import BpftopApp
+
+    app = BpftopApp(
+        source, pane=args.pane or "procs", comm=args.comm, delay_s=args.delay, panes=panes, guard=guard
+    )
+    app.run()
+    return app.return_code or 0
 
 
 def _recording(
