@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from bpftop.collectors.stacks import StacksCollector, StacksSample
 
 SPEEDSCOPE_SCHEMA = "https://www.speedscope.app/file-format-schema.json"
+FINAL_READ_S = 1.0  # after Ctrl-C, what the last read may take before the output is written
 
 
 def speedscope(rows: Sequence[StackRow], off_cpu: bool, name: str = "bpftop") -> dict[str, Any]:
@@ -149,32 +151,90 @@ def _discard(fd: int | None, path: str) -> None:
             os.unlink(path)
 
 
-def _sample_for(collector: StacksCollector, duration_s: float) -> StacksSample:
-    """Sample for ``duration_s`` from now (after attaching), or until Ctrl-C; then detach."""
+def _sample_for(collector: StacksCollector, duration_s: float) -> StacksSample | None:
+    """Sample for ``duration_s`` from now (after attaching), or until Ctrl-C; then detach.
+
+    None when Ctrl-C came before anything could be read.
+    """
+    from bpftop.bpf.log import raise_pending
+
     # Attaching can take a minute on a slow machine: say when the sampling window
     # starts, so whoever starts a workload for it can wait for this line.
     print(f"bpftop profile: sampling for {duration_s:g} s (Ctrl-C ends early)", file=sys.stderr, flush=True)
+    sample = None
+    stuck = False
     try:
-        deadline = time.monotonic() + duration_s
         try:
+            raise_pending()  # a Ctrl-C that struck while libbpf logged the load (bpf/log.py)
+            deadline = time.monotonic() + duration_s
             while time.monotonic() < deadline:
                 # Read every second so stacks are named while their processes live.
                 time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
                 if time.monotonic() < deadline:
-                    collector.sample()
+                    sample = collector.sample()
+            # The last read waits for the symbols still loading, so no count is
+            # left under a raw address.
+            return collector.sample(settle=True)
         except KeyboardInterrupt:
-            pass
-        # The last read waits for the symbols still loading, so no count is
-        # left under a raw address.
-        return collector.sample(settle=True)
+            sample, stuck = _final_sample(collector, sample)
+            return sample
     finally:
+        if not stuck:  # a read still running uses the collector: the process's exit detaches it
+            collector.close()
+
+
+def _final_sample(
+    collector: StacksCollector, previous: StacksSample | None
+) -> tuple[StacksSample | None, bool]:
+    """After Ctrl-C, the last (settled) read, given ``FINAL_READ_S`` at most.
+
+    Settling waits for symbol loads (up to ``SETTLE_WAIT_S``), and the read
+    Ctrl-C interrupted may have been stuck for good; whoever pressed Ctrl-C
+    wants the stacks now. Past the limit: the previous sample, and True (the
+    read still runs, so the collector must not be closed under it).
+    """
+    result: list[StacksSample] = []
+
+    def read() -> None:
+        with contextlib.suppress(Exception):  # any failure: the previous sample will do
+            result.append(collector.sample(settle=True))
+
+    reader = threading.Thread(target=read, name="bpftop-final-read", daemon=True)
+    reader.start()
+    reader.join(FINAL_READ_S)
+    if not reader.is_alive():
+        return (result[0] if result else previous), False
+    if previous is not None:
+        print(
+            f"bpftop profile: the last read did not end within {FINAL_READ_S:g} s of Ctrl-C;"
+            " writing the stacks read before it",
+            file=sys.stderr,
+        )
+    return previous, True
+
+
+def _attach_and_sample(args: argparse.Namespace, cgroup_id: int) -> StacksSample | None:
+    """Attach the stacks collector as ``args`` say, and sample (``_sample_for``)."""
+    from bpftop.collectors.base import Filters
+    from bpftop.collectors.stacks import StacksCollector
+
+    collector = StacksCollector(
+        args.freq, int(args.min_block_us * 1000), cpu=not args.off_cpu, off_cpu=args.off_cpu
+    )
+    try:
+        collector.open(Filters(pid=args.pid, cgroup_id=cgroup_id))
+    except Exception as exc:  # the reason, and the hint when there is one
         collector.close()
+        hint = getattr(exc, "hint", "")
+        sys.exit(f"bpftop profile: cannot start: {exc}" + (f" (hint: {hint})" if hint else ""))
+    except BaseException:  # Ctrl-C or a signal while loading: detach what was attached
+        collector.close()
+        raise
+    return _sample_for(collector, args.duration)
 
 
 def profile_main(argv: list[str]) -> int:
     """Entry point of ``bpftop profile``."""
-    from bpftop.collectors.base import Filters
-    from bpftop.collectors.stacks import StacksCollector
     from bpftop.derive.stacks import derive_stacks
     from bpftop.privileges import NOT_ROOT_HINT, privilege_problem
 
@@ -189,16 +249,15 @@ def profile_main(argv: list[str]) -> int:
     if problem:
         sys.exit(f"bpftop profile: {problem} ({NOT_ROOT_HINT})")
     out_fd = _open_output(args)
-    collector = StacksCollector(
-        args.freq, int(args.min_block_us * 1000), cpu=not args.off_cpu, off_cpu=args.off_cpu
-    )
     try:
-        collector.open(Filters(pid=args.pid, cgroup_id=cgroup_id))
-    except Exception as exc:  # the reason, and the hint when there is one
+        sample = _attach_and_sample(args, cgroup_id)
+    except BaseException:  # cannot start, SIGTERM, SIGHUP: no profile, so no empty file left
         _discard(out_fd, args.output)
-        hint = getattr(exc, "hint", "")
-        sys.exit(f"bpftop profile: cannot start: {exc}" + (f" (hint: {hint})" if hint else ""))
-    sample = _sample_for(collector, args.duration)
+        raise
+    if sample is None:
+        _discard(out_fd, args.output)
+        print("bpftop profile: interrupted before any stacks were read", file=sys.stderr)
+        return 128 + 2  # SIGINT
     view = derive_stacks(None, sample, None, {})
     mode = "off" if args.off_cpu else "cpu"
     rows = view.rows(mode)
