@@ -1,20 +1,24 @@
-// SPDX-License-Identifier: GPL-2.0
+/* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Performance counters per process: at every sched_switch, read this CPU's
- * perf events (one PERF_EVENT_ARRAY per counter, indexed by CPU, filled by
- * user space with hardware or software events) and add the deltas since the
- * previous switch on this CPU to the process leaving it. The loader keeps one
- * family (tp_btf, raw_tp or tracepoint) of the sched_switch hook.
+ * Performance counters per process, pmc's share of sched.bpf.c's
+ * sched_switch: read this CPU's perf events (one PERF_EVENT_ARRAY per
+ * counter, indexed by CPU, filled by user space with hardware or software
+ * events) and add the deltas since the previous switch on this CPU to the
+ * process leaving it (prev is `current`: its tgid, uid and cgroup are known).
  */
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_tracing.h>
-#include "filters.bpf.h"
-#include "task.bpf.h"
+#ifndef __BPFTOP_PMC_BPF_H
+#define __BPFTOP_PMC_BPF_H
+
 #include "pmc.h"
 
-/* How many counterN maps user space filled; the verifier drops the rest. */
-const volatile __u32 nr_counters = 0;
+/* Written by the pmc collector (.bss). nr_counters: how many counterN maps
+ * hold events, 0 while no pmc collector runs, so a switch reads nothing.
+ * pmc_paused: no pane shows the counters, so nothing is read at all (reading
+ * six counters costs a switch ~100 ns each); a resume bumps pmc_epoch, and a
+ * CPU whose readings are older takes its next ones as a fresh baseline. */
+__u32 nr_counters = 0;
+__u32 pmc_paused = 0;
+__u32 pmc_epoch = 0;
 
 #define COUNTER_MAP(n)                                   \
 	struct {                                         \
@@ -36,33 +40,33 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct cpu_state);
-} cpus SEC(".maps");
+} pmc_cpus SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, PMC_MAX_PROCS);
 	__type(key, __u32);
-	__type(value, struct proc_val);
-} procs SEC(".maps");
+	__type(value, struct pmc_proc_val);
+} pmc_procs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, PMC_NR_STATS);
 	__type(key, __u32);
 	__type(value, __u64);
-} stats SEC(".maps");
+} pmc_stats SEC(".maps");
 
-static __always_inline void count(__u32 idx)
+static __always_inline void pmc_count(__u32 idx)
 {
-	__u64 *c = bpf_map_lookup_elem(&stats, &idx);
+	__u64 *c = bpf_map_lookup_elem(&pmc_stats, &idx);
 
 	if (c)
 		*c += 1; /* per-CPU, and sched_switch cannot nest on one CPU */
 }
 
-static __always_inline struct proc_val *proc_of(__u32 tgid)
+static __always_inline struct pmc_proc_val *pmc_proc_of(__u32 tgid)
 {
-	struct proc_val init = {}, *p = bpf_map_lookup_elem(&procs, &tgid);
+	struct pmc_proc_val init = {}, *p = bpf_map_lookup_elem(&pmc_procs, &tgid);
 	struct task_struct *cur;
 
 	if (p)
@@ -71,22 +75,22 @@ static __always_inline struct proc_val *proc_of(__u32 tgid)
 	task_proc_comm(cur, init.comm, sizeof(init.comm));
 	if (BPF_CORE_READ(cur, flags) & PF_KTHREAD)
 		init.flags = PMC_KTHREAD;
-	if (bpf_map_update_elem(&procs, &tgid, &init, BPF_NOEXIST) == 0)
-		count(PMC_PROC_INSERTS);
-	p = bpf_map_lookup_elem(&procs, &tgid); /* or another CPU won the race */
+	if (bpf_map_update_elem(&pmc_procs, &tgid, &init, BPF_NOEXIST) == 0)
+		pmc_count(PMC_PROC_INSERTS);
+	p = bpf_map_lookup_elem(&pmc_procs, &tgid); /* or another CPU won the race */
 	if (!p)
-		count(PMC_PROC_LOST);
+		pmc_count(PMC_PROC_LOST);
 	return p;
 }
 
 /* Read counter n on this CPU; the delta since the last switch goes to prev
  * (pid 0: the CPU's idle task, kept per CPU), or nowhere when filtered out. */
 #define READ_COUNTER(n)                                                                \
-	if (n < nr_counters) {                                                         \
+	if (n < nr) {                                                                  \
 		struct bpf_perf_event_value v;                                         \
 		struct pmc_reading *last = &c->last[n];                                \
 		if (bpf_perf_event_read_value(&counter##n, BPF_F_CURRENT_CPU, &v, sizeof(v))) { \
-			count(PMC_READ_ERRORS);                                        \
+			pmc_count(PMC_READ_ERRORS);                                    \
 			c->valid &= ~(1U << n);                                        \
 		} else {                                                               \
 			if ((c->valid & (1U << n)) && v.counter >= last->counter &&    \
@@ -107,28 +111,29 @@ static __always_inline struct proc_val *proc_of(__u32 tgid)
 		}                                                                      \
 	}
 
-/* prev is `current`: its tgid, uid and cgroup are known on every family. */
-/* Set by user space while no pane shows the counters. The readings go on, so
- * every CPU keeps its baseline and who runs, and a resume needs no repair; only
- * the per-process sums (a hash lookup and up to 19 atomics a switch) stop. */
-__u32 paused = 0;
-
-static __always_inline int on_switch(__u32 next_tid, __u32 next_tgid)
+/* prev (`current`, of tgid) leaves this CPU to next. */
+static __always_inline void pmc_switch(__u32 tgid, __u32 next_tid, __u32 next_tgid)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 zero = 0, tgid = id >> 32;
-	struct proc_val *p = NULL;
-	struct cpu_state *c = bpf_map_lookup_elem(&cpus, &zero);
+	__u32 zero = 0, nr = nr_counters, epoch = pmc_epoch;
+	struct pmc_proc_val *p = NULL;
+	struct cpu_state *c;
 
+	if (!nr || pmc_paused)
+		return;
+	c = bpf_map_lookup_elem(&pmc_cpus, &zero);
 	if (!c)
-		return 0;
-	if (tgid && !paused && !filtered_out(tgid)) {
-		p = proc_of(tgid);
+		return;
+	if (tgid && !filtered_out(tgid)) {
+		p = pmc_proc_of(tgid);
 		if (p)
 			__sync_fetch_and_add(&p->stints, 1);
 	}
 	c->seq_begin += 1;
 	barrier();
+	if (c->epoch != epoch) {
+		c->valid = 0;
+		c->epoch = epoch;
+	}
 	READ_COUNTER(0)
 	READ_COUNTER(1)
 	READ_COUNTER(2)
@@ -139,28 +144,7 @@ static __always_inline int on_switch(__u32 next_tid, __u32 next_tgid)
 	c->tgid = next_tgid;
 	barrier();
 	c->seq_end = c->seq_begin;
-	count(PMC_SWITCHES);
-	return 0;
+	pmc_count(PMC_SWITCHES);
 }
 
-SEC("tp_btf/sched_switch")
-int BPF_PROG(sched_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
-{
-	return on_switch(next->pid, next->tgid);
-}
-
-SEC("raw_tp/sched_switch")
-int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
-{
-	return on_switch(BPF_CORE_READ(next, pid), BPF_CORE_READ(next, tgid));
-}
-
-/* The classic tracepoint carries next's pid but not its tgid: a stint still
- * running at sampling time is then not attributed (its switch-out is). */
-SEC("tracepoint/sched/sched_switch")
-int sched_switch_tp(struct trace_event_raw_sched_switch *ctx)
-{
-	return on_switch(ctx->next_pid, 0);
-}
-
-char LICENSE[] SEC("license") = "GPL";
+#endif /* __BPFTOP_PMC_BPF_H */

@@ -1,0 +1,150 @@
+"""The context-switch path: what runs at each sched_switch while bpftop watches (root, BPF).
+
+runqlat and pmc share one program (``sched.bpf.o``); pmc reads no counter
+while no pane shows them; off-CPU stacks run only while asked for (detached,
+not merely told to return early).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from bpftop.bpf.proginfo import InfoReader, open_prog
+from bpftop.collectors.base import Filters
+from bpftop.engine import Engine
+from tests import sched_workloads
+from tests.conftest import scaled
+
+pytestmark = pytest.mark.bpf("runqlat", "pmc")
+
+
+def programs(ids: list[int]) -> dict[int, tuple[str, int]]:
+    """id -> (name, run_cnt) of each program."""
+    reader, out = InfoReader(), {}
+    for prog_id in ids:
+        fd = open_prog(prog_id)
+        if fd is None:
+            continue
+        try:
+            info = reader.prog(fd)
+        finally:
+            os.close(fd)
+        out[prog_id] = (info.name, info.run_cnt)
+    return out
+
+
+@contextmanager
+def run_counts() -> Iterator[None]:
+    """The kernel counts each program's runs while this is open (BPF_ENABLE_STATS)."""
+    from bpftop.bpf._ffi import lib
+
+    fd = lib().bpf_enable_stats(0)
+    assert fd >= 0, "BPF_ENABLE_STATS refused"
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def switches(trips: int = 5000) -> None:
+    """Make 2 x ``trips`` context switches: a ping-pong on one CPU."""
+    with sched_workloads.start("pingpong", trips, min(os.sched_getaffinity(0))) as wl:
+        wl.run(timeout_s=scaled(60))
+
+
+def test_runqlat_and_pmc_share_one_switch_program() -> None:
+    """Both collectors on: one sched_switch program runs a switch, not one per collector."""
+    engine = Engine(["runqlat", "pmc"], Filters())
+    try:
+        assert all(s.ok for s in engine.open()), engine.status
+        ids = {i for c in engine._collectors.values() for i in c._obj.program_ids()}
+        names = [name for name, _ in programs(sorted(ids)).values()]
+    finally:
+        engine.close()
+    assert sum("sched_switch" in n for n in names) == 1, names
+
+
+def test_both_count_exactly_in_the_shared_program() -> None:
+    """A sleeper's switch-outs: runqlat's exact count, and pmc's stints are the same switches."""
+    n = 20
+    engine = Engine(["runqlat", "pmc"], Filters())
+    try:
+        engine.open()
+        rq, pmc = engine._collectors["runqlat"], engine._collectors["pmc"]
+        cpu = min(os.sched_getaffinity(0))
+        with sched_workloads.start("sleeper", n, 2, cpu) as wl:
+            before = rq.sample(), pmc.sample()
+            wl.run(timeout_s=scaled(30))
+            sched_workloads.wait_blocked(wl)
+            after = rq.sample(), pmc.sample()
+    finally:
+        engine.close()
+
+    def row(sample, pid):  # type: ignore[no-untyped-def]
+        return next((p for p in sample.procs if p.pid == pid), None)
+
+    rq_before, rq_after = row(before[0], wl.pid), row(after[0], wl.pid)
+    vol = rq_after.vol_switches - (rq_before.vol_switches if rq_before else 0)
+    invol = rq_after.invol_switches - (rq_before.invol_switches if rq_before else 0)
+    assert n + 1 <= vol <= n + 3
+    stints = row(after[1], wl.pid).stints - (row(before[1], wl.pid).stints if row(before[1], wl.pid) else 0)
+    assert stints == vol + invol
+
+
+def test_paused_pmc_reads_no_counter_and_runqlat_alone_none_either() -> None:
+    """pmc off screen reads nothing at a switch; runqlat without pmc never touches pmc's part."""
+    engine = Engine(["runqlat", "pmc"], Filters())
+    try:
+        engine.open()
+        pmc = engine._collectors["pmc"]
+        engine.set_option("visible_pane", "runqlat")
+        held = pmc.sample().switches
+        switches()
+        paused = pmc.sample()
+        engine.set_option("visible_pane", "pmc")
+        switches()
+        resumed = pmc.sample()
+    finally:
+        engine.close()
+    assert paused.paused and paused.switches == held
+    assert not resumed.paused and resumed.switches > held + 100
+
+    engine = Engine(["runqlat"], Filters())
+    try:
+        engine.open()
+        switches()
+        obj = engine._collectors["runqlat"]._obj
+        dump = obj.map("pmc_stats").dump()
+        assert not any(memoryview(dump.values).cast("Q")), "pmc's part ran without a pmc collector"
+        assert engine.tick().samples["runqlat"].rq_count > 100
+    finally:
+        engine.close()
+
+
+@pytest.mark.bpf("stacks")
+def test_off_cpu_program_is_detached_unless_stacks_are_asked_for() -> None:
+    """Batch output of every pane (``*``) takes no off-CPU stacks; the program does not even run."""
+    from bpftop.collectors.stacks import StacksCollector
+
+    collector = StacksCollector(cpu=False)
+    collector.open(Filters())
+    try:
+        reader = collector._readers["off"]
+        ids = reader.obj.program_ids()
+        with run_counts():
+            collector.set_option("visible_pane", "*")
+            before = sum(c for _, c in programs(ids).values())
+            switches()
+            during = sum(c for _, c in programs(ids).values())
+            assert collector.sample().off_paused
+            collector.set_option("visible_pane", "stacks")
+            switches()
+            after = sum(c for _, c in programs(ids).values())
+    finally:
+        collector.close()
+    assert during == before, "the off-CPU program ran while nobody asked for off-CPU stacks"
+    assert after > during + 100
