@@ -148,3 +148,38 @@ def test_off_cpu_program_is_detached_unless_stacks_are_asked_for() -> None:
         collector.close()
     assert during == before, "the off-CPU program ran while nobody asked for off-CPU stacks"
     assert after > during + 100
+
+
+def cmpxchg_count(xlated: bytes) -> int:
+    """BPF_STX | BPF_ATOMIC instructions whose imm is BPF_CMPXCHG (needs Linux 5.12)."""
+    count = 0
+    for off in range(0, len(xlated), 8):
+        code, imm = xlated[off], int.from_bytes(xlated[off + 4 : off + 8], "little", signed=True)
+        if code & 0x07 == 0x03 and code & 0xE0 == 0xC0 and imm == 0xF1:
+            count += 1
+    return count
+
+
+@pytest.mark.parametrize("with_runqlat", [False, True])
+def test_pmc_alone_loads_without_runqlats_part(with_runqlat: bool) -> None:
+    """pmc alone keeps its own minimum kernel: runqlat's cmpxchg (5.12) never reaches the verifier."""
+    from bpftop.bpf.proginfo import prog_code
+
+    engine = Engine(["runqlat", "pmc"] if with_runqlat else ["pmc"], Filters())
+    try:
+        assert all(s.ok for s in engine.open()), engine.status
+        obj = engine._collectors["pmc"]._obj
+        progs = programs(obj.program_ids())
+        (switch_id,) = [i for i, (name, _) in progs.items() if "sched_switch" in name]
+        fd = open_prog(switch_id)
+        assert fd is not None
+        try:
+            xlated = prog_code(fd).xlated
+        finally:
+            os.close(fd)
+        switches()
+        assert engine.tick().samples["pmc"].switches > 100
+    finally:
+        engine.close()
+    assert (cmpxchg_count(xlated) > 0) == with_runqlat
+    assert any("wakeup" in name for name, _ in progs.values()) == with_runqlat

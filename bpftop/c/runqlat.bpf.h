@@ -13,6 +13,15 @@
 /* Written by the runqlat collector (.bss): 0 while none runs, so the hooks
  * return at once (the pmc collector may hold the object alone). */
 __u32 runqlat_on = 0;
+/* 0: this load leaves runqlat's part out, and the verifier never visits it:
+ * how the pmc collector alone loads where runqlat cannot (its cmpxchg needs
+ * 5.12; pmc's own code runs on 5.4), see collectors/sched.py. */
+const volatile __u8 with_runqlat = 1;
+
+static __always_inline bool runqlat_running(void)
+{
+	return with_runqlat && runqlat_on;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -92,7 +101,7 @@ static __always_inline int on_wakeup(__u32 tid, __u32 tgid, bool new_task)
 	struct cpu_val *c;
 	__u32 zero = 0;
 
-	if (!runqlat_on)
+	if (!runqlat_running())
 		return 0;
 	c = bpf_map_lookup_elem(&cpus, &zero);
 	if (c && (c->tid != (__u32)id || !c->in_ns))
@@ -120,7 +129,7 @@ static __always_inline int on_wakeup(__u32 tid, __u32 tgid, bool new_task)
 static __always_inline int on_exec(void)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct proc_val *p = runqlat_on ? bpf_map_lookup_elem(&procs, &tgid) : NULL;
+	struct proc_val *p = runqlat_running() ? bpf_map_lookup_elem(&procs, &tgid) : NULL;
 
 	if (p)
 		bpf_get_current_comm(p->comm, sizeof(p->comm));

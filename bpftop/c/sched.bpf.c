@@ -29,7 +29,7 @@ static __always_inline int on_switch(const struct switch_info *s)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 
-	if (runqlat_on)
+	if (runqlat_running())
 		runqlat_switch(s, id);
 	pmc_switch(id >> 32, s->next_tid, s->next_tgid);
 	return 0;
@@ -52,7 +52,7 @@ int BPF_PROG(sched_switch_btf, bool preempt, struct task_struct *prev, struct ta
 {
 	struct switch_info s = { .next_tid = next->pid, .next_tgid = next->tgid };
 
-	if (runqlat_on) {
+	if (runqlat_running()) {
 		__u32 state = switch_state_arg ? (__u32)ctx[3] : task_state(prev);
 
 		s.runnable = preempt || state == TASK_RUNNING;
@@ -70,13 +70,13 @@ int sched_exec_btf(void *ctx)
 SEC("raw_tp/sched_wakeup")
 int BPF_PROG(sched_wakeup_raw, struct task_struct *p)
 {
-	return runqlat_on ? on_wakeup(BPF_CORE_READ(p, pid), BPF_CORE_READ(p, tgid), false) : 0;
+	return runqlat_running() ? on_wakeup(BPF_CORE_READ(p, pid), BPF_CORE_READ(p, tgid), false) : 0;
 }
 
 SEC("raw_tp/sched_wakeup_new")
 int BPF_PROG(sched_wakeup_new_raw, struct task_struct *p)
 {
-	return runqlat_on ? on_wakeup(BPF_CORE_READ(p, pid), BPF_CORE_READ(p, tgid), true) : 0;
+	return runqlat_running() ? on_wakeup(BPF_CORE_READ(p, pid), BPF_CORE_READ(p, tgid), true) : 0;
 }
 
 SEC("raw_tp/sched_switch")
@@ -84,7 +84,7 @@ int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev, struct ta
 {
 	struct switch_info s = { .next_tid = BPF_CORE_READ(next, pid), .next_tgid = BPF_CORE_READ(next, tgid) };
 
-	if (runqlat_on) {
+	if (runqlat_running()) {
 		__u32 state = switch_state_arg ? (__u32)ctx[3] : task_state(prev);
 
 		s.runnable = preempt || state == TASK_RUNNING;
@@ -121,7 +121,7 @@ int sched_switch_tp(struct trace_event_raw_sched_switch *ctx)
 {
 	struct switch_info s = { .next_tid = ctx->next_pid, .runnable = !(ctx->prev_state & 0xff) };
 
-	if (runqlat_on)
+	if (runqlat_running())
 		prev_info_core((void *)bpf_get_current_task(), &s);
 	return on_switch(&s);
 }

@@ -167,7 +167,7 @@ class PmcCollector:
         # before its first switch-out (a pinned hog may not switch for seconds).
         only_pid = filters.pid and filters.uid is None and not filters.cgroup_id
         self._passes = {filters.pid} if only_pid else set()
-        self._obj = sched.acquire(filters)
+        self._obj = sched.acquire(filters, runqlat=False)
         self.method = self._obj.method
         self.tried = self._obj.tried
         self._check_layout({"pmc_cpus": CPU_STATE.size, "pmc_procs": PROC_VAL.size})

@@ -175,7 +175,7 @@ class RunqlatCollector:
         from bpftop.collectors import sched
 
         self._filtered = bool(filters.pid or filters.uid is not None or filters.cgroup_id)
-        self._obj = sched.acquire(filters)
+        self._obj = sched.acquire(filters, runqlat=True)
         self.method = self._obj.method
         self.tried = self._obj.tried
         self._check_layout()
