@@ -183,3 +183,23 @@ def test_pmc_alone_loads_without_runqlats_part(with_runqlat: bool) -> None:
         engine.close()
     assert (cmpxchg_count(xlated) > 0) == with_runqlat
     assert any("wakeup" in name for name, _ in progs.values()) == with_runqlat
+
+
+def test_pmc_closing_while_runqlat_keeps_the_object_lets_its_events_go() -> None:
+    """The shared object outlives pmc: its counter arrays must not hold pmc's perf events open."""
+    import struct
+
+    engine = Engine(["runqlat", "pmc"], Filters())
+    try:
+        engine.open()
+        rq, pmc = engine._collectors["runqlat"], engine._collectors["pmc"]
+        obj = rq._obj
+        assert pmc._obj is obj
+        keys = [struct.pack("<I", cpu) for cpu in pmc._counters.fds[0]]
+        pmc.close()
+        # Perf event arrays cannot be read from user space; a delete says whether a slot held one.
+        assert obj.map("counter0").delete(keys) == 0
+        switches()
+        assert engine.tick().samples["runqlat"].rq_count > 100  # runqlat runs on alone
+    finally:
+        engine.close()

@@ -317,7 +317,10 @@ class PmcCollector:
         obj, self._obj = self._obj, None
         if obj is not None:
             try:
-                obj.set_global("nr_counters", 0)  # before the fds in its arrays close
+                obj.set_global("nr_counters", 0)
+                # runqlat may keep the object: its arrays must not keep our events alive.
+                for i, fds in enumerate(self._counters.fds if self._counters is not None else ()):
+                    obj.map(f"counter{i}").delete([U32.pack(cpu) for cpu in fds])
             finally:
                 sched.release(obj)
         if self._counters is not None:
