@@ -93,6 +93,9 @@ def test_both_count_exactly_in_the_shared_program() -> None:
     assert n + 1 <= vol <= n + 3
     stints = row(after[1], wl.pid).stints - (row(before[1], wl.pid).stints if row(before[1], wl.pid) else 0)
     assert stints == vol + invol
+    # Software counters never multiplex: read bare, without their times (cheaper), so none summed.
+    assert not any(e.hardware for e in after[1].events)
+    assert set(row(after[1], wl.pid).enabled_ns) == {0} and row(after[1], wl.pid).counters[0] > 0
 
 
 def test_paused_pmc_reads_no_counter_and_runqlat_alone_none_either() -> None:

@@ -19,6 +19,11 @@
 __u32 nr_counters = 0;
 __u32 pmc_paused = 0;
 __u32 pmc_epoch = 0;
+/* Bit n: counter n is read with its enabled and running times, because the
+ * PMU may multiplex it. Software events never are, and the times cost each
+ * read ~45 ns (a clock read in the kernel): they are read bare, their times
+ * left at 0, which derive takes as "not scaled". */
+__u32 pmc_timed = 0;
 
 #define COUNTER_MAP(n)                                   \
 	struct {                                         \
@@ -87,9 +92,17 @@ static __always_inline struct pmc_proc_val *pmc_proc_of(__u32 tgid)
  * (pid 0: the CPU's idle task, kept per CPU), or nowhere when filtered out. */
 #define READ_COUNTER(n)                                                                \
 	if (n < nr) {                                                                  \
-		struct bpf_perf_event_value v;                                         \
+		struct bpf_perf_event_value v = {};                                    \
 		struct pmc_reading *last = &c->last[n];                                \
-		if (bpf_perf_event_read_value(&counter##n, BPF_F_CURRENT_CPU, &v, sizeof(v))) { \
+		long err = 0;                                                          \
+		if (timed & (1U << n)) {                                               \
+			err = bpf_perf_event_read_value(&counter##n, BPF_F_CURRENT_CPU, &v, sizeof(v)); \
+		} else {                                                               \
+			v.counter = bpf_perf_event_read(&counter##n, BPF_F_CURRENT_CPU); \
+			if (v.counter >= (__u64)-4095) /* -errno: slot empty, event off */ \
+				err = (long)v.counter;                                 \
+		}                                                                      \
+		if (err) {                                                             \
 			pmc_count(PMC_READ_ERRORS);                                    \
 			c->valid &= ~(1U << n);                                        \
 		} else {                                                               \
@@ -100,8 +113,10 @@ static __always_inline struct pmc_proc_val *pmc_proc_of(__u32 tgid)
 					c->idle[n] += d;                               \
 				else if (p) {                                          \
 					__sync_fetch_and_add(&p->counter[n], d);       \
-					__sync_fetch_and_add(&p->enabled[n], v.enabled - last->enabled); \
-					__sync_fetch_and_add(&p->running[n], v.running - last->running); \
+					if (timed & (1U << n)) {                       \
+						__sync_fetch_and_add(&p->enabled[n], v.enabled - last->enabled); \
+						__sync_fetch_and_add(&p->running[n], v.running - last->running); \
+					}                                              \
 				}                                                      \
 			}                                                              \
 			last->counter = v.counter;                                     \
@@ -114,7 +129,7 @@ static __always_inline struct pmc_proc_val *pmc_proc_of(__u32 tgid)
 /* prev (`current`, of tgid) leaves this CPU to next. */
 static __always_inline void pmc_switch(__u32 tgid, __u32 next_tid, __u32 next_tgid)
 {
-	__u32 zero = 0, nr = nr_counters, epoch = pmc_epoch;
+	__u32 zero = 0, nr = nr_counters, epoch = pmc_epoch, timed = pmc_timed;
 	struct pmc_proc_val *p = NULL;
 	struct cpu_state *c;
 

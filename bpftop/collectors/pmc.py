@@ -126,6 +126,21 @@ class PmcSample:
     paused: bool = False
 
 
+def _timed_mask(events: Sequence[PmcEvent]) -> int:
+    """``pmc_timed``: the events the kernel reads with enabled and running times.
+
+    Those the PMU may multiplex; software events never are, and are read bare.
+    """
+    from bpftop.bpf.perf import PERF_TYPE_SOFTWARE
+
+    return sum(1 << i for i, e in enumerate(events) if e.type != PERF_TYPE_SOFTWARE)
+
+
+def _as_kernel_reads(now: list[tuple[int, int, int]], timed: int) -> list[tuple[int, int, int]]:
+    """An fd's (count, enabled, running) as the kernel reads it: no times where untimed."""
+    return [r if timed >> i & 1 else (r[0], 0, 0) for i, r in enumerate(now)]
+
+
 def _values(dump: Any) -> tuple[bytes, int]:
     return dump.values, dump.ncpu
 
@@ -180,6 +195,7 @@ class PmcCollector:
         self._epoch = next(_epochs)
         self._obj.set_global("pmc_epoch", self._epoch)
         self._obj.set_global("pmc_paused", 0)
+        self._obj.set_global("pmc_timed", _timed_mask(counters.events))
         self._obj.set_global("nr_counters", len(counters.events))  # last: the arrays are full
 
     def _check_layout(self, sizes: dict[str, int]) -> None:
@@ -228,10 +244,11 @@ class PmcCollector:
         seen: dict[Key, tuple[Flat, Flat]] = {}
         running: dict[int, list[int]] = {}  # tgid -> counts, enabled, running of its stints now
         cpu_rows = []
+        timed = _timed_mask(counters.events)
         for cpu, now in sorted(readings.items()):
             # Paused, the kernel reads nothing: its last readings are old.
             stint = (
-                running_stints(states[cpu], now, self._epoch)
+                running_stints(states[cpu], _as_kernel_reads(now, timed), self._epoch)
                 if cpu < len(states) and not self._paused
                 else None
             )
