@@ -50,3 +50,4 @@ bench:
 	$(PY) benchmarks/bench_symbols.py
 	$(PY) benchmarks/bench_stacks.py
 	$(PY) benchmarks/bench_tty_bytes.py
+	$(PY) benchmarks/bench_switch.py

@@ -181,15 +181,17 @@ def _profile(argv: list[str]) -> int:
 
 
 def _bpf_options(engine: Engine, args: argparse.Namespace, batch: bool) -> None:
-    """What collectors that cost more while looked at (BPF statistics, off-CPU stacks) do.
+    """What collectors that cost more while looked at (BPF statistics, pmc, off-CPU stacks) do.
 
-    The dashboard tells them which pane is on screen; batch output shows every
-    loaded pane at once (``*``).
+    Set before the engine opens, so nothing costly starts only to stop at the
+    first frame. The dashboard then tells them which pane is on screen; batch
+    output shows the pane asked for, or every pane (``*``), which does not
+    take off-CPU stacks: they cost every context switch two stack walks, so
+    they take asking for (``--pane stacks``).
     """
     if args.bpf_stats:
         engine.set_option("bpf_stats", True)
-    if batch:
-        engine.set_option("visible_pane", "*")
+    engine.set_option("visible_pane", args.pane or ("*" if batch else "procs"))
 
 
 def _report_nothing_running(engine: Engine, writer: Any) -> None:

@@ -22,10 +22,10 @@ KERNELS_JSON = Path(__file__).resolve().parent / "c" / "kernels.json"
 # The objects each collector loads; it fails only when every one of them fails.
 COLLECTOR_OBJECTS: dict[str, tuple[str, ...]] = {
     "syscalls": ("syscalls",),
-    "runqlat": ("runqlat",),
+    "runqlat": ("sched",),
     "biolat": ("biolat",),
     "tcp": ("tcp", "tcp_owner"),
-    "pmc": ("pmc",),
+    "pmc": ("sched",),
     "bpfstats": ("bpfstats",),
     "stacks": ("profile", "offcpu"),
 }

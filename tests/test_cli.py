@@ -149,3 +149,62 @@ def test_bpf_pane_with_cap_bpf_and_perfmon_asks_for_cap_sys_admin(drop):
     assert "EPERM" in proc.stderr
     hint = next(line for line in proc.stderr.splitlines() if "hint:" in line)
     assert "CAP_SYS_ADMIN" in hint and "grant CAP_BPF and CAP_PERFMON" not in hint, proc.stderr
+
+
+class _OptionsEngine:
+    """Records the options set before ``open``; nothing can run, so main stops there."""
+
+    made: list["_OptionsEngine"] = []
+    status = ()
+    any_running = False
+
+    def __init__(self, names, filters, delay_s=1.0):
+        self.names = names
+        self.host = engine.host_info()
+        self.delay_s = delay_s
+        self.options = {}
+        self.at_open = None
+        _OptionsEngine.made.append(self)
+
+    def set_option(self, name, value):
+        self.options[name] = value
+
+    def open(self):
+        self.at_open = dict(self.options)
+        return ()
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("argv", "visible"),
+    [
+        ([], "procs"),  # the dashboard opens on procs: no off-CPU stacks, no pmc sums without a PMU
+        (["--pane", "runqlat"], "runqlat"),
+        (["-b"], "*"),  # every pane, but off-CPU stacks take asking for
+        (["-b", "--pane", "stacks"], "stacks"),
+        (["--once", "--pane", "procs"], "procs"),
+    ],
+)
+def test_what_is_on_screen_is_known_before_anything_loads(monkeypatch, argv, visible):
+    """Collectors that cost more while shown start as the screen they open on, not all on."""
+    from bpftop import terminal
+
+    monkeypatch.setattr(cli, "Engine", _OptionsEngine)
+    monkeypatch.setattr(terminal, "terminal_problem", lambda: "")
+    _OptionsEngine.made.clear()
+    assert cli.main(argv) == 1
+    (made,) = _OptionsEngine.made
+    assert made.at_open == {"visible_pane": visible}
+
+
+def test_record_of_every_pane_takes_no_off_cpu_stacks_unless_asked(monkeypatch, tmp_path):
+    from bpftop.record import commands
+
+    monkeypatch.setattr(engine, "Engine", _OptionsEngine)
+    for argv, visible in (([], "*"), (["--pane", "stacks"], "stacks")):
+        _OptionsEngine.made.clear()
+        assert commands.record_main([str(tmp_path / f"r{len(argv)}.bpftop"), *argv]) == 1
+        (made,) = _OptionsEngine.made
+        assert made.at_open == {"visible_pane": visible}

@@ -54,7 +54,7 @@ def test_tcp_ring_buffer_needs_5_8():
 
 def test_cmpxchg_max_needs_5_12():
     # bits.bpf.h's atomic_max_u64 is a bounded cmpxchg loop.
-    for stem in ("syscalls", "runqlat"):
+    for stem in ("syscalls", "sched"):
         families = _analyze(stem)["families"]
         assert {f["min"] for f in families.values()} == {"5.12"}
         assert all("atomic xchg/cmpxchg" in f["why"] for f in families.values())
@@ -77,7 +77,7 @@ def test_optional_hooks_do_not_count():
 
 
 def test_libbpf_fallback_dates_the_old_helper():
-    features = _analyze("pmc")["features"]
+    features = _analyze("sched")["features"]
     assert features["bpf_probe_read_kernel (libbpf falls back to bpf_probe_read)"] == "4.1"
 
 

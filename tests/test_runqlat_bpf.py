@@ -180,9 +180,10 @@ def test_each_attach_family_counts_exactly(method: str, state_arg: int, exe: Pat
     if state_arg and (tracepoint_nargs("sched_switch") or 0) < 4:
         pytest.skip("sched_switch has no prev_state argument before 5.18")
     n = 20
-    obj = BpfObject.open("runqlat", methods=(method,), rodata={"switch_state_arg": state_arg})
+    obj = BpfObject.open("sched", methods=(method,), rodata={"switch_state_arg": state_arg})
     try:
         assert obj.method == method
+        obj.set_global("runqlat_on", 1)
         with sched_workloads.start("sleeper", n, 2, alone_cpu(), exe=exe) as wl:
             dumps = [obj.map("procs").dump()]
             run_all([wl])

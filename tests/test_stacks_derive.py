@@ -191,3 +191,21 @@ def test_freq_option_reaches_the_collector(monkeypatch: pytest.MonkeyPatch) -> N
     assert stacks_mod.StacksCollector().freq_hz == 99
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--freq", "0"])
+
+
+def test_batch_says_off_cpu_stacks_were_not_taken_and_how_to_get_them() -> None:
+    """Batch output of every pane leaves off-CPU stacks out: an empty table would read as 'none'."""
+    import io
+
+    from rich.console import Console
+
+    from bpftop.batch.stacks import OFF_PAUSED, json_section, text_section
+
+    view = derive_stacks(None, StacksSample(1, 49, 1000, (), (), off_paused=True), None, {})
+    out = io.StringIO()
+    for part in text_section(view, None, 5):
+        Console(file=out, width=200).print(part)
+    assert f"Off-CPU stacks: {OFF_PAUSED}" in out.getvalue()
+    assert "--pane stacks" in OFF_PAUSED
+    record = json_section(view, None)
+    assert record["off"]["paused"] is True and record["cpu"]["paused"] is False

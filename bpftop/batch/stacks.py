@@ -15,6 +15,8 @@ from bpftop.derive.stacks import StacksView, folded_lines, top_functions
 
 PANES = ("stacks",)
 UNITS = {"cpu": "samples", "off": "ns"}
+# Batch output of every pane leaves off-CPU stacks out: say so, and how to get them.
+OFF_PAUSED = "not taken: they cost every context switch two stack walks; --pane stacks takes them"
 
 
 def _mode_json(view: StacksView, mode: str, limit: int) -> dict[str, Any]:
@@ -23,6 +25,7 @@ def _mode_json(view: StacksView, mode: str, limit: int) -> dict[str, Any]:
         "unit": UNITS[mode],
         "total": sum(r.value for r in rows),
         "error": view.cpu_error if mode == "cpu" else view.off_error,
+        "paused": mode == "off" and view.off_paused,  # not taken: see OFF_PAUSED
         "folded": folded_lines(rows)[:limit],
         "top_functions": [
             {"name": f.name, "kind": f.kind, "self_pct": num(f.self_pct, 2), "total_pct": num(f.total_pct, 2)}
@@ -56,6 +59,9 @@ def text_section(view: StacksView, pane: str | None, limit: int) -> list[Any]:
         error = view.cpu_error if mode == "cpu" else view.off_error
         if error:
             parts.append(f"{title}: not running: {error}")
+            continue
+        if mode == "off" and view.off_paused:
+            parts.append(f"{title}: {OFF_PAUSED}")
             continue
         t = Table(box=None, pad_edge=False, header_style="bold", title=title, title_justify="left")
         for col in ("SELF%", "TOTAL%", "KIND", "FUNCTION"):

@@ -10,6 +10,7 @@ fails to load or attach, the object is reopened with the next one.
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,9 @@ METHODS = ("tp_btf", "raw_tp", "tracepoint")
 PROG_INFO_SIZE = 232
 RECURSION_MISSES_OFFSET = 208
 OBJ_DIR = Path(__file__).resolve().parent.parent / "c"
+# set_global rewrites a whole section: two collectors sharing an object (runqlat
+# and pmc share sched.bpf.o) must not interleave their read-modify-writes.
+_globals_lock = threading.Lock()
 
 
 def family_of(section: str) -> str | None:
@@ -185,6 +189,31 @@ class BpfObject:
                 raise BpfError(f"attach {prog_name}", ffi.errno, log.take_recent())
             self._links.append(link)
 
+    @property
+    def attached(self) -> bool:
+        """Whether the programs are attached (``detach`` takes them off their hooks)."""
+        return bool(self._links)
+
+    def detach(self) -> None:
+        """Take every program off its hook, keeping the object and its maps loaded.
+
+        A detached program costs its hook nothing, not even a call: how a
+        collector stops work nobody looks at (off-CPU stacks).
+        """
+        links, self._links = self._links, []
+        for link in links:
+            lib().bpf_link__destroy(link)
+
+    def attach(self) -> None:
+        """Attach the hook programs again after ``detach`` (no-op while attached; not perf_event ones)."""
+        if self._links or self._obj is None:
+            return
+        try:
+            self._attach_all()
+        except BaseException:
+            self.detach()  # all or nothing
+            raise
+
     def attach_perf_event(self, prog_name: str, fd: int) -> None:
         """Attach the SEC("perf_event") program ``prog_name`` to a perf event fd.
 
@@ -222,11 +251,12 @@ class BpfObject:
         buf = ffi.new("char[]", value_size)
         fd = lib_.bpf_map__fd(bss)
         # Read-modify-write of the one-element array holding the section.
-        if lib_.bpf_map_lookup_elem(fd, key, buf):
-            raise BpfError(f"read {section} of {self.name}", ffi.errno)
-        ffi.memmove(buf + offset, int(value).to_bytes(width, "little"), width)
-        if lib_.bpf_map_update_elem(fd, key, buf, 0):
-            raise BpfError(f"write {var} of {self.name}", ffi.errno)
+        with _globals_lock:
+            if lib_.bpf_map_lookup_elem(fd, key, buf):
+                raise BpfError(f"read {section} of {self.name}", ffi.errno)
+            ffi.memmove(buf + offset, int(value).to_bytes(width, "little"), width)
+            if lib_.bpf_map_update_elem(fd, key, buf, 0):
+                raise BpfError(f"write {var} of {self.name}", ffi.errno)
 
     def program_ids(self) -> list[int]:
         """Kernel ids of the loaded programs (for ``bpftop check`` and the bpf pane)."""

@@ -16,10 +16,10 @@
 #include "stacks.bpf.h"
 
 const volatile __u64 min_block_ns = 1000;
-/* Set by user space while nobody looks at off-CPU stacks: walking two stacks
- * at every context switch is the costliest thing bpftop does, so it runs only
- * while the stacks pane (or a process's stacks) is on screen. */
-__u32 paused = 0;
+/* Walking two stacks at every context switch is the costliest thing bpftop
+ * does, so the collector attaches this program only while someone looks at
+ * off-CPU stacks (the stacks pane, a process's stacks, `bpftop profile
+ * --off-cpu`): detached, it costs a switch nothing, not even a call. */
 
 struct start_val {
 	__u64 out_ns;
@@ -41,8 +41,6 @@ static __always_inline int on_switch(void *ctx, __u32 next_tid)
 	__u32 prev_tid = id, tgid = id >> 32;
 	struct start_val *s, init = {};
 
-	if (paused)
-		return 0;
 	if (prev_tid && tgid != self_tgid && !filtered_out(tgid)) {
 		init.out_ns = now;
 		init.epoch = epoch;

@@ -1,11 +1,62 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The bookkeeping behind runqlat.bpf.c's hooks: map helpers, wakeups, execs
+ * Run-queue latency, on-CPU and off-CPU time and context switches per
+ * process, runqlat's share of sched.bpf.c's hooks: its maps, wakeups, execs
  * and the recording of one run-queue wait. Switches are in
  * runqlat_switch.bpf.h.
  */
 #ifndef __BPFTOP_RUNQLAT_BPF_H
 #define __BPFTOP_RUNQLAT_BPF_H
+
+#include "runqlat.h"
+
+/* Written by the runqlat collector (.bss): 0 while none runs, so the hooks
+ * return at once (the pmc collector may hold the object alone). */
+__u32 runqlat_on = 0;
+/* 0: this load leaves runqlat's part out, and the verifier never visits it:
+ * how the pmc collector alone loads where runqlat cannot (its cmpxchg needs
+ * 5.12; pmc's own code runs on 5.4), see collectors/sched.py. */
+const volatile __u8 with_runqlat = 1;
+
+static __always_inline bool runqlat_running(void)
+{
+	return with_runqlat && runqlat_on;
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, RUNQLAT_MAX_TASKS);
+	__type(key, __u32);
+	__type(value, struct task_val);
+} tasks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cpu_val);
+} cpus SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, RUNQLAT_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, struct proc_val);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, RUNQLAT_MAX_HISTS);
+	__type(key, __u32);
+	__type(value, struct proc_hist);
+} proc_hists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, RQ_NR_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
 
 static __always_inline void count(__u32 idx)
 {
@@ -50,6 +101,8 @@ static __always_inline int on_wakeup(__u32 tid, __u32 tgid, bool new_task)
 	struct cpu_val *c;
 	__u32 zero = 0;
 
+	if (!runqlat_running())
+		return 0;
 	c = bpf_map_lookup_elem(&cpus, &zero);
 	if (c && (c->tid != (__u32)id || !c->in_ns))
 		set_running(c, id, id >> 32, now); /* not known yet, or a switch went unseen */
@@ -76,7 +129,7 @@ static __always_inline int on_wakeup(__u32 tid, __u32 tgid, bool new_task)
 static __always_inline int on_exec(void)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct proc_val *p = bpf_map_lookup_elem(&procs, &tgid);
+	struct proc_val *p = runqlat_running() ? bpf_map_lookup_elem(&procs, &tgid) : NULL;
 
 	if (p)
 		bpf_get_current_comm(p->comm, sizeof(p->comm));

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Shared by runqlat.bpf.c and bpftop/collectors/runqlat.py: the Python side
+ * Shared by runqlat.bpf.h (in sched.bpf.c) and bpftop/collectors/runqlat.py: the Python side
  * reads the #defines below from this file and checks the struct sizes against
  * the map sizes libbpf reports, so the two sides cannot drift apart silently.
  */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * sched_switch for runqlat.bpf.c. Per-process figures are added when a thread
+ * runqlat's share of sched.bpf.c's sched_switch. Per-process figures are added when a thread
  * switches out, because only then is it `current` (tgid, uid and cgroup
  * known) on every attach family.
  *
@@ -101,22 +101,22 @@ static __always_inline void switch_in(struct cpu_val *c, __u32 tid, __u32 tgid, 
 	set_running(c, tid, tgid, now);
 }
 
-/* prev is `current`. Its se.sum_exec_runtime is up to date here: picking the
- * next task has already charged prev's stint. */
-static __always_inline int on_switch(const struct switch_info *s)
+/* prev is `current` (id: its bpf_get_current_pid_tgid). Its
+ * se.sum_exec_runtime is up to date here: picking the next task has already
+ * charged prev's stint. */
+static __always_inline void runqlat_switch(const struct switch_info *s, __u64 id)
 {
-	__u64 now = bpf_ktime_get_ns(), id = bpf_get_current_pid_tgid();
+	__u64 now = bpf_ktime_get_ns();
 	__u32 zero = 0, prev_tid = (__u32)id;
 	struct cpu_val *c = bpf_map_lookup_elem(&cpus, &zero);
 
 	if (!c)
-		return 0;
+		return;
 	if (prev_tid)
 		switch_out(c, prev_tid, id >> 32, s, now);
 	else if (c->in_ns && c->tid == 0)
 		c->idle_ns += now - c->in_ns; /* pid 0: this CPU's idle task */
 	switch_in(c, s->next_tid, s->next_tgid, now);
-	return 0;
 }
 
 #endif /* __BPFTOP_RUNQLAT_SWITCH_BPF_H */

@@ -1,8 +1,9 @@
 """Performance counters (hardware, or the software fallback) per CPU and per process.
 
-Kernel side: ``bpftop/c/pmc.bpf.c``. One perf event per CPU per counter is
-opened here (``bpftop/bpf/perf.py``) and put in the object's ``counterN``
-arrays; at each ``sched_switch`` the kernel reads this CPU's counters and adds
+Kernel side: ``bpftop/c/pmc.bpf.h`` in ``sched.bpf.c``, the object it shares
+with the runqlat collector (``collectors/sched.py``). One perf event per CPU
+per counter is opened here (``bpftop/bpf/perf.py``) and put in the object's
+``counterN`` arrays; at each ``sched_switch`` the kernel reads this CPU's counters and adds
 the deltas since the previous switch to the process leaving the CPU. This
 module turns the maps and the events' own totals into a ``PmcSample`` of
 cumulative counters; scaling, rates and IPC are computed in
@@ -22,6 +23,7 @@ cumulative counters; scaling, rates and IPC are computed in
 
 from __future__ import annotations
 
+import itertools
 import struct
 import time
 from collections.abc import Sequence
@@ -36,6 +38,9 @@ MAX_COUNTERS = DEFS["PMC_MAX_COUNTERS"]
 U32 = struct.Struct("<I")
 Key = tuple[str, int]  # ("pid", tgid) or ("idle", cpu)
 Flat = tuple[int, ...]
+# pmc_epoch values, unique in the process: a collector that opens a shared
+# object after another trusts no reading the other left behind.
+_epochs = itertools.count(1)
 # Configured by the command line (``--pmc-events``) before the engine opens.
 _configured_events: tuple[str, ...] = ()
 
@@ -99,7 +104,8 @@ class PmcSample:
         switches: context switches the program handled.
         evicted_procs: processes pushed out of the full LRU map.
         lost_procs: stints not counted because the process entry failed.
-        paused: nothing is counted now (no pane shows the counters).
+        paused: nothing is counted now (no pane shows the counters), per
+            process or per CPU's idle task; the events' own totals go on.
     """
 
     # Per-process tables a recording may keep only every few seconds (see
@@ -120,12 +126,27 @@ class PmcSample:
     paused: bool = False
 
 
+def _timed_mask(events: Sequence[PmcEvent]) -> int:
+    """``pmc_timed``: the events the kernel reads with enabled and running times.
+
+    Those the PMU may multiplex; software events never are, and are read bare.
+    """
+    from bpftop.bpf.perf import PERF_TYPE_SOFTWARE
+
+    return sum(1 << i for i, e in enumerate(events) if e.type != PERF_TYPE_SOFTWARE)
+
+
+def _as_kernel_reads(now: list[tuple[int, int, int]], timed: int) -> list[tuple[int, int, int]]:
+    """An fd's (count, enabled, running) as the kernel reads it: no times where untimed."""
+    return [r if timed >> i & 1 else (r[0], 0, 0) for i, r in enumerate(now)]
+
+
 def _values(dump: Any) -> tuple[bytes, int]:
     return dump.values, dump.ncpu
 
 
 class PmcCollector:
-    """Opens the perf events, loads ``pmc.bpf.o`` and samples both."""
+    """Opens the perf events, runs pmc's part of ``sched.bpf.o`` and samples both."""
 
     name = "pmc"
     hooks = (("sched", "sched_switch"),)
@@ -145,10 +166,11 @@ class PmcCollector:
         # added to: see _monotonic.
         self._seen: dict[Key, tuple[Flat, Flat]] = {}
         self._paused = False
+        self._epoch = 0  # pmc_epoch: new at open and at each resume
 
     def open(self, filters: Filters) -> None:
         """Open the events (or the software fallback), then load and attach the program."""
-        from bpftop.bpf.object import BpfObject
+        from bpftop.collectors import sched
         from bpftop.collectors.pmc_events import CounterSet
         from bpftop.collectors.pmc_maps import CPU_STATE, PROC_VAL
 
@@ -160,17 +182,21 @@ class PmcCollector:
         # before its first switch-out (a pinned hog may not switch for seconds).
         only_pid = filters.pid and filters.uid is None and not filters.cgroup_id
         self._passes = {filters.pid} if only_pid else set()
-        rodata = filters.rodata() | {"nr_counters": len(counters.events)}
-        self._obj = BpfObject.open("pmc", rodata=rodata)
+        self._obj = sched.acquire(filters, runqlat=False)
         self.method = self._obj.method
         self.tried = self._obj.tried
-        self._check_layout({"cpus": CPU_STATE.size, "procs": PROC_VAL.size})
+        self._check_layout({"pmc_cpus": CPU_STATE.size, "pmc_procs": PROC_VAL.size})
         for i, fds in enumerate(counters.fds):
             array = self._obj.map(f"counter{i}")
             for cpu, fd in fds.items():
                 array.update(U32.pack(cpu), U32.pack(fd))
-        # Switches between attach and filling the arrays found empty slots.
+        # Read errors of an earlier user of a shared object are not this one's.
         self._base_errors = self._stats()[DEFS["PMC_READ_ERRORS"]]
+        self._epoch = next(_epochs)
+        self._obj.set_global("pmc_epoch", self._epoch)
+        self._obj.set_global("pmc_paused", 0)
+        self._obj.set_global("pmc_timed", _timed_mask(counters.events))
+        self._obj.set_global("nr_counters", len(counters.events))  # last: the arrays are full
 
     def _check_layout(self, sizes: dict[str, int]) -> None:
         for name, size in sizes.items():
@@ -179,14 +205,14 @@ class PmcCollector:
                 raise RuntimeError(f"pmc.h and the collector disagree on {name}: {actual} != {size}")
 
     def _stats(self) -> list[int]:
-        dump = self._obj.map("stats").dump()
+        dump = self._obj.map("pmc_stats").dump()
         words = memoryview(dump.values).cast("Q")
         return [sum(words[i * dump.ncpu : (i + 1) * dump.ncpu]) for i in range(dump.count)]
 
     def forget(self, pids: set[int]) -> None:
         """Drop the kernel's entries of processes that have exited (and were shown)."""
         if pids and self._obj is not None:
-            self._deleted_procs += self._obj.map("procs").delete([U32.pack(p) for p in pids])
+            self._deleted_procs += self._obj.map("pmc_procs").delete([U32.pack(p) for p in pids])
 
     def _monotonic(
         self, seen: dict[Key, tuple[Flat, Flat]], key: Key, kernel: Flat, stint: Sequence[int]
@@ -210,22 +236,28 @@ class PmcCollector:
 
         counters = self._counters
         n = len(counters.events)
-        procs_dump = self._obj.map("procs").dump()
+        procs_dump = self._obj.map("pmc_procs").dump()
         stats = self._stats()
         ts_ns = time.monotonic_ns()
-        states = decode_cpus(*_values(self._obj.map("cpus").dump()))
+        states = decode_cpus(*_values(self._obj.map("pmc_cpus").dump()))
         readings = counters.read()  # cpu -> per-event (count, enabled, running)
         seen: dict[Key, tuple[Flat, Flat]] = {}
         running: dict[int, list[int]] = {}  # tgid -> counts, enabled, running of its stints now
         cpu_rows = []
+        timed = _timed_mask(counters.events)
         for cpu, now in sorted(readings.items()):
-            stint = running_stints(states[cpu], now) if cpu < len(states) else None
+            # Paused, the kernel reads nothing: its last readings are old.
+            stint = (
+                running_stints(states[cpu], _as_kernel_reads(now, timed), self._epoch)
+                if cpu < len(states) and not self._paused
+                else None
+            )
             idle_stint = [0] * n
             if stint is not None:
                 tid, tgid, deltas = stint
                 if tid == 0:
                     idle_stint = [d[0] for d in deltas]
-                elif tgid and not self._paused:  # paused: per-process sums stand still
+                elif tgid:
                     this = [d[k] for k in range(3) for d in deltas]
                     acc = running.setdefault(tgid, [0] * 3 * n)
                     running[tgid] = [a + b for a, b in zip(acc, this, strict=True)]
@@ -276,24 +308,38 @@ class PmcCollector:
         That is the pmc pane, a process screen, procs with hardware counters (its
         IPC column) or ``*`` (batch output). Until the app first says which pane
         is shown (and in ``bpftop record``, which never does) they are counted
-        all the time.
+        all the time. Paused, the kernel reads no counter at a switch; a resume
+        starts a new epoch, so the first switch on each CPU after it only takes
+        a baseline and nothing spanning the pause is counted.
         """
         if name != "visible_pane" or self._obj is None:
             return
         shown = value in (PMC_PANE, "process", "*") or (value == "procs" and self._counters.hardware)
-        if shown == self._paused:
-            self._paused = not shown
-            self._obj.set_global("paused", int(self._paused))
+        if shown != self._paused:
+            return
+        if shown:
+            self._epoch = next(_epochs)
+            self._obj.set_global("pmc_epoch", self._epoch)
+        self._paused = not shown
+        self._obj.set_global("pmc_paused", int(self._paused))
 
     def pids(self, sample: PmcSample) -> set[int]:
         """Pids of the per-process table."""
         return {p.pid for p in sample.procs}
 
     def close(self) -> None:
-        """Detach, free and close the events; safe to call twice."""
-        if self._obj is not None:
-            self._obj.close()
-            self._obj = None
+        """Turn pmc off, let the shared object go and close the events; safe to call twice."""
+        from bpftop.collectors import sched
+
+        obj, self._obj = self._obj, None
+        if obj is not None:
+            try:
+                obj.set_global("nr_counters", 0)
+                # runqlat may keep the object: its arrays must not keep our events alive.
+                for i, fds in enumerate(self._counters.fds if self._counters is not None else ()):
+                    obj.map(f"counter{i}").delete([U32.pack(cpu) for cpu in fds])
+            finally:
+                sched.release(obj)
         if self._counters is not None:
             self._counters.close()
             self._counters = None

@@ -1,6 +1,6 @@
 """Decoding the pmc object's maps: per-process sums and per-CPU state.
 
-Layouts are ``struct proc_val`` and ``struct cpu_state`` of ``bpftop/c/pmc.h``;
+Layouts are ``struct pmc_proc_val`` and ``struct cpu_state`` of ``bpftop/c/pmc.h``;
 the collector checks their sizes against the maps libbpf loaded.
 """
 
@@ -16,7 +16,7 @@ CPU_STATE = struct.Struct(f"<QIIII{3 * MAX_COUNTERS}Q{MAX_COUNTERS}QQ")
 
 
 def decode_procs(keys: bytes, values: bytes, n: int) -> list[ProcCounts]:
-    """The ``procs`` LRU hash dump, keeping the first ``n`` counters."""
+    """The ``pmc_procs`` LRU hash dump, keeping the first ``n`` counters."""
     kthread = DEFS["PMC_KTHREAD"]
     m = MAX_COUNTERS
     rows = []
@@ -39,29 +39,31 @@ class CpuState(NamedTuple):
     last: tuple[tuple[int, int, int], ...]
     idle: tuple[int, ...]
     consistent: bool
+    epoch: int = 0  # pmc_epoch when ``last`` was read
 
 
 def decode_cpus(values: bytes, ncpu: int) -> list[CpuState]:
-    """The per-CPU ``cpus`` entry, one ``CpuState`` per possible CPU."""
+    """The per-CPU ``pmc_cpus`` entry, one ``CpuState`` per possible CPU."""
     stride = len(values) // ncpu if ncpu else 0
     out = []
     m = MAX_COUNTERS
     for c in range(ncpu):
-        seq_begin, tid, tgid, valid, _, *rest = CPU_STATE.unpack_from(values, c * stride)
+        seq_begin, tid, tgid, valid, epoch, *rest = CPU_STATE.unpack_from(values, c * stride)
         last = tuple(tuple(rest[3 * i : 3 * i + 3]) for i in range(m))
-        out.append(CpuState(tid, tgid, valid, last, tuple(rest[3 * m : 4 * m]), seq_begin == rest[-1]))
+        out.append(CpuState(tid, tgid, valid, last, tuple(rest[3 * m : 4 * m]), seq_begin == rest[-1], epoch))
     return out
 
 
 def running_stints(
-    state: CpuState, now: list[tuple[int, int, int]]
+    state: CpuState, now: list[tuple[int, int, int]], epoch: int = 0
 ) -> tuple[int, int, tuple[tuple[int, int, int], ...]] | None:
     """(tid, tgid, per-event (count, enabled, running) since the last switch) on one CPU.
 
     ``now`` are the events' current readings on that CPU. None when the entry
-    was copied mid-update; an event without a kernel reading yet adds nothing.
+    was copied mid-update or its readings are from before a pause (an older
+    ``epoch``); an event without a kernel reading yet adds nothing.
     """
-    if not state.consistent:
+    if not state.consistent or state.epoch != epoch:
         return None
     deltas = []
     for i, reading in enumerate(now):

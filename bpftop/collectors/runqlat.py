@@ -1,6 +1,7 @@
 """Run-queue latency, on-CPU and off-CPU time and context switches per process.
 
-Kernel side: ``bpftop/c/runqlat.bpf.c``. This module turns its maps into a
+Kernel side: ``bpftop/c/runqlat.bpf.h`` in ``sched.bpf.c``, the object it
+shares with the pmc collector (``collectors/sched.py``). This module turns its maps into a
 ``RunqlatSample`` of cumulative counters; rates and percentiles are computed in
 ``bpftop.derive.runqlat``.
 
@@ -145,7 +146,7 @@ def decode_procs(keys: bytes, values: bytes, hists: dict[int, tuple[int, ...]]) 
 
 
 class RunqlatCollector:
-    """Loads ``runqlat.bpf.o`` and samples its maps."""
+    """Runs runqlat's part of ``sched.bpf.o`` and samples its maps."""
 
     name = "runqlat"
     # (tracepoint category, name) of every hook, for `bpftop check`.
@@ -170,17 +171,15 @@ class RunqlatCollector:
         self._seen: dict[tuple[str, int], tuple[int, int]] = {}
 
     def open(self, filters: Filters) -> None:
-        """Load and attach, trying tp_btf, raw_tp, then tracepoint."""
-        from bpftop.bpf.btf import tracepoint_nargs
-        from bpftop.bpf.object import BpfObject
+        """Load and attach the shared sched object (tp_btf, raw_tp, then tracepoint); turn runqlat on."""
+        from bpftop.collectors import sched
 
-        rodata = filters.rodata()
-        rodata["switch_state_arg"] = int((tracepoint_nargs("sched_switch") or 0) >= 4)
         self._filtered = bool(filters.pid or filters.uid is not None or filters.cgroup_id)
-        self._obj = BpfObject.open("runqlat", rodata=rodata)
+        self._obj = sched.acquire(filters, runqlat=True)
         self.method = self._obj.method
         self.tried = self._obj.tried
         self._check_layout()
+        self._obj.set_global("runqlat_on", 1)
 
     def _check_layout(self) -> None:
         sizes = {"cpus": CPU_VAL.size, "procs": PROC_VAL.size, "proc_hists": HIST_VAL.size}
@@ -277,7 +276,12 @@ class RunqlatCollector:
         return {p.pid for p in sample.procs}
 
     def close(self) -> None:
-        """Detach and free; safe to call twice."""
-        if self._obj is not None:
-            self._obj.close()
-            self._obj = None
+        """Turn runqlat off and let the shared object go; safe to call twice."""
+        from bpftop.collectors import sched
+
+        obj, self._obj = self._obj, None
+        if obj is not None:
+            try:
+                obj.set_global("runqlat_on", 0)
+            finally:
+                sched.release(obj)

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, NamedTuple
 from bpftop.collectors.base import Filters
 from bpftop.collectors.stacks_reader import COUNTER_NAMES, StackReader
 
-STACKS_PANE = "stacks"  # off-CPU stacks are taken while this pane is on screen
+STACKS_PANE = "stacks"  # off-CPU stacks are taken while this pane is on screen (or asked for)
 DEFAULT_FREQ_HZ = 49  # off the beat of 50 and 100 Hz timers, as perf and bcc's profile
 DEFAULT_MIN_BLOCK_NS = 1000
 MAX_ROWS = 20000  # distinct (process, stack) kept per kind; more fold into one row
@@ -258,14 +258,16 @@ class StacksCollector:
         self._readers["off"] = reader
 
     def set_option(self, name: str, value: object) -> None:
-        """``visible_pane``: off-CPU stacks are taken only while it is ``stacks``, ``process`` or ``*``.
+        """``visible_pane``: off-CPU stacks are taken only while it is ``stacks`` or ``process``.
 
-        Until the app first says which pane is shown (and in ``bpftop record``
-        and ``bpftop profile``, which never do) they are taken all the time.
+        Not for ``*`` (batch output or a recording of every pane): taking two
+        stacks at every context switch costs more than everything else bpftop
+        does together, so it takes asking for (``--pane stacks``). Until told
+        which pane is shown (``bpftop profile`` never says) they are taken.
         """
         if name != "visible_pane" or "off" not in self._readers:
             return
-        paused = value not in (STACKS_PANE, "process", "*")  # "process": a process screen is open
+        paused = value not in (STACKS_PANE, "process")  # "process": a process screen is open
         if paused != self._off_paused:
             self._readers["off"].pause(paused)
             self._off_paused = paused

@@ -285,20 +285,22 @@ class StackReader:
         return hit
 
     def pause(self, paused: bool) -> None:
-        """Stop or restart an off-CPU object's programs (its ``paused`` switch).
+        """Detach an off-CPU object's programs, or attach them again.
 
-        Pausing forgets the threads switched out so far, and restarting opens a
-        new epoch, so no block spans the pause: a thread that switched out just
-        before it is counted as stale, not as blocked for the whole pause.
+        Detached, they cost a context switch nothing. Pausing forgets the
+        threads switched out so far, and restarting opens a new epoch, so no
+        block spans the pause: a thread that switched out just before it is
+        counted as stale, not as blocked for the whole pause.
         """
         if not paused:
             self._epoch += 1
             self.obj.set_global("epoch", self._epoch)
-        self.obj.set_global("paused", int(paused))
-        if paused:
-            start = self.obj.map("start")
-            dump = start.dump()
-            start.delete([dump.keys[i : i + 4] for i in range(0, len(dump.keys), 4)])
+            self.obj.attach()
+            return
+        self.obj.detach()
+        start = self.obj.map("start")
+        dump = start.dump()
+        start.delete([dump.keys[i : i + 4] for i in range(0, len(dump.keys), 4)])
 
     def _reset(self, sweep: bool) -> None:
         """Empty the stack map and start a new epoch (offcpu drops blocks of the old one)."""

@@ -148,7 +148,7 @@ class StacksPane(TablePane[FunctionRow]):
             title += f" · {format_value(self.flame.root.value, self.mode)}"
             title += f" · {view.freq_hz} Hz" if self.mode == "cpu" else f" · blocks ≥ {view.min_block_ns} ns"
             if self.mode == "off" and view.off_paused:  # a replay of time spent on other panes
-                title += " · paused: taken only while stacks are on screen"
+                title += " · paused: taken only while stacks are on screen or asked for (--pane stacks)"
         elif self.derived is not None and self.derived.status_of(self.COLLECTOR) is None:
             title += " — the stacks collector is not loaded (start without --pane, or with --pane stacks)"
         zoom = self.flame.zoom

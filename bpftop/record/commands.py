@@ -162,7 +162,9 @@ def record_main(argv: list[str]) -> int:
     args.comm = ""
     collectors = collectors_for(cli.panes_of(args))
     engine = Engine(collectors, cli.filters_of(args), delay_s=args.delay)
-    engine.set_option("visible_pane", "*")  # no screen: record what every pane would show
+    # No screen: record what the pane asked for shows, or every pane but
+    # off-CPU stacks (they cost every context switch; `--pane stacks` has them).
+    engine.set_option("visible_pane", args.pane or "*")
     writer = open_writer(args, args.file, engine, collectors)
     stop = threading.Event()
 
