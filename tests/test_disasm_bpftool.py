@@ -41,7 +41,7 @@ def program_ids(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]
     from bpftop.collectors.biolat import OPTIONAL_HOOKS
 
     # As the collector does: a hook this kernel lacks (block_io_start < 6.5) is left out.
-    objs = [BpfObject.open(name, optional=OPTIONAL_HOOKS) for name in ("syscalls", "runqlat", "biolat")]
+    objs = [BpfObject.open(name, optional=OPTIONAL_HOOKS) for name in ("syscalls", "sched", "biolat")]
     test_obj = bpfstats_objects.LoadedObject(bpfstats_objects.build(tmp_path_factory.mktemp("disasm")))
     try:
         ids = [i for obj in objs for i in obj.program_ids()]
