@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import scaled
+from conftest import scaled, time_scale
 from hostile_symbols import (
     BUSY_SOURCE,
     JIT_SOURCE,
@@ -125,10 +125,14 @@ def test_huge_perf_map_is_capped(work: Path, kind: str) -> None:
 
     script = {"dev zero": "ln -s /dev/zero $MAP", "100 MB": "head -c 100M /dev/urandom > $MAP",
               "9M lines": "yes '0 1 a' | head -n 9000000 > $MAP"}[kind]
-    _, run = attack([str(exe)], work, plant=lambda a: a.plant(script))
+    attacker, run = attack([str(exe)], work, plant=lambda a: a.plant(script))
     note = {"dev zero": "ignored: a symbolic link", "100 MB": "ignored: over 64 MB",
             "9M lines": "only the first 500,000 lines read"}[kind]
-    assert note in run.stderr
+    # Parsing the first 500,000 lines takes ~1 s here; under emulation (a qemu
+    # guest without KVM, ~10x slower) it can pass the 10 s load budget, and
+    # giving up on it with a note is as safe: bounded, shown.
+    budget = f"perf map of pid {attacker.pid}: timed out after 10 s"
+    assert note in run.stderr or (time_scale() > 1 and budget in run.stderr), run.stderr
 
 
 def test_debugdata_bomb_is_capped(work: Path) -> None:
