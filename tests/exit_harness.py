@@ -213,3 +213,22 @@ stuck.sample = sample
 from bpftop.cli import main
 sys.exit(main(sys.argv[2:]))
 """
+
+
+def start_batch(prefix: tuple[str, ...] = ("-m", "bpftop")) -> subprocess.Popen[str]:
+    """``bpftop -b --json`` with every collector (a long cleanup), once it has read its first interval.
+
+    Args:
+        prefix: what the interpreter runs (``-m bpftop``, or ``-c`` a script that makes a collector stick).
+    """
+    proc = subprocess.Popen(
+        [sys.executable, *prefix, "-b", "--json", "-d", "0.2"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # the first interval: attached and reading
+    assert line.startswith("{"), proc.stderr.read() if proc.stderr else line
+    return proc

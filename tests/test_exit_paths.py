@@ -16,20 +16,19 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from conftest import scaled
 from exit_harness import (
-    ROOT,
     Dashboard,
     blocked_on_fifo,
     bpf_ids_held,
     cpu_load,
     leaked,
     session_members,
+    start_batch,
     stuck_main,
 )
 
@@ -128,20 +127,6 @@ def test_dashboard_exits_even_with_a_collector_stuck(
         _run(["-c", STUCK_MAIN, str(fifo), "--pane", "syscalls", "-d", "0.3"], strikes, stuck=fifo)
 
 
-def _batch(prefix: tuple[str, ...] = ("-m", "bpftop")) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, *prefix, "-b", "--json", "-d", "0.2"],  # every collector: a long cleanup
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()  # the first interval: attached and reading
-    assert line.startswith("{"), proc.stderr.read() if proc.stderr else line
-    return proc
-
-
 def _signal_batch(proc: subprocess.Popen[str], signals: list[int], apart_s: float) -> None:
     """Send ``signals`` ``apart_s`` apart; check bpftop -b ended in time, quietly, detached."""
     held = bpf_ids_held(proc.pid)
@@ -180,7 +165,7 @@ def test_batch_exits_quietly_on_signals_in_a_row(signals: list[int], apart_s: fl
     # A second signal used to strike inside the first one's cleanup (which
     # takes tens of ms): a KeyboardInterrupt traceback, or a half-closed engine.
     with cpu_load():
-        _signal_batch(_batch(), signals, apart_s)
+        _signal_batch(start_batch(), signals, apart_s)
 
 
 @pytest.mark.kernel_independent
@@ -192,7 +177,7 @@ def test_batch_exits_with_a_collector_stuck(signals: list[int], tmp_path: Path) 
     fifo = tmp_path / "never-written"
     os.mkfifo(fifo)
     with cpu_load():
-        proc = _batch(("-c", STUCK_MAIN, str(fifo)))
+        proc = start_batch(("-c", STUCK_MAIN, str(fifo)))
         try:
             deadline = time.monotonic() + scaled(10)
             while not blocked_on_fifo(proc.pid) and time.monotonic() < deadline:

@@ -40,6 +40,7 @@ def as_nobody(*argv: str) -> None:
 def bpftop(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[bytes]:
     """Run root bpftop; fail if it outlives ``timeout_s`` or its peak RSS passes the limit."""
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    env["COLUMNS"] = "200"  # CI has no terminal: rich's 80 columns would cut the COMMAND column
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen([*BPFTOP, *args], cwd=ROOT, stdout=out, stderr=err, env=env)
         timer = threading.Timer(scaled(timeout_s), proc.kill)

@@ -5,11 +5,11 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from exit_harness import start_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 BPFTOOL = shutil.which("bpftool") or "/usr/sbin/bpftool"
@@ -24,26 +24,12 @@ def _prog_ids() -> set[int]:
     return {p["id"] for p in json.loads(out or "[]")}
 
 
-def _start_batch() -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bpftop", "-b", "--json", "-d", "0.2"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()  # the first interval: attached and reading
-    assert line.startswith("{"), proc.stderr.read() if proc.stderr else line
-    return proc
-
-
 @pytest.mark.kernel_independent
 @pytest.mark.bpf
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGKILL])
 def test_programs_are_gone_after_signal(sig):
     before = _prog_ids()
-    proc = _start_batch()
+    proc = start_batch()
     ours = _prog_ids() - before
     assert ours
     proc.send_signal(sig)
