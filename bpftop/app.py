@@ -13,6 +13,7 @@ whole pause.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -28,7 +29,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Input
 
-from bpftop.derive import Derived, derive
+from bpftop.derive import Derived, LazyViews, derive
 from bpftop.frame import CollectorStatus, Frame
 from bpftop.panes.header import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 from bpftop.panes.help import CURSOR_BINDINGS, HelpScreen
@@ -45,6 +46,21 @@ from bpftop.terminal import terminal_lost
 # when it is not (128 + SIGHUP, as if the hangup signal had ended it).
 TERMINAL_POLL_S = 0.5
 TERMINAL_LOST_EXIT = 129
+# Views each pane shows (the header shows the syscalls totals); a screen not
+# listed (a process's) shows every view.
+PANE_VIEWS: dict[str, tuple[str, ...]] = {
+    "procs": ("syscalls", "runqlat", "biolat", "tcp", "pmc"),
+    "syscalls": ("syscalls",),
+    "runqlat": ("syscalls", "runqlat"),
+    "biolat": ("syscalls", "biolat"),
+    "tcp": ("syscalls", "tcp"),
+    "pmc": ("syscalls", "pmc"),
+    "bpf": ("syscalls", "bpfstats"),
+    "stacks": ("syscalls", "stacks"),
+}
+# After this many ticks start-up is over (BPF objects, symbols, Textual's
+# widgets): gc.freeze() then keeps the collector from walking them again.
+FREEZE_AFTER_TICKS = 2
 # `+`/`-` step through these intervals.
 DELAYS_S = (0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
 
@@ -207,6 +223,7 @@ class BpftopApp(App[None]):
     @work(thread=True, exclusive=True, group="ticker")
     def _tick_loop(self) -> None:
         prev: Frame | None = None
+        ticks = 0
         while not self._stop.is_set():
             started = time.monotonic()
             self._tick_now = False
@@ -218,12 +235,18 @@ class BpftopApp(App[None]):
                 before = self.replay.frame_before() if self.replay is not None else prev
                 detail = self.replay.detail(self.comm) if self.replay is not None else None
                 derived = derive(before, frame, self.comm, detail) if frame is not prev else None
+                if derived is not None and isinstance(derived.views, LazyViews):
+                    # Here, off the event loop: what the screen shows; others when read.
+                    derived.views.warm(PANE_VIEWS.get(self.shown_pane) or derived.views)
             except Exception as exc:
                 self.post_message(TickFailed(f"{type(exc).__name__}: {exc}"))
             else:
                 prev = frame
                 if derived is not None:
                     self.post_message(FrameReady(derived))
+                ticks += 1
+                if ticks == FREEZE_AFTER_TICKS:
+                    gc.freeze()
             while not self._stop.is_set():
                 remaining = started + self._interval_s - time.monotonic()
                 if remaining <= 0 or self._tick_now:

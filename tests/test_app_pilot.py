@@ -392,3 +392,21 @@ def test_frame_ready_replaces_only_frames() -> None:
     derived = derive(None, source.tick())
     assert FrameReady(derived).can_replace(FrameReady(derived))
     assert not FrameReady(derived).can_replace(ProcsPane.OpenProcess(1))
+
+
+async def test_only_the_shown_panes_views_are_derived() -> None:
+    # Deriving every collector's view each tick for panes nobody looks at cost
+    # CPU for nothing (issue 23): the sampling thread derives the views the pane on
+    # screen and the header need; another pane's are derived when it is shown.
+    from tests.fakes_all import AllCollectorsSource
+
+    app = BpftopApp(AllCollectorsSource(), panes=("procs", "syscalls", "stacks"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, 3)
+        views = app.derived.views  # type: ignore[union-attr]
+        assert {"syscalls", "runqlat", "stacks"} <= set(views)
+        done = views.derived()  # type: ignore[attr-defined]
+        assert {"syscalls", "runqlat"} <= done and "stacks" not in done
+        await pilot.press("8")  # the stacks pane
+        await wait_until(pilot, lambda: "stacks" in app.derived.views.derived())  # type: ignore[union-attr]
+        assert pane(app, "stacks").table.row_count > 0
