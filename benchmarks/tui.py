@@ -18,6 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# A tmux server of our own: other users of tmux (tests, other benchmarks) may
+# kill theirs, and a server exits with its last session, racing the next start.
+TMUX = ["tmux", "-L", f"bpftop-bench-{os.getpid()}"]
 
 
 def bpftop_command(args: str = "", python: str = "", repo: str = "") -> str:
@@ -58,25 +61,29 @@ def peer_command(name: str) -> str | None:
 def session(command: str, width: int = 80, height: int = 24) -> Iterator[int]:
     """Start ``command`` in a new tmux session; yield the pid of its pane; kill the session after."""
     name = f"bpftop-bench-{os.getpid()}-{time.monotonic_ns()}"
-    subprocess.run(
-        ["tmux", "new-session", "-d", "-s", name, "-x", str(width), "-y", str(height),
-         f"export TERM=xterm-256color; {command}"],
-        check=True,
-    )  # fmt: skip
+    for attempt in range(5):  # the server may be exiting after the last session went
+        started = subprocess.run(
+            [*TMUX, "new-session", "-d", "-s", name, "-x", str(width), "-y", str(height),
+             f"export TERM=xterm-256color; {command}"],
+            check=attempt == 4,
+        )  # fmt: skip
+        if started.returncode == 0:
+            break
+        time.sleep(0.5)
     try:
         out = subprocess.run(
-            ["tmux", "list-panes", "-t", name, "-F", "#{pane_pid}"],
+            [*TMUX, "list-panes", "-t", name, "-F", "#{pane_pid}"],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         yield int(out.stdout.split()[0])
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True, check=False)
+        subprocess.run([*TMUX, "kill-session", "-t", name], capture_output=True, check=False)
 
 
 def screen(name: str) -> str:
     """The visible text of a tmux pane (``name``: a session or pane target)."""
     out = subprocess.run(
-        ["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True, check=False
+        [*TMUX, "capture-pane", "-p", "-t", name], capture_output=True, text=True, check=False
     )
     return out.stdout
 
@@ -84,7 +91,7 @@ def screen(name: str) -> str:
 def pane_text(pane_pid: int) -> str:
     """The visible text of the tmux pane whose process is ``pane_pid``."""
     panes = subprocess.run(
-        ["tmux", "list-panes", "-a", "-F", "#{pane_pid} #{pane_id}"],
+        [*TMUX, "list-panes", "-a", "-F", "#{pane_pid} #{pane_id}"],
         capture_output=True, text=True, check=False,
     ).stdout  # fmt: skip.split("\n")
     for line in panes:
