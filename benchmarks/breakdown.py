@@ -35,8 +35,10 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 import load  # noqa: E402
 
+from bpftop.app import PANE_VIEWS  # noqa: E402
 from bpftop.collectors.base import Filters  # noqa: E402
-from bpftop.derive import DERIVERS, derive  # noqa: E402
+from bpftop.derive import DERIVERS, LazyViews, derive  # noqa: E402
+from bpftop.derive.procs import proc_rows  # noqa: E402
 from bpftop.engine import Engine, collectors_for  # noqa: E402
 from bpftop.panes.main import PANE_ORDER  # noqa: E402
 
@@ -72,6 +74,7 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=300)
     parser.add_argument("--churn", type=int, default=0, help="fork+exec per second")
     parser.add_argument("--threads", type=int, default=0, help="threads of one extra process")
+    parser.add_argument("--pane", default="procs", help="the pane on screen (derive its views)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--tracemalloc", action="store_true")
     args = parser.parse_args()
@@ -84,7 +87,7 @@ def main() -> None:
         print(f"open: {time.thread_time() - t0:.2f} s CPU; collectors {', '.join(engine._collectors)}")
         times: Times = defaultdict(list)
         instrument(engine, times)
-        engine.set_option("visible_pane", "procs")
+        engine.set_option("visible_pane", args.pane)
         prev = None
         profiler = cProfile.Profile() if args.profile else None
         snapshots = []
@@ -99,8 +102,13 @@ def main() -> None:
                 c0 = time.thread_time()
                 frame = engine.tick()
                 c1 = time.thread_time()
-                derive(prev, frame)
+                derived = derive(prev, frame)
+                if isinstance(derived.views, LazyViews):  # as the dashboard: the pane's views
+                    derived.views.warm(PANE_VIEWS.get(args.pane) or derived.views)
                 c2 = time.thread_time()
+                if args.pane == "procs":  # the procs pane's join (on the UI's event loop)
+                    proc_rows(derived)
+                times["procs join"].append(time.thread_time() - c2)
                 if profiler:
                     profiler.disable()
                 times["tick"].append(c1 - c0)

@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from textual import events, work
@@ -134,6 +135,9 @@ class BpftopApp(App[None]):
         comm: regular expression on process names, applied by ``derive``.
         delay_s: refresh interval; None keeps ``source.delay_s``.
         panes: the panes to offer (``--pane`` loads one).
+        opener: loads the collectors (``Engine.open``) in the sampling thread
+            once the layout is on screen; returns whether any runs. None: the
+            source is ready.
     """
 
     TITLE = "bpftop"
@@ -161,7 +165,9 @@ class BpftopApp(App[None]):
         pane: str = "procs",
         comm: str = "",
         delay_s: float | None = None,
+        *,
         panes: tuple[str, ...] = ("procs", "syscalls"),
+        opener: Callable[[], bool] | None = None,
     ) -> None:
         # NO_COLOR: Textual alone only turns colours to shades of grey (still
         # colour escapes); with the terminal's own ANSI colours it drops them.
@@ -186,6 +192,9 @@ class BpftopApp(App[None]):
         self._tick_now = False
         self._tty_fd = -1
         self.shown_pane = ""  # what pane_shown last told the source
+        self._opener = opener
+        self.loading = opener is not None  # the panes say "loading collectors…" meanwhile
+        self.nothing_running = False  # the opener loaded nothing: the app ends with code 1
 
     def get_default_screen(self) -> Screen[None]:
         """The panes."""
@@ -220,8 +229,24 @@ class BpftopApp(App[None]):
         self._source_closed = True
         self.source.close()
 
+    def _open_source(self) -> bool:
+        """Load the collectors (sampling thread): the layout is drawn meanwhile. False: none runs."""
+        if self._opener is None:
+            return True
+        try:
+            running = self._opener()
+        except Exception as exc:
+            self.post_message(TickFailed(f"loading collectors: {type(exc).__name__}: {exc}"))
+            running = False
+        if not running and not self._stop.is_set():
+            self.nothing_running = True
+            self.call_from_thread(self.exit, return_code=1)
+        return running
+
     @work(thread=True, exclusive=True, group="ticker")
     def _tick_loop(self) -> None:
+        if not self._open_source():
+            return
         prev: Frame | None = None
         ticks = 0
         while not self._stop.is_set():
@@ -285,6 +310,7 @@ class BpftopApp(App[None]):
             self.notify(message.error, title="sampling failed", severity="error", markup=False)
 
     def _apply(self, derived: Derived) -> None:
+        self.loading = False
         self.frames_applied += 1
         self.derived = derived
 

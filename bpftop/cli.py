@@ -17,6 +17,7 @@ from typing import Any
 from bpftop import __version__, argtypes
 from bpftop.collectors.base import Filters
 from bpftop.engine import PANES, Engine, collectors_for
+from bpftop.privileges import privilege_problem
 
 PANE_ORDER = ("procs", "syscalls", "biolat", "runqlat", "tcp", "pmc", "bpf", "stacks")
 
@@ -240,19 +241,16 @@ def main(argv: list[str] | None = None) -> int:
 
     defer_signals(signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # never lost inside a libbpf callback
     try:
-        engine.open()
-        if not engine.any_running:
+        if batch or privilege_problem():  # not root: nothing to load, say so without drawing
+            engine.open()
+            running = engine.any_running
+            if running:
+                _run_batch(source, args)
+        else:
+            running = _run_dashboard(source, engine, args, panes)
+        if not running:
             _report_nothing_running(engine, writer)
             return 1
-        if batch:
-            _run_batch(source, args)
-            return 0
-        from bpftop.app import BpftopApp
-
-        app = BpftopApp(
-            source, pane=args.pane or "procs", comm=args.comm, delay_s=args.delay, panes=tuple(panes)
-        )
-        app.run()
         return 0
     finally:
         source.close()
@@ -260,6 +258,24 @@ def main(argv: list[str] | None = None) -> int:
         if writer is not None and writer.frames:
             stopped = f"recording {writer.state}: {writer.message}; " if writer.message else ""
             print(f"bpftop: {stopped}recorded {writer.summary()}", file=sys.stderr)
+
+
+def _run_dashboard(source: Any, engine: Engine, args: argparse.Namespace, panes: list[str]) -> bool:
+    """The dashboard until quit; False when no collector could load."""
+    from bpftop.app import BpftopApp
+
+    def opener() -> bool:
+        engine.open()
+        return engine.any_running
+
+    # The collectors load in the app's sampling thread, after the layout is
+    # drawn: loading BPF objects takes seconds on a loaded machine (issue 23).
+    app = BpftopApp(
+        source, pane=args.pane or "procs", comm=args.comm, delay_s=args.delay, panes=tuple(panes),
+        opener=opener,
+    )  # fmt: skip
+    app.run()
+    return not app.nothing_running
 
 
 def _recording(

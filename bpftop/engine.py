@@ -124,7 +124,12 @@ class Engine:
         return tuple(self._status[n] for n in self._names if n in self._status)
 
     def open(self) -> tuple[CollectorStatus, ...]:
-        """Open every collector; failures become statuses, never exceptions."""
+        """Open every collector; failures become statuses, never exceptions.
+
+        The dashboard calls it from its sampling thread while the layout is on
+        screen; ``close`` (on quit) may come meanwhile: each collector opens
+        under the lock, and none opens once the engine is closed.
+        """
         from bpftop.bpf.log import raise_pending  # not at import: replay runs without bpftop.bpf
 
         problem = privilege_problem()
@@ -133,20 +138,26 @@ class Engine:
             if problem:
                 self._status[name] = CollectorStatus(name, False, error=problem, hint=NOT_ROOT_HINT)
                 continue
-            collector = COLLECTORS[name]()
-            try:
-                collector.open(self.filters)
-            except Exception as exc:  # any failure must stay in its pane
-                collector.close()
-                hint = getattr(exc, "hint", "")
-                self._status[name] = CollectorStatus(name, False, error=str(exc), hint=hint)
-                continue
-            self._collectors[name] = collector
-            for option, value in self._options.items():
-                _set_option(collector, option, value)
-            self._status[name] = CollectorStatus(name, True, method=collector.method)
+            with self._lock:
+                if self._closed:
+                    break
+                self._open_one(name)
         raise_pending()
         return self.status
+
+    def _open_one(self, name: str) -> None:
+        collector = COLLECTORS[name]()
+        try:
+            collector.open(self.filters)
+        except Exception as exc:  # any failure must stay in its pane
+            collector.close()
+            hint = getattr(exc, "hint", "")
+            self._status[name] = CollectorStatus(name, False, error=str(exc), hint=hint)
+            return
+        self._collectors[name] = collector
+        for option, value in self._options.items():
+            _set_option(collector, option, value)
+        self._status[name] = CollectorStatus(name, True, method=collector.method)
 
     @property
     def any_running(self) -> bool:

@@ -410,3 +410,34 @@ async def test_only_the_shown_panes_views_are_derived() -> None:
         await pilot.press("8")  # the stacks pane
         await wait_until(pilot, lambda: "stacks" in app.derived.views.derived())  # type: ignore[union-attr]
         assert pane(app, "stacks").table.row_count > 0
+
+
+async def test_layout_is_drawn_while_the_collectors_load() -> None:
+    # Loading the BPF objects took 3.6-8.6 s on a loaded machine before anything
+    # was drawn (issue 23): the sampling thread now opens them after the first frame.
+    import threading
+
+    loaded = threading.Event()
+    opened: list[str] = []
+
+    def opener() -> bool:
+        opened.append(threading.current_thread().name)
+        loaded.wait(10)
+        return True
+
+    app = BpftopApp(FakeSource(), opener=opener)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: opened)
+        await pilot.pause()
+        assert opened != [threading.main_thread().name]
+        assert app.frames_applied == 0
+        assert "loading collectors" in str(pane(app).query_one(".pane-summary", Static).render())
+        loaded.set()
+        await started(pilot, 1)
+
+
+async def test_nothing_loaded_ends_the_app() -> None:
+    app = BpftopApp(FakeSource(), opener=lambda: False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.nothing_running)
+    assert app.return_code == 1 and app.frames_applied == 0
