@@ -74,7 +74,7 @@ def import_ms(python: str) -> float:
     total = 0
     for line in out.stderr.splitlines():
         parts = line.split("|")
-        if len(parts) == 3 and parts[2].startswith(" ") and not parts[2].startswith("  "):
+        if len(parts) == 3 and parts[1].strip().isdigit() and not parts[2].startswith("  "):
             total += int(parts[1])  # top-level imports only: their cumulative times add up
     return total / 1000
 

@@ -93,8 +93,8 @@ def pane_text(pane_pid: int) -> str:
     panes = subprocess.run(
         [*TMUX, "list-panes", "-a", "-F", "#{pane_pid} #{pane_id}"],
         capture_output=True, text=True, check=False,
-    ).stdout  # fmt: skip.split("\n")
-    for line in panes:
+    ).stdout  # fmt: skip
+    for line in panes.split("\n"):
         if line.startswith(f"{pane_pid} "):
             return screen(name=line.split()[1])
     return ""
