@@ -138,6 +138,8 @@ class BpftopApp(App[None]):
         opener: loads the collectors (``Engine.open``) in the sampling thread
             once the layout is on screen; returns whether any runs. None: the
             source is ready.
+        open_rest: loads the collectors the first pane does not need, in the
+            sampling thread after the first frame: its rows come first.
     """
 
     TITLE = "bpftop"
@@ -168,6 +170,7 @@ class BpftopApp(App[None]):
         *,
         panes: tuple[str, ...] = ("procs", "syscalls"),
         opener: Callable[[], bool] | None = None,
+        open_rest: Callable[[], object] | None = None,
     ) -> None:
         # NO_COLOR: Textual alone only turns colours to shades of grey (still
         # colour escapes); with the terminal's own ANSI colours it drops them.
@@ -193,6 +196,7 @@ class BpftopApp(App[None]):
         self._tty_fd = -1
         self.shown_pane = ""  # what pane_shown last told the source
         self._opener = opener
+        self._open_rest = open_rest
         self.loading = opener is not None  # the panes say "loading collectors…" meanwhile
         self.nothing_running = False  # the opener loaded nothing: the app ends with code 1
 
@@ -270,6 +274,8 @@ class BpftopApp(App[None]):
                 if derived is not None:
                     self.post_message(FrameReady(derived))
                 ticks += 1
+                if ticks == 1 and self._open_rest is not None:
+                    self._load_rest()
                 if ticks == FREEZE_AFTER_TICKS:
                     gc.freeze()
             while not self._stop.is_set():
@@ -279,6 +285,15 @@ class BpftopApp(App[None]):
                 self._wake.wait(remaining)
                 self._wake.clear()
                 self._apply_focus()
+
+    def _load_rest(self) -> None:
+        """The collectors the first pane does not need (sampling thread, after its first frame)."""
+        try:
+            self._open_rest()  # type: ignore[misc]
+        except Exception as exc:
+            self.post_message(TickFailed(f"loading collectors: {type(exc).__name__}: {exc}"))
+        # The next tick follows at once: the first frame had no rates anyway.
+        self._tick_now = True
 
     def _apply_focus(self) -> None:
         with self._focus_lock:

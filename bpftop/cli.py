@@ -264,15 +264,20 @@ def _run_dashboard(source: Any, engine: Engine, args: argparse.Namespace, panes:
     """The dashboard until quit; False when no collector could load."""
     from bpftop.app import BpftopApp
 
+    first = args.pane or "procs"
+
     def opener() -> bool:
-        engine.open()
+        engine.open(PANES[first])  # the shown pane's collectors: its rows come first
+        if not engine.any_running:  # none of them loaded: the others may
+            engine.open()
         return engine.any_running
 
     # The collectors load in the app's sampling thread, after the layout is
     # drawn: loading BPF objects takes seconds on a loaded machine (issue 23).
+    # The others (stacks reads every binary's symbols) after the first frame.
     app = BpftopApp(
-        source, pane=args.pane or "procs", comm=args.comm, delay_s=args.delay, panes=tuple(panes),
-        opener=opener,
+        source, pane=first, comm=args.comm, delay_s=args.delay, panes=tuple(panes),
+        opener=opener, open_rest=engine.open,
     )  # fmt: skip
     app.run()
     return not app.nothing_running

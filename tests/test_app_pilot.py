@@ -441,3 +441,23 @@ async def test_nothing_loaded_ends_the_app() -> None:
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: app.nothing_running)
     assert app.return_code == 1 and app.frames_applied == 0
+
+
+async def test_the_rest_loads_after_the_first_frame() -> None:
+    # The shown pane's collectors load first and their rows are drawn; the others
+    # (the stacks collector reads every binary's symbols on its first tick) after.
+    import threading
+
+    rest_called = threading.Event()
+    ticks_before_rest: list[int] = []
+    source = FakeSource()
+
+    def rest() -> None:
+        ticks_before_rest.append(source.ticks)
+        rest_called.set()
+
+    app = BpftopApp(source, opener=lambda: True, open_rest=rest)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, rest_called.is_set)
+        await started(pilot, 2)
+    assert ticks_before_rest == [1]  # once, right after the first frame
