@@ -46,6 +46,9 @@ bench:
 	$(PY) benchmarks/bench_syscalls.py
 	$(PY) benchmarks/bench_tcp.py
 	$(PY) benchmarks/bench_record.py
+	$(PY) benchmarks/bench_vs_top.py
+	$(PY) benchmarks/bench_first_frame.py
+	$(PY) benchmarks/bench_json.py
 	$(PY) benchmarks/bench_bpfstats.py
 	$(PY) benchmarks/bench_symbols.py
 	$(PY) benchmarks/bench_stacks.py

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from textual import events
@@ -36,7 +38,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Input
 
-from bpftop.derive import Derived, derive
+from bpftop.derive import Derived, LazyViews, derive
 from bpftop.exiting import ExitGuard
 from bpftop.frame import CollectorStatus, Frame
 from bpftop.panes.header import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
@@ -55,6 +57,21 @@ from bpftop.terminal import HangupAwareDriver, HangupWatch, terminal_lost
 # if the hangup signal had ended it).
 TERMINAL_POLL_S = 0.5
 TERMINAL_LOST_EXIT = 129
+# Views each pane shows (the header shows the syscalls totals); a screen not
+# listed (a process's) shows every view.
+PANE_VIEWS: dict[str, tuple[str, ...]] = {
+    "procs": ("syscalls", "runqlat", "biolat", "tcp", "pmc"),
+    "syscalls": ("syscalls",),
+    "runqlat": ("syscalls", "runqlat"),
+    "biolat": ("syscalls", "biolat"),
+    "tcp": ("syscalls", "tcp"),
+    "pmc": ("syscalls", "pmc"),
+    "bpf": ("syscalls", "bpfstats"),
+    "stacks": ("syscalls", "stacks"),
+}
+# After this many ticks start-up is over (BPF objects, symbols, Textual's
+# widgets): gc.freeze() then keeps the collector from walking them again.
+FREEZE_AFTER_TICKS = 2
 # `+`/`-` step through these intervals.
 DELAYS_S = (0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
 
@@ -129,6 +146,11 @@ class BpftopApp(App[None]):
         delay_s: refresh interval; None keeps ``source.delay_s``.
         panes: the panes to offer (``--pane`` loads one).
         guard: the exit guard of the process (``bpftop/exiting.py``); signals then ask the app to exit.
+        opener: loads the collectors (``Engine.open``) in the sampling thread
+            once the layout is on screen; returns whether any runs. None: the
+            source is ready.
+        open_rest: loads the collectors the first pane does not need, in the
+            sampling thread after the first frame: its rows come first.
     """
 
     TITLE = "bpftop"
@@ -158,9 +180,11 @@ class BpftopApp(App[None]):
         pane: str = "procs",
         comm: str = "",
         delay_s: float | None = None,
-        panes: tuple[str, ...] = ("procs", "syscalls"),
         *,
+        panes: tuple[str, ...] = ("procs", "syscalls"),
         guard: ExitGuard | None = None,
+        opener: Callable[[], bool] | None = None,
+        open_rest: Callable[[], object] | None = None,
     ) -> None:
         # NO_COLOR: Textual alone only turns colours to shades of grey (still
         # colour escapes); with the terminal's own ANSI colours it drops them.
@@ -192,6 +216,10 @@ class BpftopApp(App[None]):
         self._hangup_watch: HangupWatch | None = None
         if guard is not None:
             guard.on_signal(self.request_exit)
+        self._opener = opener
+        self._open_rest = open_rest
+        self.loading = opener is not None  # the panes say "loading collectors…" meanwhile
+        self.nothing_running = False  # the opener loaded nothing: the app ends with code 1
 
     def get_default_screen(self) -> Screen[None]:
         """The panes."""
@@ -257,8 +285,25 @@ class BpftopApp(App[None]):
         self._source_closed = True
         self.source.close()
 
+    def _open_source(self) -> bool:
+        """Load the collectors (sampling thread): the layout is drawn meanwhile. False: none runs."""
+        if self._opener is None:
+            return True
+        try:
+            running = self._opener()
+        except Exception as exc:
+            self._post(TickFailed(f"loading collectors: {type(exc).__name__}: {exc}"))
+            running = False
+        if not running and not self._stop.is_set():
+            self.nothing_running = True
+            self.request_exit(1)
+        return running
+
     def _tick_loop(self) -> None:
+        if not self._open_source():
+            return
         prev: Frame | None = None
+        ticks = 0
         while not self._stop.is_set():
             started = time.monotonic()
             self._tick_now = False
@@ -270,12 +315,20 @@ class BpftopApp(App[None]):
                 before = self.replay.frame_before() if self.replay is not None else prev
                 detail = self.replay.detail(self.comm) if self.replay is not None else None
                 derived = derive(before, frame, self.comm, detail) if frame is not prev else None
+                if derived is not None and isinstance(derived.views, LazyViews):
+                    # Here, off the event loop: what the screen shows; others when read.
+                    derived.views.warm(PANE_VIEWS.get(self.shown_pane) or derived.views)
             except Exception as exc:
                 self._post(TickFailed(f"{type(exc).__name__}: {exc}"))
             else:
                 prev = frame
                 if derived is not None:
                     self._post(FrameReady(derived))
+                ticks += 1
+                if ticks == 1 and self._open_rest is not None:
+                    self._load_rest()
+                if ticks == FREEZE_AFTER_TICKS:
+                    gc.freeze()
             while not self._stop.is_set():
                 remaining = started + self._interval_s - time.monotonic()
                 if remaining <= 0 or self._tick_now:
@@ -288,6 +341,15 @@ class BpftopApp(App[None]):
         """Post from the sampling thread; a tick that ends after the app closed its loop is dropped."""
         with contextlib.suppress(RuntimeError):
             self.post_message(message)
+
+    def _load_rest(self) -> None:
+        """The collectors the first pane does not need (sampling thread, after its first frame)."""
+        try:
+            self._open_rest()  # type: ignore[misc]
+        except Exception as exc:
+            self._post(TickFailed(f"loading collectors: {type(exc).__name__}: {exc}"))
+        # The next tick follows at once: the first frame had no rates anyway.
+        self._tick_now = True
 
     def _apply_focus(self) -> None:
         with self._focus_lock:
@@ -319,6 +381,7 @@ class BpftopApp(App[None]):
             self.notify(message.error, title="sampling failed", severity="error", markup=False)
 
     def _apply(self, derived: Derived) -> None:
+        self.loading = False
         self.frames_applied += 1
         self.derived = derived
 

@@ -17,6 +17,7 @@ from bpftop import __version__, argtypes
 from bpftop.collectors.base import Filters
 from bpftop.engine import PANES, Engine, collectors_for
 from bpftop.exiting import ExitGuard
+from bpftop.privileges import privilege_problem
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 PROFILE_WRITE_S = 10.0  # after Ctrl-C, what `profile` may take to finish writing
@@ -287,20 +288,49 @@ def _run(
     *,
     guard: ExitGuard | None,
 ) -> int:
-    """Attach, then run the dashboard (given its exit ``guard``) or batch output; the exit code."""
-    engine.open()
-    if not engine.any_running:
-        _report_nothing_running(engine, writer)
-        return 1
+    """Batch output, or the dashboard given its exit ``guard``; the exit code."""
+    if guard is None or privilege_problem():  # not root: nothing to load, say so without drawing
+        engine.open()
+        if not engine.any_running:
+            _report_nothing_running(engine, writer)
+            return 1
     if guard is None:
         _run_batch(source, args)
         return 0
+    return _run_dashboard(source, engine, writer, args, panes=panes, guard=guard)
+
+
+def _run_dashboard(
+    source: Any,
+    engine: Engine,
+    writer: Any,
+    args: argparse.Namespace,
+    *,
+    panes: tuple[str, ...],
+    guard: ExitGuard,
+) -> int:
+    """The dashboard until quit; its exit code (1 when no collector could load)."""
     from bpftop.app import BpftopApp
 
+    first = args.pane or "procs"
+
+    def opener() -> bool:
+        engine.open(PANES[first])  # the shown pane's collectors: its rows come first
+        if not engine.any_running:  # none of them loaded: the others may
+            engine.open()
+        return engine.any_running
+
+    # The collectors load in the app's sampling thread, after the layout is
+    # drawn: loading BPF objects takes seconds on a loaded machine (issue 23).
+    # The others (stacks reads every binary's symbols) after the first frame.
     app = BpftopApp(
-        source, pane=args.pane or "procs", comm=args.comm, delay_s=args.delay, panes=panes, guard=guard
-    )
+        source, pane=first, comm=args.comm, delay_s=args.delay, panes=panes, guard=guard,
+        opener=opener, open_rest=engine.open,
+    )  # fmt: skip
     app.run()
+    if app.nothing_running:
+        _report_nothing_running(engine, writer)
+        return 1
     return app.return_code or 0
 
 

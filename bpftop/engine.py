@@ -18,7 +18,7 @@ import platform
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import psutil
 
@@ -131,30 +131,44 @@ class Engine:
         """Status of every collector asked for, in order."""
         return tuple(self._status[n] for n in self._names if n in self._status)
 
-    def open(self) -> tuple[CollectorStatus, ...]:
-        """Open every collector; failures become statuses, never exceptions."""
+    def open(self, only: Iterable[str] | None = None) -> tuple[CollectorStatus, ...]:
+        """Open every collector (or those in ``only``) not opened yet; failures become statuses.
+
+        The dashboard calls it from its sampling thread while the layout is on
+        screen; ``close`` (on quit) may come meanwhile: each collector opens
+        under the lock, and none opens once the engine is closed.
+        """
         from bpftop.bpf.log import raise_pending  # not at import: replay runs without bpftop.bpf
 
         problem = privilege_problem()
+        wanted = set(self._names if only is None else only)
         for name in self._names:
+            if name not in wanted or name in self._status:
+                continue
             raise_pending()  # a signal that struck while libbpf logged a load (bpf/log.py)
             if problem:
                 self._status[name] = CollectorStatus(name, False, error=problem, hint=NOT_ROOT_HINT)
                 continue
-            collector = COLLECTORS[name]()
-            try:
-                collector.open(self.filters)
-            except Exception as exc:  # any failure must stay in its pane
-                collector.close()
-                hint = getattr(exc, "hint", "")
-                self._status[name] = CollectorStatus(name, False, error=str(exc), hint=hint)
-                continue
-            self._collectors[name] = collector
-            for option, value in self._options.items():
-                _set_option(collector, option, value)
-            self._status[name] = CollectorStatus(name, True, method=collector.method)
+            with self._lock:
+                if self._closed:
+                    break
+                self._open_one(name)
         raise_pending()
         return self.status
+
+    def _open_one(self, name: str) -> None:
+        collector = COLLECTORS[name]()
+        try:
+            collector.open(self.filters)
+        except Exception as exc:  # any failure must stay in its pane
+            collector.close()
+            hint = getattr(exc, "hint", "")
+            self._status[name] = CollectorStatus(name, False, error=str(exc), hint=hint)
+            return
+        self._collectors[name] = collector
+        for option, value in self._options.items():
+            _set_option(collector, option, value)
+        self._status[name] = CollectorStatus(name, True, method=collector.method)
 
     @property
     def any_running(self) -> bool:

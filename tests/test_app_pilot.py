@@ -392,3 +392,72 @@ def test_frame_ready_replaces_only_frames() -> None:
     derived = derive(None, source.tick())
     assert FrameReady(derived).can_replace(FrameReady(derived))
     assert not FrameReady(derived).can_replace(ProcsPane.OpenProcess(1))
+
+
+async def test_only_the_shown_panes_views_are_derived() -> None:
+    # Deriving every collector's view each tick for panes nobody looks at cost
+    # CPU for nothing (issue 23): the sampling thread derives the views the pane on
+    # screen and the header need; another pane's are derived when it is shown.
+    from tests.fakes_all import AllCollectorsSource
+
+    app = BpftopApp(AllCollectorsSource(), panes=("procs", "syscalls", "stacks"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, 3)
+        views = app.derived.views  # type: ignore[union-attr]
+        assert {"syscalls", "runqlat", "stacks"} <= set(views)
+        done = views.derived()  # type: ignore[attr-defined]
+        assert {"syscalls", "runqlat"} <= done and "stacks" not in done
+        await pilot.press("8")  # the stacks pane
+        await wait_until(pilot, lambda: "stacks" in app.derived.views.derived())  # type: ignore[union-attr]
+        assert pane(app, "stacks").table.row_count > 0
+
+
+async def test_layout_is_drawn_while_the_collectors_load() -> None:
+    # Loading the BPF objects took 3.6-8.6 s on a loaded machine before anything
+    # was drawn (issue 23): the sampling thread now opens them after the first frame.
+    import threading
+
+    loaded = threading.Event()
+    opened: list[str] = []
+
+    def opener() -> bool:
+        opened.append(threading.current_thread().name)
+        loaded.wait(10)
+        return True
+
+    app = BpftopApp(FakeSource(), opener=opener)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: opened)
+        await pilot.pause()
+        assert opened != [threading.main_thread().name]
+        assert app.frames_applied == 0
+        assert "loading collectors" in str(pane(app).query_one(".pane-summary", Static).render())
+        loaded.set()
+        await started(pilot, 1)
+
+
+async def test_nothing_loaded_ends_the_app() -> None:
+    app = BpftopApp(FakeSource(), opener=lambda: False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.nothing_running)
+    assert app.return_code == 1 and app.frames_applied == 0
+
+
+async def test_the_rest_loads_after_the_first_frame() -> None:
+    # The shown pane's collectors load first and their rows are drawn; the others
+    # (the stacks collector reads every binary's symbols on its first tick) after.
+    import threading
+
+    rest_called = threading.Event()
+    ticks_before_rest: list[int] = []
+    source = FakeSource()
+
+    def rest() -> None:
+        ticks_before_rest.append(source.ticks)
+        rest_called.set()
+
+    app = BpftopApp(source, opener=lambda: True, open_rest=rest)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, rest_called.is_set)
+        await started(pilot, 2)
+    assert ticks_before_rest == [1]  # once, right after the first frame

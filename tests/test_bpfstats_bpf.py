@@ -53,6 +53,27 @@ def collector() -> Iterator[object]:
     c.close()
 
 
+def test_hidden_pane_rescans_every_few_seconds_only() -> None:
+    # The scan costs ~5 ms a tick with nothing to show it (issue 23): while the
+    # bpf pane is hidden the collector hands its last sample back for a while.
+    from bpftop.collectors import bpfstats
+    from bpftop.collectors.base import Filters
+
+    c = bpfstats.BpfstatsCollector()
+    c.open(Filters())
+    try:
+        c.set_option("visible_pane", "procs")
+        first = c.sample()
+        assert c.sample() is first
+        c.set_option("visible_pane", "bpf")
+        shown = c.sample()
+        assert shown is not first and shown.ts_ns > first.ts_ns
+        c.set_option("visible_pane", "*")  # batch output and recordings: every tick
+        assert c.sample() is not shown
+    finally:
+        c.close()
+
+
 def _send_datagrams(prog_fd: int, count: int) -> None:
     """``count`` datagrams through a socket with the filter attached, each received."""
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

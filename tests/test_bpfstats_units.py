@@ -64,6 +64,17 @@ def test_program_rates(before, after, interval_s, expect) -> None:
     assert p.avg_total_ns == pytest.approx(after[1] / after[0])
 
 
+def test_rates_span_the_samples_own_interval() -> None:
+    # A hidden bpf pane rescans only every few seconds (the collector hands the same
+    # sample back in between): rates must be over the samples' times, not the frame's.
+    prev = sample(5, (prog(1, 10, 5_000),))
+    cur = sample(15, (prog(1, 1010, 505_000),))
+    p = derive_view(prev, cur, 1.0, {}, None).by_id[1]
+    assert (p.runs, p.events_per_s, p.cpu_pct) == (1000, 100.0, pytest.approx(0.005))
+    again = derive_view(cur, cur, 1.0, {}, None).by_id[1]
+    assert again.events_per_s is None and again.cpu_pct is None  # no new scan: no interval
+
+
 def test_first_frame_and_new_programs_have_no_rates() -> None:
     view = derive_view(None, sample(1, (prog(1, 10, 1000),)), None, {}, None)
     assert view.by_id[1].events_per_s is None and view.by_id[1].runs == 10

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import re
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +40,8 @@ class Derived:
         host: machine the data comes from.
         status: per collector.
         procs: process metadata by pid.
-        views: collector stem -> its derived view (e.g. ``SyscallsView``).
+        views: collector stem -> its derived view (e.g. ``SyscallsView``), each
+            derived when first asked for (see ``LazyViews``).
         delay_s: refresh interval in force.
         detail_s: seconds the per-process figures span when they come from
             other frames than the rest (a recording that keeps per-process
@@ -51,13 +54,60 @@ class Derived:
     host: HostInfo
     status: tuple[CollectorStatus, ...]
     procs: dict[int, ProcMeta]
-    views: dict[str, Any] = field(default_factory=dict)
+    views: Mapping[str, Any] = field(default_factory=dict)
     delay_s: float = 1.0
     detail_s: float | None = None
 
     def status_of(self, name: str) -> CollectorStatus | None:
         """Status of one collector, None if it was not asked for."""
         return next((s for s in self.status if s.name == name), None)
+
+
+class LazyViews(Mapping[str, Any]):
+    """Collector stem -> view, each view derived the first time it is read.
+
+    The dashboard shows one pane: deriving the stacks and bpf views every tick
+    for a hidden pane cost CPU for nothing (issue 23). The sampling thread
+    derives what the pane on screen needs (``warm``); the rest only if read.
+    Thread-safe: the UI and the sampling thread may both read.
+    """
+
+    def __init__(self, makers: dict[str, Callable[[], Any]]) -> None:
+        self._makers = makers
+        self._views: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, stem: str) -> Any:
+        try:
+            return self._views[stem]
+        except KeyError:
+            make = self._makers[stem]  # KeyError: no such view
+        with self._lock:
+            if stem not in self._views:
+                try:
+                    self._views[stem] = make()
+                except KeyError as exc:  # not "no such view" to Mapping.get
+                    raise RuntimeError(f"deriving {stem}: KeyError {exc}") from exc
+            return self._views[stem]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._makers)
+
+    def __len__(self) -> int:
+        return len(self._makers)
+
+    def __contains__(self, stem: object) -> bool:
+        return stem in self._makers
+
+    def warm(self, stems: Iterable[str]) -> None:
+        """Derive these views now (the sampling thread, off the event loop)."""
+        for stem in stems:
+            if stem in self._makers:
+                self[stem]
+
+    def derived(self) -> frozenset[str]:
+        """Stems whose views were derived so far."""
+        return frozenset(self._views)
 
 
 def counter_delta(cur: int, prev: int | None) -> int:
@@ -89,15 +139,14 @@ def derive(prev: Frame | None, cur: Frame, comm: str = "", detail: Derived | Non
     """
     interval_s = (cur.ts_ns - prev.ts_ns) / 1e9 if prev is not None and cur.ts_ns > prev.ts_ns else None
     comm_re = re.compile(comm) if comm else None
-    views: dict[str, Any] = {}
+    makers: dict[str, Callable[[], Any]] = {}
     for stem, sample in cur.samples.items():
         if stem not in DERIVERS:
             continue  # a recording from a newer bpftop: show what this one knows
         prev_sample = prev.samples.get(stem) if prev is not None else None
-        module = importlib.import_module(DERIVERS[stem])
-        views[stem] = module.derive_view(prev_sample, sample, interval_s, cur.procs, comm_re)
-    if detail is not None:
-        views = {stem: _with_detail(view, detail.views.get(stem)) for stem, view in views.items()}
+        samples = (prev_sample, sample)
+        makers[stem] = _maker(stem, samples, interval_s, cur.procs, comm_re=comm_re, detail=detail)
+    views = LazyViews(makers)
     return Derived(
         ts_ns=cur.ts_ns,
         wall=cur.wall,
@@ -109,6 +158,23 @@ def derive(prev: Frame | None, cur: Frame, comm: str = "", detail: Derived | Non
         delay_s=cur.delay_s,
         detail_s=detail.interval_s if detail is not None else None,
     )
+
+
+def _maker(
+    stem: str,
+    samples: tuple[Any, Any],
+    interval_s: float | None,
+    procs: Mapping[int, ProcMeta],
+    *,
+    comm_re: re.Pattern[str] | None,
+    detail: Derived | None,
+) -> Callable[[], Any]:
+    def make() -> Any:
+        module = importlib.import_module(DERIVERS[stem])
+        view = module.derive_view(*samples, interval_s, procs, comm_re)
+        return view if detail is None else _with_detail(view, detail.views.get(stem))
+
+    return make
 
 
 def _with_detail(view: Any, source: Any) -> Any:

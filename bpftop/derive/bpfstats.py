@@ -159,6 +159,12 @@ def derive_view(
 
     ``--comm`` keeps the programs and maps whose name or an owner's name matches.
     """
+    # Rates span the samples' own times: while the bpf pane is hidden the
+    # collector rescans only every few seconds and hands the same sample back.
+    if prev is cur:
+        interval_s = None
+    elif prev is not None and prev.ts_ns and cur.ts_ns > prev.ts_ns:
+        interval_s = (cur.ts_ns - prev.ts_ns) / 1e9
     before = {p.id: p for p in prev.progs} if prev is not None else {}
     progs = [p for p in cur.progs if comm_re is None or _matches(p.owners, p.name, comm_re)]
     stats = tuple(_prog(p, before.get(p.id), interval_s) for p in progs)

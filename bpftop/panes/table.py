@@ -158,7 +158,8 @@ class TablePane(Vertical, Generic[R]):
 
     def _summary(self, derived: Derived | None, rows: list[R] | None) -> str:
         if derived is None:
-            return "waiting for the first frame…"
+            loading = getattr(self.app, "loading", False)
+            return "loading collectors…" if loading else "waiting for the first frame…"
         if rows is None:
             return "no data"
         shown = self.table.row_count

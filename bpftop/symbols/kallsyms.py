@@ -11,10 +11,12 @@ dispatchers as ``bpf_trampoline_*``/``bpf_dispatcher_*``) when
 They come and go, and a new program is packed next to old ones (or into the
 hole a freed one left), where a stale table would name it after its
 neighbour. So BPF symbols live in their own small table, refreshed whenever
-a lookup lands in or near BPF text and the table is older than
-``reload_interval_s``; the refresh parses only the ``[bpf]`` lines. The big
-table (core kernel and modules) is re-read only when an address above the
-core kernel text stays a miss after that.
+a lookup lands in or near BPF text, the table is older than
+``reload_interval_s`` and the set of loaded program ids changed since (the
+refresh reads all of kallsyms, ~40 ms of CPU, and bpftop's own programs are
+on most stacks); it parses only the ``[bpf]`` lines. The big table (core
+kernel and modules) is re-read only when an address above the core kernel
+text stays a miss after that, once per such address.
 
 With ``kernel.kptr_restrict`` (1 without CAP_SYSLOG, or 2) every address reads
 as zero and nothing can be symbolized, which :attr:`KernelSymbols.note` says.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import bisect
 import re
 import time
+from array import array
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,11 +41,14 @@ _ETEXT_LINE = re.compile(rb"^([0-9a-f]+) \S _etext$", re.MULTILINE)
 # No kernel function is this long; past it an address is not in the symbol
 # before it (e.g. beyond the last symbol of the last module).
 MAX_FUNCTION_BYTES = 1 << 20
+# Addresses still missed after a full read, not worth another (bounded: past
+# this many the set starts afresh, which costs one more read).
+MAX_DEAD_ADDRESSES = 4096
 KERNEL_MODULE = "[kernel]"
 BPF_MODULE = "[bpf]"
 
 
-def _bpf_rows(data: bytes) -> list[tuple[int, str, str]]:
+def _bpf_rows(data: bytes) -> list[tuple[int, bytes, str]]:
     """The ``[bpf]`` text symbols; kallsyms lists them after the kernel's and modules'."""
     first = data.find(_BPF_SUFFIX)
     if first < 0:
@@ -52,25 +58,31 @@ def _bpf_rows(data: bytes) -> list[tuple[int, str, str]]:
         if line.endswith(_BPF_SUFFIX):
             addr, kind, name = line[: -len(_BPF_SUFFIX)].split()
             if kind in b"tTwW":
-                rows.append((int(addr, 16), name.decode(errors="replace"), "bpf"))
+                rows.append((int(addr, 16), name, "bpf"))
     return rows
 
 
 class _Table:
     """Sorted symbols with an upper bound for each one's end."""
 
-    def __init__(self, rows: list[tuple[int, str, str]], caps: Sequence[int] = ()) -> None:
+    def __init__(self, rows: list[tuple[int, bytes, str]], caps: Sequence[int] = ()) -> None:
         rows.sort()
-        self.starts = [r[0] for r in rows]
-        self.names = [r[1] for r in rows]
+        # Arrays, not lists of ints: 121,000 symbols hold 2 MB instead of 10 (issue 23).
+        self.starts = array("Q", [r[0] for r in rows])
+        # The names in one blob, decoded when a frame is made: 121,000 str objects held 9 MB.
+        self._names = b"\n".join(r[1] for r in rows)
+        ends = array("I", [0])
+        for r in rows:
+            ends.append(ends[-1] + len(r[1]) + 1)
+        self._name_at = ends
         self.modules = [r[2] for r in rows]
         # A symbol ends where the next starts (aliases share a start, and
         # bisect lands on the last of them), after MAX_FUNCTION_BYTES at the
         # latest, or at the first start in ``caps`` (_etext, the other table)
         # above it.
-        nexts = [*self.starts[1:], 1 << 65] if self.starts else []
-        self.ends = [min(start + MAX_FUNCTION_BYTES, nxt)
-                     for start, nxt in zip(self.starts, nexts, strict=True)]
+        nexts = [*self.starts[1:], (1 << 64) - 1] if self.starts else []
+        self.ends = array("Q", [min(start + MAX_FUNCTION_BYTES, nxt)
+                                for start, nxt in zip(self.starts, nexts, strict=True)])
         caps = sorted(caps)
         if len(caps) <= len(self.starts):
             for cap in caps:
@@ -89,7 +101,8 @@ class _Table:
 
     def frame(self, i: int, addr: int) -> Frame:
         module = self.modules[i]
-        return Frame(self.names[i], f"[{module}]" if module != KERNEL_MODULE else module,
+        name = self._names[self._name_at[i] : self._name_at[i + 1] - 1].decode(errors="replace")
+        return Frame(name, f"[{module}]" if module != KERNEL_MODULE else module,
                      addr - self.starts[i], KIND_KERNEL)
 
 
@@ -120,6 +133,11 @@ class KernelSymbols:
         self._hidden = False
         self._etext = 0
         self._bpf_low = 0  # lowest address of BPF or module text: where refreshes may help
+        # Loaded BPF program ids at the last BPF refresh; only the real kallsyms
+        # lists this kernel's programs (tests pass fake files).
+        self._bpf_ids: tuple[int, ...] | None = None
+        self._watch_ids = self.path == Path(KALLSYMS)
+        self._dead: set[int] = set()
 
     def _read(self) -> bytes | None:
         self.reads += 1
@@ -138,11 +156,15 @@ class KernelSymbols:
             self._main, self._bpf = _Table([]), _Table([])
             return
         # A regex over the whole file is ~5x faster than splitting 120k lines.
+        # One str per module, shared by its symbols (not 121,000 copies: 7 MB).
+        modules: dict[bytes, str] = {}
         rows = [
-            (int(addr, 16), name.decode(errors="replace"), module.decode(errors="replace") or KERNEL_MODULE)
+            (int(addr, 16), name,
+             modules.get(module)
+             or modules.setdefault(module, module.decode(errors="replace") or KERNEL_MODULE))
             for addr, name, module in _TEXT_LINE.findall(data)
             if name != b"_etext"
-        ]
+        ]  # fmt: skip
         self._hidden = bool(rows) and not any(r[0] for r in rows)
         self.note = self._hidden_note() if self._hidden else ""
         end = _ETEXT_LINE.search(data)
@@ -151,9 +173,22 @@ class KernelSymbols:
         self._main = _Table(main, [self._etext] if self._etext else [])
         self._set_bpf([r for r in rows if r[0] and r[2] == "bpf"])
 
-    def _set_bpf(self, rows: list[tuple[int, str, str]]) -> None:
+    def _set_bpf(self, rows: list[tuple[int, bytes, str]]) -> None:
         self._bpf = _Table(rows, self._main.starts)
         self._bpf_low = min([*self._bpf.starts, self._etext or 1 << 64])
+
+    def _programs_changed(self) -> bool:
+        """Whether BPF programs came or went since the last refresh (True when unknown)."""
+        if not self._watch_ids:
+            return True
+        try:
+            from bpftop.bpf.proginfo import prog_ids
+
+            ids = tuple(prog_ids())  # needs CAP_SYS_ADMIN; without it, refresh by time alone
+        except Exception:
+            return True
+        changed, self._bpf_ids = ids != self._bpf_ids, ids
+        return changed
 
     def _refresh_bpf(self) -> None:
         self._bpf_at = time.monotonic()
@@ -204,11 +239,18 @@ class KernelSymbols:
         pairs = list(zip(addrs, frames, strict=True))
         high = any(a >= self._bpf_low and (f is None or f.module == BPF_MODULE) for a, f in pairs)
         if high and self._due(self._bpf_at):
-            self._refresh_bpf()
-            frames = self._resolve(addrs)
+            if self._programs_changed():
+                self._refresh_bpf()
+                frames = self._resolve(addrs)
+            else:
+                self._bpf_at = time.monotonic()
         assert self._loaded_at is not None
-        missed = any(f is None and a > self._etext for a, f in zip(addrs, frames, strict=True))
-        if missed and self._due(self._loaded_at):
+        dead = self._dead
+        missed = [a for a, f in zip(addrs, frames, strict=True) if f is None and a > self._etext]
+        if any(a not in dead for a in missed) and self._due(self._loaded_at):
             self.load()  # a module loaded since
             frames = self._resolve(addrs)
+            if len(dead) > MAX_DEAD_ADDRESSES:
+                dead.clear()
+            dead.update(a for a, f in zip(addrs, frames, strict=True) if f is None and a > self._etext)
         return [f if f is not None else unknown(KERNEL_MODULE, a) for a, f in zip(addrs, frames, strict=True)]
