@@ -234,7 +234,9 @@ class BpftopApp(App[None]):
             return
         self.source.delay_s = self._interval_s
         self._check_size(self.size)
-        self._ticker.start()
+        # After the first screen is drawn: the collectors load meanwhile, and
+        # an exit (nothing loaded) must not come while the screen mounts.
+        self.call_after_refresh(self._ticker.start)
         if not self.is_headless:  # run_test() has no terminal to lose
             self._tty_fd = sys.__stdin__.fileno() if sys.__stdin__ is not None else -1
             self._hangup_watch = HangupWatch(self._tty_fd, self._terminal_hung_up, TERMINAL_POLL_S)

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.peak_rss import Measured
+
 NOBODY = pwd.getpwnam("nobody")
 AS_NOBODY = ["setpriv", f"--reuid={NOBODY.pw_uid}", f"--regid={NOBODY.pw_gid}", "--clear-groups"]
 
@@ -151,26 +153,22 @@ class Run:
 def profile(pid: int, work: Path, timeout_s: float, duration_s: float = 2.0) -> Run:
     """Runs ``bpftop profile -p PID`` as root; kills it past ``timeout_s``.
 
-    Peak RSS comes from ``wait4`` on that very child (not RUSAGE_CHILDREN,
-    which also holds gcc's).
+    Peak RSS is the child's own (``tests/peak_rss.py``): not RUSAGE_CHILDREN,
+    which also holds gcc's, nor pytest's that a direct child inherits.
     """
     out, err = work / "profile.out", work / "profile.err"
     argv = [sys.executable, "-m", "bpftop", "profile", "-p", str(pid), "--duration", str(duration_s)]
     start = time.monotonic()
     with out.open("wb") as fout, err.open("wb") as ferr:
-        child = subprocess.Popen(argv, stdout=fout, stderr=ferr, stdin=subprocess.DEVNULL)
-    while True:
-        done, status, usage = os.wait4(child.pid, os.WNOHANG)
-        if done:
-            break
+        child = Measured(argv, stdout=fout, stderr=ferr, stdin=subprocess.DEVNULL)
+    while (code := child.poll()) is None:
         if time.monotonic() - start > timeout_s:
             child.kill()
             child.wait()
             raise AssertionError(f"bpftop profile still running after {timeout_s:.0f} s: "
                                  f"{err.read_text(errors='replace')[-2000:]}")
         time.sleep(0.05)
-    child.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.monotonic() - start
     stderr = err.read_text(errors="replace")
-    assert child.returncode == 0, f"bpftop profile exited {child.returncode}: {stderr[-2000:]}"
-    return Run(out.read_text(errors="replace"), stderr, seconds, usage.ru_maxrss / 1024)
+    assert code == 0, f"bpftop profile exited {code}: {stderr[-2000:]}"
+    return Run(out.read_text(errors="replace"), stderr, seconds, child.peak_kb / 1024)

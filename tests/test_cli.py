@@ -169,8 +169,8 @@ class _OptionsEngine:
     def set_option(self, name, value):
         self.options[name] = value
 
-    def open(self):
-        self.at_open = dict(self.options)
+    def open(self, only=None):
+        self.at_open = self.at_open or dict(self.options)
         return ()
 
     def close(self):

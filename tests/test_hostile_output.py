@@ -24,6 +24,7 @@ from conftest import scaled
 from bpftop.record.errors import RecordingError
 from bpftop.record.writer import RecordingWriter
 from tests.fakes import HOST
+from tests.peak_rss import Measured
 
 ROOT = Path(__file__).resolve().parent.parent
 BPFTOP = [sys.executable, "-m", "bpftop"]
@@ -42,19 +43,18 @@ def bpftop(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[byt
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
     env["COLUMNS"] = "200"  # CI has no terminal: rich's 80 columns would cut the COMMAND column
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([*BPFTOP, *args], cwd=ROOT, stdout=out, stderr=err, env=env)
-        timer = threading.Timer(scaled(timeout_s), proc.kill)
+        child = Measured([*BPFTOP, *args], cwd=ROOT, stdout=out, stderr=err, env=env)
+        timer = threading.Timer(scaled(timeout_s), child.kill)
         timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS, not all children's
+            code = child.wait()
         finally:
             timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        assert proc.returncode != -signal.SIGKILL, f"bpftop {args}: still running after {timeout_s} s"
-        assert usage.ru_maxrss < RSS_LIMIT_KB, f"bpftop peaked at {usage.ru_maxrss} kB"
+        assert code != -signal.SIGKILL, f"bpftop {args}: still running after {timeout_s} s"
+        assert child.peak_kb < RSS_LIMIT_KB, f"bpftop peaked at {child.peak_kb} kB"
         out.seek(0)
         err.seek(0)
-        return subprocess.CompletedProcess(args, proc.returncode, out.read(), err.read())
+        return subprocess.CompletedProcess(args, code, out.read(), err.read())
 
 
 def one_line(stderr: bytes) -> str:

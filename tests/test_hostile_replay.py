@@ -27,6 +27,7 @@ import pytest
 from bpftop.record.container import DELTA, FRAME_PREFIX, KEY, MAX_BODY, record_bytes
 from tests import recording_craft as craft
 from tests.conftest import scaled
+from tests.peak_rss import Measured
 
 # What a replay of a small file costs (~25 MB here) plus a few frames'
 # worth: the bound every attack must stay under.
@@ -48,29 +49,25 @@ def replay(path: Path, *args: str, timeout_s: float = 20.0) -> Run:
     """``bpftop replay PATH -b ARGS`` with a deadline (then killed); its time and peak RSS."""
     start = time.monotonic()
     with open(path.parent / "stderr.txt", "w+") as err:
-        proc = subprocess.Popen(
+        child = Measured(
             [sys.executable, "-m", "bpftop", "replay", str(path), "-b", *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=err,
+            # the command's, and the launcher's it inherits: a regression fails instead of swapping
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (_SAFETY_NET_BYTES, _SAFETY_NET_BYTES)),
         )
-        resource.prlimit(proc.pid, resource.RLIMIT_AS, (_SAFETY_NET_BYTES, _SAFETY_NET_BYTES))
         deadline = start + scaled(timeout_s)
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
+        while (code := child.poll()) is None:
             if time.monotonic() > deadline:
-                proc.kill()
-                _, status, usage = os.wait4(proc.pid, 0)
-                proc.returncode = -9
+                child.kill()
+                child.wait()
                 err.seek(0)
                 pytest.fail(f"bpftop replay still running after {timeout_s:g} s; stderr: {err.read()[-500:]}")
             time.sleep(0.05)
-        proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         text = err.read()
-    return Run(proc.returncode, time.monotonic() - start, usage.ru_maxrss / 1024, text)
+    return Run(code, time.monotonic() - start, child.peak_kb / 1024, text)
 
 
 def check(run: Run, *, says: str, seconds: float = 20.0) -> None:
