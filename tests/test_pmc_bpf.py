@@ -128,7 +128,7 @@ def test_cpu_hog_task_clock_is_one_second_per_second(collector: PmcCollector) ->
 
 @up_to_three_runs
 def test_counting_pauses_while_no_pane_shows_it(collector: PmcCollector) -> None:
-    """Paused: a hog's task-clock stands still; resumed: 1 s/s again, nothing spanning the pause."""
+    """Paused: a hog's task-clock stands still; resumed: its CPU time again, nothing spanning the pause."""
     hog = spawn(HOG, HOG_CPU)
     try:
         time.sleep(0.2)
@@ -138,8 +138,10 @@ def test_counting_pauses_while_no_pane_shows_it(collector: PmcCollector) -> None
         paused, _ = view(collector, before)
         collector.set_option("visible_pane", "pmc")
         before = collector.sample()
+        on_cpu = schedstat_ns(hog.pid)
         time.sleep(1.0)
         resumed, sample = view(collector, before)
+        on_cpu = schedstat_ns(hog.pid) - on_cpu
     finally:
         hog.kill()
         hog.wait()
@@ -147,7 +149,11 @@ def test_counting_pauses_while_no_pane_shows_it(collector: PmcCollector) -> None
     held = paused.by_pid.get(hog.pid)
     assert held is None or held.figures[0].raw < 0.05e9, held  # at most a switch in flight
     clock = resumed.by_pid[hog.pid].figures[0]
-    assert clock.per_s == pytest.approx(1e9, rel=0.10), clock  # not 2 s: the pause is not added
+    # Against the kernel's own account of the hog's CPU time (a loaded machine,
+    # or a one-vCPU guest, gives it less than 1 s/s), and not 2 s: the pause is
+    # not added.
+    assert clock.raw == pytest.approx(on_cpu, rel=0.10), (clock, on_cpu)
+    assert clock.per_s < 1.1e9, clock
 
 
 @up_to_three_runs
