@@ -18,8 +18,9 @@ same run:
 
 - nothing attached; libbpf-tools ``runqlat``, ``runqlat -P`` and ``offcputime``;
 - bpftop's interactive default dashboard: every collector the dashboard
-  opens, through ``Engine``, told that the procs pane is on screen (what
-  the cli tells it before loading), ticking once a second; and the same
+  opens, through ``Engine``, told what the app tells it at 80 columns (the
+  procs pane is on screen, no syscall latency), ticking once a second; the
+  same from 100 columns (SYS LAT shown: syscalls timed); and the same
   without the syscalls collector, whose share of a round trip is the 4
   syscalls', not the switches';
 - the real ``bpftop -b`` (default panes: all of them), and ``bpftop -b --pane
@@ -61,6 +62,7 @@ from bpftop.engine import Engine, collectors_for  # noqa: E402
 TOOLS = "/usr/sbin"
 NOTHING, RUNQLAT = "nothing", "runqlat"
 INTERACTIVE, BATCH = "bpftop (interactive default)", "bpftop -b"
+INTERACTIVE_WIDE = "bpftop interactive, 100+ columns"
 SWITCH_ONLY = "bpftop interactive, no syscalls"
 Attach = Callable[[], AbstractContextManager[None]]
 
@@ -204,12 +206,16 @@ def tool(name: str, *flags: str) -> Iterator[None]:
 
 
 @contextmanager
-def interactive(without: tuple[str, ...] = ()) -> Iterator[None]:
-    """The default dashboard's collectors (but ``without``) and options, no screen, ticking at 1 s."""
+def interactive(without: tuple[str, ...] = (), wide: bool = False) -> Iterator[None]:
+    """The default dashboard's collectors (but ``without``) and options, no screen, ticking at 1 s.
+
+    ``wide``: 100 columns or more, where the procs pane shows syscall latency.
+    """
     engine = Engine([c for c in collectors_for(list(PANE_ORDER)) if c not in without], Filters())
     stop = threading.Event()
     try:
-        engine.set_option("visible_pane", "procs")  # as the cli does, before anything loads
+        engine.set_option("visible_pane", "procs")  # as the cli and app do, before anything loads
+        engine.set_option("syscall_latency", wide)
         engine.open()
         failed = [s for s in engine.status if not s.ok]
         if failed:
@@ -269,6 +275,7 @@ def configurations() -> dict[str, Attach]:
         else:
             print(f"{TOOLS}/{exe} missing (libbpf-tools; scripts/setup-dev.sh): row skipped")
     configs[INTERACTIVE] = interactive
+    configs[INTERACTIVE_WIDE] = lambda: interactive(wide=True)
     # The switch path's share: the ping-pong's 4 syscalls a round trip go to the syscalls collector.
     configs[SWITCH_ONLY] = lambda: interactive(without=("syscalls",))
     configs[BATCH] = batch

@@ -209,6 +209,7 @@ class BpftopApp(App[None]):
         self._tick_now = False
         self._tty_fd = -1
         self.shown_pane = ""  # what pane_shown last told the source
+        self.syscall_latency: bool | None = None  # what the source was told (None: nothing yet)
         self.guard = guard
         self._exit_loop: asyncio.AbstractEventLoop | None = None
         self._exit_code: int | None = None  # asked for by a signal, maybe before the loop ran
@@ -485,6 +486,22 @@ class BpftopApp(App[None]):
         set_option = getattr(self.source, "set_option", None)
         if set_option is not None:
             set_option("visible_pane", name)
+        self._sync_syscall_latency()
+
+    def _sync_syscall_latency(self) -> None:
+        """Time syscalls only while what is on screen shows their latency (a process's screen does)."""
+        set_option = getattr(self.source, "set_option", None)
+        if set_option is None or not self.shown_pane:
+            return
+        wanted = self.shown_pane == "process"
+        if not wanted:
+            # The panes' screen, under help or a process's screen if one is on top.
+            panes = self.screen_stack[0].query(f"#{self.shown_pane}") if self.screen_stack else None
+            pane = next(iter(panes.results(TablePane)), None) if panes is not None else None
+            wanted = pane is not None and pane.shows_syscall_latency()
+        if wanted != self.syscall_latency:
+            self.syscall_latency = wanted
+            set_option("syscall_latency", wanted)
 
     def on_procs_pane_open_process(self, message: ProcsPane.OpenProcess) -> None:
         """Open a process's screen (any pane's Enter on a process posts this message).
@@ -503,8 +520,9 @@ class BpftopApp(App[None]):
             self.pane_shown(pane)
 
     def on_resize(self, event: events.Resize) -> None:
-        """Swap in the too-small notice, or take it away."""
+        """Swap in the too-small notice, or take it away; time syscalls if SYS LAT came in."""
         self._check_size(event.size)
+        self._sync_syscall_latency()
 
     def _check_size(self, size: Size) -> None:
         if size.width < MIN_WIDTH or size.height < MIN_HEIGHT:

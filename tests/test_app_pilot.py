@@ -461,3 +461,41 @@ async def test_the_rest_loads_after_the_first_frame() -> None:
         await wait_until(pilot, rest_called.is_set)
         await started(pilot, 2)
     assert ticks_before_rest == [1]  # once, right after the first frame
+
+
+async def test_syscalls_are_timed_only_while_latency_is_on_screen() -> None:
+    # Timing a syscall costs a second BPF program on every call (issue 24): the
+    # app asks for it only where latency shows: the syscalls pane, a process's
+    # screen, and the procs pane from 100 columns (SYS LAT).
+    from tests.fakes_all import AllCollectorsSource
+
+    source = AllCollectorsSource()
+
+    def told() -> object:
+        return next((v for k, v in reversed(source.options) if k == "syscall_latency"), None)
+
+    app = BpftopApp(source, panes=("procs", "syscalls"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, 1)
+        assert told() is False
+        await pilot.press("2")
+        await wait_until(pilot, lambda: told() is True)
+        await pilot.press("1")
+        await wait_until(pilot, lambda: told() is False)
+        await pilot.resize_terminal(120, 30)
+        await wait_until(pilot, lambda: told() is True)
+        await pilot.resize_terminal(80, 24)
+        await wait_until(pilot, lambda: told() is False)
+        await pilot.press("enter")  # a process's screen shows its syscalls' latency
+        await wait_until(pilot, lambda: told() is True)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: told() is False)
+    assert [v for k, v in source.options if k == "syscall_latency"] == [
+        False,
+        True,
+        False,
+        True,
+        False,
+        True,
+        False,
+    ]

@@ -117,3 +117,34 @@ def test_percentiles_never_exceed_the_maximum():
     d = derive(None, frame(replace(s, syscalls=(capped,))))
     row = d.views["syscalls"].syscalls[0]
     assert row.p99_ns == 300
+
+
+def test_latency_is_averaged_over_the_timed_calls_only():
+    # Calls that returned while timing was off (issue 24) add no latency: an
+    # average over every call would read low by the untimed share.
+    def at(ts_s: float, timed: int, untimed: int) -> SyscallsSample:
+        calls = timed + untimed
+        return SyscallsSample(
+            ts_ns=int(ts_s * 1e9),
+            arch="x86_64",
+            syscalls=(SyscallTotals(GETPPID, calls, 0, timed * 500, 900, hist_with(8, timed)),),
+            procs=(ProcSyscall(100, GETPPID, calls, 0, timed * 500, 900, "loop", timed),),
+            errnos=(),
+        )
+
+    v = derive(frame(at(1.0, 100, 0)), frame(at(2.0, 110, 990))).views["syscalls"]
+    (row,) = v.syscalls
+    (pair,) = v.by_pid[100]
+    (proc,) = v.procs
+    assert (row.calls, row.avg_ns) == (1000, 500)
+    assert (pair.calls, pair.timed, pair.avg_ns) == (1000, 10, 500)
+    assert (proc.calls, proc.avg_ns) == (1000, 500)
+    untimed = derive(frame(at(2.0, 110, 990)), frame(at(3.0, 110, 1990))).views["syscalls"]
+    assert untimed.syscalls[0].avg_ns is None and untimed.procs[0].avg_ns is None  # "-", not 0 ns
+
+
+def test_recordings_from_before_untimed_calls_time_every_call():
+    # ProcSyscall.timed = -1 (its default): a recording made when every call was timed.
+    v = derive(frame(sample(1.0, 100, 0)), frame(sample(2.0, 1100, 0))).views["syscalls"]
+    (pair,) = v.by_pid[100]
+    assert (pair.calls, pair.timed, pair.avg_ns) == (1000, 1000, 500)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,7 @@ class BpfObject:
         self.tried = tried
         self._obj = obj
         self.skipped: list[str] = []
-        self._links: list[Any] = []
+        self._links: list[tuple[str, Any]] = []  # (hook, link)
         self._maps: dict[str, BpfMap] = {}
 
     @classmethod
@@ -175,43 +176,65 @@ class BpfObject:
             elif method == "tracepoint":
                 ensure_tracefs()
 
-    def _attach_all(self) -> None:
+    def _attach_all(self, hooks: Iterable[str] | None = None) -> None:
         lib_ = lib()
+        wanted = None if hooks is None else set(hooks)
+        attached = {hook for hook, _ in self._links}
         for prog in self._programs():
             if not lib_.bpf_program__autoload(prog):
                 continue
+            section = ffi.string(lib_.bpf_program__section_name(prog)).decode()
             # A perf_event program needs an event fd: attach_perf_event() does it.
-            if ffi.string(lib_.bpf_program__section_name(prog)).startswith(b"perf_event"):
+            hook = section.split("/")[-1]
+            if section.startswith("perf_event") or hook in attached:
+                continue
+            if wanted is not None and hook not in wanted:
                 continue
             link = lib_.bpf_program__attach(prog)
             if link == ffi.NULL:
                 prog_name = ffi.string(lib_.bpf_program__name(prog)).decode()
                 raise BpfError(f"attach {prog_name}", ffi.errno, log.take_recent())
-            self._links.append(link)
+            self._links.append((hook, link))
 
     @property
     def attached(self) -> bool:
-        """Whether the programs are attached (``detach`` takes them off their hooks)."""
+        """Whether any program is attached (``detach`` takes them off their hooks)."""
         return bool(self._links)
 
-    def detach(self) -> None:
-        """Take every program off its hook, keeping the object and its maps loaded.
+    def attached_to(self, hook: str) -> bool:
+        """Whether the program on ``hook`` (``sys_enter``) is attached."""
+        return any(h == hook for h, _ in self._links)
+
+    def detach(self, hooks: Iterable[str] | None = None) -> None:
+        """Take the programs on ``hooks`` (None: every one) off, keeping the object and its maps loaded.
 
         A detached program costs its hook nothing, not even a call: how a
-        collector stops work nobody looks at (off-CPU stacks).
+        collector stops work nobody looks at (off-CPU stacks, syscall timing).
         """
-        links, self._links = self._links, []
-        for link in links:
-            lib().bpf_link__destroy(link)
+        wanted = None if hooks is None else set(hooks)
+        keep = []
+        for hook, link in self._links:
+            if wanted is None or hook in wanted:
+                lib().bpf_link__destroy(link)
+            else:
+                keep.append((hook, link))
+        self._links = keep
 
-    def attach(self) -> None:
-        """Attach the hook programs again after ``detach`` (no-op while attached; not perf_event ones)."""
-        if self._links or self._obj is None:
+    def attach(self, hooks: Iterable[str] | None = None) -> None:
+        """Attach the programs on ``hooks`` (None: every one) again after ``detach``.
+
+        Programs attached already stay as they are; perf_event ones are not
+        attached here. All or nothing: on failure, the ones it attached go.
+        """
+        if self._obj is None:
             return
+        before = len(self._links)
         try:
-            self._attach_all()
+            self._attach_all(hooks)
         except BaseException:
-            self.detach()  # all or nothing
+            for _, link in self._links[before:]:
+                lib().bpf_link__destroy(link)
+            del self._links[before:]
             raise
 
     def attach_perf_event(self, prog_name: str, fd: int) -> None:
@@ -225,7 +248,7 @@ class BpfObject:
                 link = lib_.bpf_program__attach_perf_event(prog, fd)
                 if link == ffi.NULL:
                     raise BpfError(f"attach {prog_name} to perf event", ffi.errno, log.take_recent())
-                self._links.append(link)
+                self._links.append((prog_name, link))
                 return
         raise BpfError(f"{self.name}: no program {prog_name!r}")
 
@@ -293,7 +316,7 @@ class BpfObject:
         """Detach every link and free the object; safe to call twice."""
         lib_ = lib()
         links, self._links = self._links, []
-        for link in links:
+        for _, link in links:
             lib_.bpf_link__destroy(link)
         if self._obj is not None:
             lib_.bpf_object__close(self._obj)

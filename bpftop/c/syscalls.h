@@ -15,7 +15,7 @@
 #define SYSCALLS_COMM_LEN 16
 
 /* Indexes into the per-CPU `counters` array. */
-#define SC_UNMATCHED_EXITS 0  /* exit without its enter: in flight at attach */
+#define SC_UNMATCHED_EXITS 0  /* timing, an exit without its enter: counted, not timed */
 #define SC_OUT_OF_RANGE 1     /* nr >= SYSCALLS_MAX_NR (x32, compat) */
 #define SC_PROC_INSERTS 2     /* keys created in `procs`; minus live keys = evicted */
 #define SC_PROC_LOST 3        /* `procs` update failed: the event is not counted */
@@ -26,10 +26,11 @@
 struct syscall_start {
 	__u64 ts_ns;
 	__u32 nr;
-	__u32 pad;
+	__u32 gen; /* `timing` when written: older entries are not matched */
 };
 
-/* Per syscall number, per CPU: no atomics needed on the hot path. */
+/* Per syscall number, per CPU: no atomics needed on the hot path. The
+ * histogram slots add up to the calls that were timed. */
 struct syscall_hist {
 	__u64 calls;
 	__u64 errors;
@@ -44,9 +45,11 @@ struct proc_key {
 };
 
 /* Shared across CPUs (atomics): a per-CPU LRU would cost ncpu times the
- * memory and the read time for thousands of keys. */
+ * memory and the read time for thousands of keys. Calls are timed_calls +
+ * counted_calls: one atomic add per call whether timing or not. */
 struct proc_val {
-	__u64 calls;
+	__u64 timed_calls;   /* total_ns and max_ns are theirs */
+	__u64 counted_calls; /* returned while timing was off, or unmatched */
 	__u64 errors;
 	__u64 total_ns;
 	__u64 max_ns;

@@ -5,9 +5,12 @@ Kernel side: ``bpftop/c/syscalls.bpf.c``. This module turns its maps into a
 ``bpftop.derive.syscalls``.
 
 Accounting rules (also in docs/architecture.md): a syscall is counted when it
-returns, so ``exit``/``exit_group`` (which never return) are not counted, and a
-syscall in flight when bpftop attached is counted as an unmatched exit only. A
-result in ``[-4095, -1]`` is an error with errno ``-ret``.
+returns, so ``exit``/``exit_group`` (which never return) are not counted. It is
+timed only while a pane on screen shows latency (``syscall_latency``): timing
+costs a second program per syscall. Calls returning while timing is off, and
+those in flight when timing started (unmatched exits), are counted, not timed:
+latency figures divide by the timed calls (the histogram's). A result in
+``[-4095, -1]`` is an error with errno ``-ret``.
 """
 
 from __future__ import annotations
@@ -25,13 +28,19 @@ HIST_SLOTS = DEFS["SYSCALLS_HIST_SLOTS"]
 MAX_NR = DEFS["SYSCALLS_MAX_NR"]
 HIST_FIELDS = 4 + HIST_SLOTS  # calls, errors, total_ns, max_ns, slots...
 PROC_KEY = struct.Struct("<II")
-PROC_VAL = struct.Struct(f"<QQQQ{DEFS['SYSCALLS_COMM_LEN']}s")
+# timed_calls, counted_calls, errors, total_ns, max_ns, comm
+PROC_VAL = struct.Struct(f"<QQQQQ{DEFS['SYSCALLS_COMM_LEN']}s")
+ENTER_HOOK = "sys_enter"  # the timing half
 ERRNO_KEY = struct.Struct("<IIII")
 U64 = struct.Struct("<Q")
 
 
 class SyscallTotals(NamedTuple):
-    """Cumulative figures of one syscall number, all processes (or the focus one)."""
+    """Cumulative figures of one syscall number, all processes (or the focus one).
+
+    ``total_ns``, ``max_ns`` and ``hist`` are those of the timed calls, as
+    many as the histogram holds (``calls`` counts every call).
+    """
 
     nr: int
     calls: int
@@ -42,7 +51,12 @@ class SyscallTotals(NamedTuple):
 
 
 class ProcSyscall(NamedTuple):
-    """Cumulative figures of one (process, syscall) pair."""
+    """Cumulative figures of one (process, syscall) pair.
+
+    ``total_ns`` and ``max_ns`` are those of the ``timed`` calls out of
+    ``calls``; -1: every call was timed (recordings from before timing could
+    be off).
+    """
 
     pid: int
     nr: int
@@ -51,6 +65,7 @@ class ProcSyscall(NamedTuple):
     total_ns: int
     max_ns: int
     comm: str
+    timed: int = -1
 
 
 class SyscallErrno(NamedTuple):
@@ -124,8 +139,17 @@ def decode_hists(values: bytes, count: int, ncpu: int) -> tuple[SyscallTotals, .
 def decode_procs(keys: bytes, values: bytes) -> tuple[ProcSyscall, ...]:
     """Decode the ``procs`` LRU hash dump, sorted by key (see ``sorted_rows``)."""
     return sorted_rows(
-        ProcSyscall(pid, nr, calls, errors, total, mx, comm.split(b"\0", 1)[0].decode("utf-8", "replace"))
-        for (pid, nr), (calls, errors, total, mx, comm) in zip(
+        ProcSyscall(
+            pid,
+            nr,
+            timed + counted,
+            errors,
+            total,
+            mx,
+            comm.split(b"\0", 1)[0].decode("utf-8", "replace"),
+            timed,
+        )
+        for (pid, nr), (timed, counted, errors, total, mx, comm) in zip(
             PROC_KEY.iter_unpack(keys), PROC_VAL.iter_unpack(values), strict=True
         )
     )
@@ -153,6 +177,9 @@ class SyscallsCollector:
         self.tried: dict[str, str] = {}
         self._obj: Any = None
         self._focus_pid = 0
+        self._timing = 0  # the generation the kernel side times with; 0: not timing
+        self._generation = 0
+        self._want_timing = True
         self._last: SyscallsSample | None = None
         # Keys bpftop deleted itself, so they are not counted as LRU evictions.
         self._deleted_procs = 0
@@ -166,6 +193,36 @@ class SyscallsCollector:
         self.method = self._obj.method
         self.tried = self._obj.tried
         self._check_layout()
+        self._timing = 0
+        self._apply_timing()
+
+    def set_option(self, name: str, value: object) -> None:
+        """``syscall_latency``: time syscalls (True, the default) or only count them.
+
+        The app turns it off while no pane on screen shows latency: sys_enter
+        is then detached, and each syscall costs one program, not two. Stored
+        here, done at the next ``sample`` (the sampling thread; the UI never
+        waits for a link).
+        """
+        if name == "syscall_latency":
+            self._want_timing = bool(value)
+
+    @property
+    def timing(self) -> bool:
+        """Whether syscalls are timed now (sys_enter attached)."""
+        return bool(self._timing)
+
+    def _apply_timing(self) -> None:
+        obj = self._obj
+        if self._want_timing and not self._timing:
+            obj.attach([ENTER_HOOK])  # entries first, then exits look for them
+            self._generation = self._generation % 0xFFFF_FFFF + 1
+            self._timing = self._generation
+            obj.set_global("timing", self._timing)
+        elif not self._want_timing and (self._timing or obj.attached_to(ENTER_HOOK)):
+            obj.set_global("timing", 0)
+            obj.detach([ENTER_HOOK])
+            self._timing = 0
 
     def _check_layout(self) -> None:
         sizes = {"hists": 8 * HIST_FIELDS, "procs": PROC_VAL.size, "errnos": U64.size}
@@ -203,6 +260,8 @@ class SyscallsCollector:
     def sample(self) -> SyscallsSample:
         """Read every map once (batch lookups) and return cumulative counters."""
         obj = self._obj
+        if self._want_timing != bool(self._timing):
+            self._apply_timing()
         ts_ns = time.monotonic_ns()
         hists = obj.map("hists").dump()
         procs_dump = obj.map("procs").dump()

@@ -50,10 +50,11 @@ class ProcSyscallRow(NamedTuple):
     errors_total: int
     calls_per_s: float | None
     errors_per_s: float | None
-    latency_ns: int
+    latency_ns: int  # of the calls timed (``timed`` of ``calls``)
     avg_ns: float | None
     max_ns: int
     top_errno: str
+    timed: int
 
 
 class ProcRow(NamedTuple):
@@ -116,6 +117,7 @@ def _syscall_rows(
         calls = counter_delta(s.calls, p.calls if p else None)
         latency = counter_delta(s.total_ns, p.total_ns if p else None)
         slots = hist.delta(s.hist, p.hist if p else None)
+        timed = sum(slots)  # the calls timed: latency_ns is theirs
         by_err = sorted(errnos.get(s.nr, {}).items(), key=lambda kv: -kv[1])
         p50, p99 = hist.percentiles(slots, (50, 99))
         rows.append(
@@ -129,7 +131,7 @@ def _syscall_rows(
                 calls_per_s=rate(calls, interval_s),
                 errors_per_s=rate(counter_delta(s.errors, p.errors if p else None), interval_s),
                 latency_ns=latency,
-                avg_ns=latency / calls if calls else None,
+                avg_ns=latency / timed if timed else None,
                 # Interpolation inside a log2 slot can overshoot the true maximum.
                 p50_ns=_at_most(p50, s.max_ns),
                 p99_ns=_at_most(p99, s.max_ns),
@@ -171,10 +173,13 @@ def _pair_rows(
         if comm is None:
             continue
         p = prev_pairs.get((pid, ps.nr))
+        # timed < 0: a recording from before timing could be off, every call timed.
         if p is None or ps.calls < p.calls:
             calls, errors, latency = ps.calls, ps.errors, ps.total_ns
+            timed = ps.timed if ps.timed >= 0 else ps.calls
         else:
             calls, errors, latency = ps.calls - p.calls, ps.errors - p.errors, ps.total_ns - p.total_ns
+            timed = ps.timed - p.timed if ps.timed >= 0 and p.timed >= 0 else calls
         top_errno = ""
         if errors:
             errs = errs_by_pair.get((pid, ps.nr))
@@ -192,9 +197,10 @@ def _pair_rows(
                 None if per_s is None else calls * per_s,
                 None if per_s is None else errors * per_s,
                 latency,
-                latency / calls if calls else None,
+                latency / timed if timed > 0 else None,
                 ps.max_ns,
                 top_errno,
+                timed,
             )
         )
 
@@ -225,12 +231,13 @@ def derive_syscalls(
     proc_rows = []
     for pid, rows in by_pid.items():
         meta = procs.get(pid) or ProcMeta(pid=pid)  # not built eagerly: one per process
-        calls = errors = latency = calls_total = errors_total = max_ns = 0
+        calls = errors = latency = timed = calls_total = errors_total = max_ns = 0
         top = failing = rows[0]
         for r in rows:  # one pass: this runs once per (pid, syscall) pair
             calls += r.calls
             errors += r.errors
             latency += r.latency_ns
+            timed += r.timed
             calls_total += r.calls_total
             errors_total += r.errors_total
             max_ns = max(max_ns, r.max_ns)
@@ -252,7 +259,7 @@ def derive_syscalls(
                 errors_total=errors_total,
                 calls_per_s=rate(calls, interval_s),
                 errors_per_s=rate(errors, interval_s),
-                avg_ns=latency / calls if calls else None,
+                avg_ns=latency / timed if timed else None,
                 max_ns=max_ns,
                 top_syscall=top.name if top.calls else "",
                 top_errno=f"{failing.name}:{failing.top_errno}"

@@ -61,6 +61,10 @@ class SyscallsPane(TablePane[SyscallRow]):
     DEFAULT_SORT = "calls"
     FILTER_HINT = "filter by syscall name"
 
+    def shows_syscall_latency(self) -> bool:
+        """Always: its AVG, P50, P99 and MAX columns and the histogram."""
+        return True
+
     def compose_extra(self) -> ComposeResult:
         """Drop counters and the histogram under the table."""
         yield Readout("", classes="drops")

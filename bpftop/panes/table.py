@@ -101,6 +101,10 @@ class TablePane(Vertical, Generic[R]):
         """Whether the table is wide enough for the column (see ``Col.shown_from``)."""
         return col.shown_from <= self.table.size.width
 
+    def shows_syscall_latency(self) -> bool:
+        """Whether the pane shows syscall latency now: timing syscalls costs a second program each."""
+        return False
+
     @property
     def table(self) -> KeyedTable[R]:
         """The pane's table."""
