@@ -488,7 +488,7 @@ class BpftopApp(App[None]):
             set_option("visible_pane", name)
         self._sync_syscall_latency()
 
-    def _sync_syscall_latency(self) -> None:
+    def _sync_syscall_latency(self, width: int | None = None) -> None:
         """Time syscalls only while what is on screen shows their latency (a process's screen does)."""
         set_option = getattr(self.source, "set_option", None)
         if set_option is None or not self.shown_pane:
@@ -498,7 +498,7 @@ class BpftopApp(App[None]):
             # The panes' screen, under help or a process's screen if one is on top.
             panes = self.screen_stack[0].query(f"#{self.shown_pane}") if self.screen_stack else None
             pane = next(iter(panes.results(TablePane)), None) if panes is not None else None
-            wanted = pane is not None and pane.shows_syscall_latency()
+            wanted = pane is not None and pane.shows_syscall_latency(width or self.size.width)
         if wanted != self.syscall_latency:
             self.syscall_latency = wanted
             set_option("syscall_latency", wanted)
@@ -522,7 +522,7 @@ class BpftopApp(App[None]):
     def on_resize(self, event: events.Resize) -> None:
         """Swap in the too-small notice, or take it away; time syscalls if SYS LAT came in."""
         self._check_size(event.size)
-        self._sync_syscall_latency()
+        self._sync_syscall_latency(event.size.width)  # self.size is still the old one here
 
     def _check_size(self, size: Size) -> None:
         if size.width < MIN_WIDTH or size.height < MIN_HEIGHT:

@@ -116,12 +116,9 @@ class ProcsPane(TablePane[ProcsRow]):
             self._fit_columns()
         return proc_rows(derived)
 
-    def shows_syscall_latency(self) -> bool:
-        """From ``WIDE`` cells, where SYS LAT comes in.
-
-        The screen's width: the app asks on its resize, before the table is laid out again.
-        """
-        return self.app.size.width >= WIDE
+    def shows_syscall_latency(self, width: int) -> bool:
+        """From ``WIDE`` cells, where SYS LAT comes in."""
+        return width >= WIDE
 
     def _shows(self, col: Col[ProcsRow]) -> bool:
         """The IPC column only when the pmc collector counts hardware events."""

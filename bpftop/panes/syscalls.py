@@ -61,7 +61,7 @@ class SyscallsPane(TablePane[SyscallRow]):
     DEFAULT_SORT = "calls"
     FILTER_HINT = "filter by syscall name"
 
-    def shows_syscall_latency(self) -> bool:
+    def shows_syscall_latency(self, width: int) -> bool:
         """Always: its AVG, P50, P99 and MAX columns and the histogram."""
         return True
 

@@ -101,8 +101,8 @@ class TablePane(Vertical, Generic[R]):
         """Whether the table is wide enough for the column (see ``Col.shown_from``)."""
         return col.shown_from <= self.table.size.width
 
-    def shows_syscall_latency(self) -> bool:
-        """Whether the pane shows syscall latency now: timing syscalls costs a second program each."""
+    def shows_syscall_latency(self, width: int) -> bool:
+        """Whether the pane shows syscall latency on a ``width``-cell screen (timing has a cost)."""
         return False
 
     @property
