@@ -117,10 +117,11 @@ def test_set_global(syscalls_obj: BpfObject) -> None:
     zero_key = bytes(4)
     assert bss.lookup(zero_key) == bytes(bss.value_size)
     syscalls_obj.set_global("focus_tgid", 0x12345678)
-    # focus_tgid is the only .bss variable: offset 0, 4 bytes.
-    assert bss.lookup(zero_key) == (0x12345678).to_bytes(4, "little")
+    syscalls_obj.set_global("timing", 7)
+    # .bss holds focus_tgid then timing, 4 bytes each.
+    assert bss.lookup(zero_key) == (0x12345678).to_bytes(4, "little") + (7).to_bytes(4, "little")
     syscalls_obj.set_global("focus_tgid", 0)
-    assert bss.lookup(zero_key) == bytes(4)
+    assert bss.lookup(zero_key) == bytes(4) + (7).to_bytes(4, "little")
 
 
 @pytest.mark.bpf("syscalls")

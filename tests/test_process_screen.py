@@ -117,11 +117,11 @@ async def test_every_section_shows_the_process_at_80x24() -> None:
         lines = screen_lines(app)
         assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
         assert "[7 stacks]" in lines[5]
-        assert source.options[-1] == ("visible_pane", "process")  # pmc and off-CPU stacks count for it
+        assert ("visible_pane", "process") in source.options[-2:]  # pmc and off-CPU stacks count for it
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
         await wait_until(pilot, lambda: source.focus_calls == [100, 0])
-        assert source.options[-1] == ("visible_pane", "procs")  # the pane under it again
+        assert ("visible_pane", "procs") in source.options[-2:]  # the pane under it again
 
 
 async def test_tab_and_shift_tab_switch_sections() -> None:
