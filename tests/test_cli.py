@@ -198,7 +198,8 @@ def test_what_is_on_screen_is_known_before_anything_loads(monkeypatch, argv, vis
     (made,) = _OptionsEngine.made
     assert made.at_open.pop("visible_pane") == visible
     # The dashboard also says whether syscall latency is on screen (timing costs); batch output times.
-    assert made.at_open == ({} if {"-b", "--once"} & set(argv) else {"syscall_latency": visible == "syscalls"})
+    batch = {"-b", "--once"} & set(argv)
+    assert made.at_open == ({} if batch else {"syscall_latency": visible == "syscalls"})
 
 
 def test_record_of_every_pane_takes_no_off_cpu_stacks_unless_asked(monkeypatch, tmp_path):

@@ -2,6 +2,9 @@
 
 import re
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from bpftop.collectors.syscalls import HIST_SLOTS, ProcSyscall, SyscallErrno, SyscallsSample, SyscallTotals
 from bpftop.derive import counter_delta, derive, rate
 from bpftop.frame import Frame, ProcMeta
@@ -148,3 +151,56 @@ def test_recordings_from_before_untimed_calls_time_every_call():
     v = derive(frame(sample(1.0, 100, 0)), frame(sample(2.0, 1100, 0))).views["syscalls"]
     (pair,) = v.by_pid[100]
     assert (pair.calls, pair.timed, pair.avg_ns) == (1000, 1000, 500)
+
+
+def _pairs(draw_pairs, shuffle):  # type: ignore[no-untyped-def]
+    pairs = [
+        ProcSyscall(pid, nr, calls, min(err, calls), 7 * calls, mx, f"p{pid}", timed)
+        for (pid, nr), (calls, err, mx, timed) in draw_pairs.items()
+    ]
+    return tuple(pairs if not shuffle else reversed(pairs))
+
+
+PAIR_KEYS = st.tuples(st.integers(1, 6), st.sampled_from([GETPPID, CLOSE, 0, 1]))
+PAIR_VALUES = st.tuples(
+    st.integers(0, 50), st.integers(0, 5), st.integers(0, 900), st.sampled_from([-1, 0, 3])
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    before=st.dictionaries(PAIR_KEYS, PAIR_VALUES, max_size=12),
+    after=st.dictionaries(PAIR_KEYS, PAIR_VALUES, max_size=12),
+    shuffle=st.booleans(),
+    exited=st.sets(st.integers(1, 6)),
+)
+def test_process_totals_add_up_their_syscall_rows(before, after, shuffle, exited):  # type: ignore[no-untyped-def]
+    # The procs table sums each process's pairs in one lean pass; a process's
+    # screen builds its rows per syscall on demand. Both must agree, sorted or
+    # not (a recording's pairs need not be), counters reset or not.
+    def at(ts_s: float, pairs: tuple) -> SyscallsSample:  # type: ignore[type-arg]
+        return SyscallsSample(ts_ns=int(ts_s * 1e9), arch="x86_64", syscalls=(), procs=pairs, errnos=())
+
+    meta = {pid: ProcMeta(pid, name=f"p{pid}", exited=pid in exited) for pid in range(1, 7)}
+    prev, cur = at(1.0, _pairs(before, False)), at(2.0, _pairs(after, shuffle))
+    d = derive(
+        Frame(ts_ns=prev.ts_ns, wall=1.7e9, samples={"syscalls": prev}, procs=meta),
+        Frame(ts_ns=cur.ts_ns, wall=1.7e9 + 1, samples={"syscalls": cur}, procs=meta),
+    )
+    v = d.views["syscalls"]
+    assert set(v.by_pid) == {pid for pid, _ in after}
+    for p in v.procs:
+        rows = v.by_pid[p.pid]
+        assert sorted(r.nr for r in rows) == sorted(nr for pid, nr in after if pid == p.pid)
+        assert p.calls == sum(r.calls for r in rows) and p.errors == sum(r.errors for r in rows)
+        assert p.calls_total == sum(r.calls_total for r in rows)
+        assert p.max_ns == max(r.max_ns for r in rows)
+        timed = sum(r.timed for r in rows)
+        latency = sum(r.latency_ns for r in rows)
+        assert p.avg_ns == (latency / timed if timed else None)
+        top = max(rows, key=lambda r: r.calls)
+        assert p.top_syscall == (top.name if top.calls else "")
+    shown = {p.pid for p in v.procs}
+    assert all(
+        pid in shown or (pid in exited and not sum(r.calls for r in v.by_pid[pid])) for pid in v.by_pid
+    )

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import errno as errno_mod
 import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, NamedTuple
+from typing import ClassVar
 
 from bpftop import hist
 from bpftop.collectors.syscalls import SyscallsSample, SyscallTotals
 from bpftop.collectors.syscalls_table import syscall_name, table_for
 from bpftop.derive import counter_delta, rate
+from bpftop.derive.syscalls_pairs import Context, ProcRow, ProcSyscallRow, errno_name, proc_totals
 from bpftop.frame import ProcMeta
+
+__all__ = ["ProcRow", "ProcSyscallRow", "SyscallRow", "SyscallsView", "derive_syscalls", "errno_name"]
 
 
 @dataclass(frozen=True)
@@ -38,45 +40,6 @@ class SyscallRow:
     errnos: tuple[tuple[str, int], ...] = ()  # (name, interval count), most first
 
 
-class ProcSyscallRow(NamedTuple):
-    """One (process, syscall) pair over the interval (a tuple: thousands per tick)."""
-
-    pid: int
-    nr: int
-    name: str
-    calls: int
-    errors: int
-    calls_total: int
-    errors_total: int
-    calls_per_s: float | None
-    errors_per_s: float | None
-    latency_ns: int  # of the calls timed (``timed`` of ``calls``)
-    avg_ns: float | None
-    max_ns: int
-    top_errno: str
-    timed: int
-
-
-class ProcRow(NamedTuple):
-    """One process, all its syscalls, over the interval."""
-
-    pid: int
-    comm: str
-    user: str
-    cmdline: str
-    calls: int
-    errors: int
-    calls_total: int
-    errors_total: int
-    calls_per_s: float | None
-    errors_per_s: float | None
-    avg_ns: float | None
-    max_ns: int
-    top_syscall: str
-    top_errno: str
-    exited: bool
-
-
 @dataclass(frozen=True)
 class SyscallsView:
     """Everything the syscall panes and batch output show."""
@@ -92,11 +55,6 @@ class SyscallsView:
     calls_per_s: float | None
     errors_per_s: float | None
     drops: Mapping[str, int] = field(default_factory=dict)
-
-
-def errno_name(err: int) -> str:
-    """``EBADF`` for 9; the number for unknown values."""
-    return errno_mod.errorcode.get(err, str(err))
 
 
 def _at_most(value: float | None, limit: int) -> float | None:
@@ -144,69 +102,6 @@ def _syscall_rows(
     return tuple(rows)
 
 
-def _pair_rows(
-    prev: SyscallsSample | None,
-    cur: SyscallsSample,
-    interval_s: float | None,
-    *,
-    procs: Mapping[int, ProcMeta],
-    comm_re: re.Pattern[str] | None,
-    names: dict[int, str],
-    errs_by_pair: Mapping[tuple[int, int], dict[int, int]],
-) -> tuple[dict[int, list[ProcSyscallRow]], dict[int, str | None]]:
-    """Rows per (pid, syscall), grouped by pid, and each pid's name (None: filtered out)."""
-    prev_pairs = {(p.pid, p.nr): p for p in prev.procs} if prev else {}
-    by_pid: dict[int, list[ProcSyscallRow]] = defaultdict(list)
-    comms: dict[int, str | None] = {}  # None: filtered out by --comm
-    per_s = 1.0 / interval_s if interval_s else None
-    # The hot loop of a refresh (one pass per (pid, syscall) pair): deltas are
-    # inlined and names cached; see counter_delta for the rule.
-    for ps in cur.procs:
-        pid = ps.pid
-        comm = comms.get(pid, "")
-        if comm == "":
-            meta = procs.get(pid)
-            comm = meta.name if meta and meta.name else ps.comm
-            if comm_re and not comm_re.search(comm):
-                comm = None
-            comms[pid] = comm
-        if comm is None:
-            continue
-        p = prev_pairs.get((pid, ps.nr))
-        # timed < 0: a recording from before timing could be off, every call timed.
-        if p is None or ps.calls < p.calls:
-            calls, errors, latency = ps.calls, ps.errors, ps.total_ns
-            timed = ps.timed if ps.timed >= 0 else ps.calls
-        else:
-            calls, errors, latency = ps.calls - p.calls, ps.errors - p.errors, ps.total_ns - p.total_ns
-            timed = ps.timed - p.timed if ps.timed >= 0 and p.timed >= 0 else calls
-        top_errno = ""
-        if errors:
-            errs = errs_by_pair.get((pid, ps.nr))
-            if errs and any(n > 0 for n in errs.values()):
-                top_errno = errno_name(max(errs, key=errs.__getitem__))
-        by_pid[pid].append(
-            ProcSyscallRow(
-                pid,
-                ps.nr,
-                names.get(ps.nr) or syscall_name(ps.nr, names),
-                calls,
-                errors,
-                ps.calls,
-                ps.errors,
-                None if per_s is None else calls * per_s,
-                None if per_s is None else errors * per_s,
-                latency,
-                latency / timed if timed > 0 else None,
-                ps.max_ns,
-                top_errno,
-                timed,
-            )
-        )
-
-    return by_pid, comms
-
-
 def derive_syscalls(
     prev: SyscallsSample | None,
     cur: SyscallsSample,
@@ -225,50 +120,9 @@ def derive_syscalls(
         errs_by_pair[(e.pid, e.nr)][e.errno] = n or 0
         errs_by_nr[e.nr][e.errno] += n
 
-    by_pid, comms = _pair_rows(
-        prev, cur, interval_s, procs=procs, comm_re=comm_re, names=names, errs_by_pair=errs_by_pair
-    )
-    proc_rows = []
-    for pid, rows in by_pid.items():
-        meta = procs.get(pid) or ProcMeta(pid=pid)  # not built eagerly: one per process
-        calls = errors = latency = timed = calls_total = errors_total = max_ns = 0
-        top = failing = rows[0]
-        for r in rows:  # one pass: this runs once per (pid, syscall) pair
-            calls += r.calls
-            errors += r.errors
-            latency += r.latency_ns
-            timed += r.timed
-            calls_total += r.calls_total
-            errors_total += r.errors_total
-            max_ns = max(max_ns, r.max_ns)
-            if r.calls > top.calls:
-                top = r
-            if r.errors > failing.errors:
-                failing = r
-        if meta.exited and not calls:
-            continue
-        proc_rows.append(
-            ProcRow(
-                pid=pid,
-                comm=comms[pid] or "",
-                user=meta.user,
-                cmdline=meta.cmdline,
-                calls=calls,
-                errors=errors,
-                calls_total=calls_total,
-                errors_total=errors_total,
-                calls_per_s=rate(calls, interval_s),
-                errors_per_s=rate(errors, interval_s),
-                avg_ns=latency / timed if timed else None,
-                max_ns=max_ns,
-                top_syscall=top.name if top.calls else "",
-                top_errno=f"{failing.name}:{failing.top_errno}"
-                if failing.errors and failing.top_errno
-                else "",
-                exited=meta.exited,
-            )
-        )
-    proc_rows.sort(key=lambda r: (-r.calls, r.pid))
+    prev_pairs = {(p.pid, p.nr): p for p in prev.procs} if prev else {}
+    ctx = Context(prev_pairs, interval_s, names, errs_by_pair)
+    proc_rows, by_pid = proc_totals(cur.procs, ctx, procs, comm_re)
 
     syscalls = _syscall_rows(cur.syscalls, prev.syscalls if prev else None, interval_s, names, errs_by_nr)
     same_focus = prev is not None and prev.focus_pid == cur.focus_pid
@@ -278,7 +132,7 @@ def derive_syscalls(
     return SyscallsView(
         syscalls=tuple(sorted(syscalls, key=lambda r: (-r.calls, r.nr))),
         procs=tuple(proc_rows),
-        by_pid={pid: tuple(rows) for pid, rows in by_pid.items()},
+        by_pid=by_pid,
         focus_pid=cur.focus_pid,
         focus=focus,
         calls_per_s=rate(total_calls, interval_s),
