@@ -138,21 +138,18 @@ def decode_hists(values: bytes, count: int, ncpu: int) -> tuple[SyscallTotals, .
 
 def decode_procs(keys: bytes, values: bytes) -> tuple[ProcSyscall, ...]:
     """Decode the ``procs`` LRU hash dump, sorted by key (see ``sorted_rows``)."""
-    return sorted_rows(
-        ProcSyscall(
-            pid,
-            nr,
-            timed + counted,
-            errors,
-            total,
-            mx,
-            comm.split(b"\0", 1)[0].decode("utf-8", "replace"),
-            timed,
-        )
-        for (pid, nr), (timed, counted, errors, total, mx, comm) in zip(
-            PROC_KEY.iter_unpack(keys), PROC_VAL.iter_unpack(values), strict=True
-        )
-    )
+    # A process's name repeats in each of its pairs: decode each once.
+    names: dict[bytes, str] = {}
+    rows = []
+    for (pid, nr), (timed, counted, errors, total, mx, raw) in zip(
+        PROC_KEY.iter_unpack(keys), PROC_VAL.iter_unpack(values), strict=True
+    ):
+        comm = names.get(raw)
+        if comm is None:
+            comm = names[raw] = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+        rows.append(ProcSyscall(pid, nr, timed + counted, errors, total, mx, comm, timed))
+    rows.sort()
+    return tuple(rows)
 
 
 def decode_errnos(keys: bytes, values: bytes) -> tuple[SyscallErrno, ...]:
