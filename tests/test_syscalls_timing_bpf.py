@@ -82,8 +82,9 @@ def test_timing_again_times_every_call(collector: SyscallsCollector, workload_ex
 
 
 def _blocked_in_read(pid: int) -> bool:
+    """In read(0, ...): /proc/PID/syscall gives the number, then the arguments."""
     fields = Path(f"/proc/{pid}/syscall").read_text().split()
-    return bool(fields) and fields[0] == str(READ)
+    return fields[:2] == [str(READ), "0x0"]
 
 
 def _wait_blocked(pid: int) -> None:
@@ -100,10 +101,13 @@ def test_an_entry_from_an_earlier_period_never_times_a_call(collector: SyscallsC
     # it would be timed from the first read's start (seconds): the generation
     # in each entry keeps it unmatched, counted but not timed.
     child = subprocess.Popen(
-        [sys.executable, "-c", "import os; os.read(0, 1); os.read(0, 1)"], stdin=subprocess.PIPE
+        [sys.executable, "-c", "import os; os.write(1, b'ready\\n'); os.read(0, 1); os.read(0, 1)"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
     )
-    assert child.stdin is not None
+    assert child.stdin is not None and child.stdout is not None
     try:
+        assert child.stdout.readline() == b"ready\n"  # done starting: no more reads but ours
         _wait_blocked(child.pid)  # first read, entered while timing
         collector.sample()
         collector.set_option("syscall_latency", False)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from bpftop.collectors.base import Filters, header_defines
+from bpftop.collectors.cpu_fence import switch_every_cpu_soon
 
 PMC_PANE = "pmc"  # counted while this pane (or a process screen) is on screen
 DEFS = header_defines("pmc.h")
@@ -197,6 +198,7 @@ class PmcCollector:
         self._obj.set_global("pmc_paused", 0)
         self._obj.set_global("pmc_timed", _timed_mask(counters.events))
         self._obj.set_global("nr_counters", len(counters.events))  # last: the arrays are full
+        switch_every_cpu_soon()  # each CPU's baseline now, not at its next switch
 
     def _check_layout(self, sizes: dict[str, int]) -> None:
         for name, size in sizes.items():
@@ -310,7 +312,9 @@ class PmcCollector:
         is shown (and in ``bpftop record``, which never does) they are counted
         all the time. Paused, the kernel reads no counter at a switch; a resume
         starts a new epoch, so the first switch on each CPU after it only takes
-        a baseline and nothing spanning the pause is counted.
+        a baseline and nothing spanning the pause is counted. Every CPU is then
+        made to switch (``cpu_fence``): what runs until its CPU's first switch
+        would be lost.
         """
         if name != "visible_pane" or self._obj is None:
             return
@@ -322,6 +326,8 @@ class PmcCollector:
             self._obj.set_global("pmc_epoch", self._epoch)
         self._paused = not shown
         self._obj.set_global("pmc_paused", int(self._paused))
+        if shown:
+            switch_every_cpu_soon()
 
     def pids(self, sample: PmcSample) -> set[int]:
         """Pids of the per-process table."""
