@@ -161,3 +161,5 @@ async def test_program_screen_reads_through_the_recorder(tmp_path: Path) -> None
         await wait_until(pilot, lambda: "(95) exit" in "\n".join(log.lines))
     assert source.queries == [("prog", 20)]
     assert ("visible_pane", "bpf") in source.options  # settings pass through the recorder too
+    # ... but for syscall timing: a replay of the recording may show any pane's latency.
+    assert [v for k, v in source.options if k == "syscall_latency"] == []

@@ -63,7 +63,13 @@ class RecordingSource:
         return self.source.query(collector, *args)
 
     def set_option(self, name: str, value: object) -> None:
-        """Pass on to the engine (e.g. which pane is shown), if it takes settings."""
+        """Pass on to the engine (e.g. which pane is shown), if it takes settings.
+
+        Not ``syscall_latency``: the screen at hand may show no latency, but a
+        replay of the recording may show any pane, so syscalls stay timed.
+        """
+        if name == "syscall_latency":
+            return
         set_option = getattr(self.source, "set_option", None)
         if set_option is not None:
             set_option(name, value)
