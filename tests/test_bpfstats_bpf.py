@@ -74,6 +74,28 @@ def test_hidden_pane_rescans_every_few_seconds_only() -> None:
         c.close()
 
 
+def test_stats_on_for_the_bpf_pane_or_when_asked_not_for_every_pane() -> None:
+    # Statistics cost every BPF program a run, ours on each context switch and
+    # syscall among them (issue 24): output of every pane (-b, record) does not
+    # turn them on; the bpf pane on screen, --pane bpf or --bpf-stats do.
+    from bpftop.collectors import bpfstats
+    from bpftop.collectors.base import Filters
+
+    c = bpfstats.BpfstatsCollector()
+    c.open(Filters())
+    try:
+        for pane, on in (("*", False), ("bpf", True), ("procs", False), ("*", False)):
+            c.set_option("visible_pane", pane)
+            c.sample()
+            assert c.stats.enabled is on, pane
+        c.set_option("bpf_stats", True)
+        c.sample()
+        assert c.stats.enabled
+    finally:
+        c.close()
+    assert not c.stats.enabled
+
+
 def _send_datagrams(prog_fd: int, count: int) -> None:
     """``count`` datagrams through a socket with the filter attached, each received."""
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

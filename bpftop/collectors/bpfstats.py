@@ -166,14 +166,20 @@ class BpfstatsCollector:
             self.method = "/proc/*/fd scan"
 
     def set_option(self, name: str, value: object) -> None:
-        """``visible_pane``: stats on while it is ``bpf`` (``*``: batch, records); ``bpf_stats``: on."""
+        """``visible_pane``: stats on while it is ``bpf``; ``bpf_stats``: on.
+
+        Output of every pane (``*``: ``-b``, ``record``) does not turn them
+        on: they cost every BPF program on the machine, ours on each context
+        switch and syscall included, so they take asking for (``--pane bpf``
+        or ``--bpf-stats``), as off-CPU stacks do.
+        """
         if name == "visible_pane":
             self._visible_pane = str(value)
         elif name == "bpf_stats":
             self._forced = bool(value)
 
     def _apply_stats(self) -> None:
-        if self._forced or self._visible_pane in (STATS_PANE, "*"):
+        if self._forced or self._visible_pane == STATS_PANE:
             if not self.stats.enabled and not self.stats.error:
                 self.stats.enable()
         elif self.stats.enabled:
