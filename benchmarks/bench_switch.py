@@ -43,6 +43,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -53,7 +54,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import workloads  # noqa: E402 - after the path set-up above
-from common import prog_stats  # noqa: E402
+from common import compile_empty, prog_stats  # noqa: E402
 
 from bpftop.cli import PANE_ORDER  # noqa: E402
 from bpftop.collectors.base import Filters  # noqa: E402
@@ -63,6 +64,8 @@ TOOLS = "/usr/sbin"
 NOTHING, RUNQLAT = "nothing", "runqlat"
 INTERACTIVE, BATCH = "bpftop (interactive default)", "bpftop -b"
 INTERACTIVE_WIDE = "bpftop interactive, 100+ columns"
+EMPTY_SCHED = "empty programs: sched hooks"
+EMPTY_ALL = "empty: sched + sys_enter/exit"
 SWITCH_ONLY = "bpftop interactive, no syscalls"
 Attach = Callable[[], AbstractContextManager[None]]
 
@@ -233,6 +236,19 @@ def interactive(without: tuple[str, ...] = (), wide: bool = False) -> Iterator[N
 
 
 @contextmanager
+def empty(*objects: Path) -> Iterator[None]:
+    """Programs that do nothing on the hooks of ``objects``: the floor of having those hooks."""
+    from bpftop.bpf.object import BpfObject
+
+    opened = [BpfObject.open(o.name.removesuffix(".bpf.o"), path=o, methods=("tp_btf",)) for o in objects]
+    try:
+        yield
+    finally:
+        for bpf in opened:
+            bpf.close()
+
+
+@contextmanager
 def batch(*args: str) -> Iterator[None]:
     """The real ``bpftop -b -d 1 ARGS``, measured once its first interval is out."""
     proc = subprocess.Popen(
@@ -266,7 +282,7 @@ def batch(*args: str) -> Iterator[None]:
             proc.wait()
 
 
-def configurations() -> dict[str, Attach]:
+def configurations(scratch: Path) -> dict[str, Attach]:
     configs: dict[str, Attach] = {NOTHING: nothing}
     for name, flags in ((RUNQLAT, ()), ("runqlat -P", ("-P",)), ("offcputime", ())):
         exe = name.split()[0]
@@ -274,6 +290,10 @@ def configurations() -> dict[str, Attach]:
             configs[name] = lambda exe=exe, flags=flags: tool(exe, *flags)
         else:
             print(f"{TOOLS}/{exe} missing (libbpf-tools; scripts/setup-dev.sh): row skipped")
+    # The floor: what merely having a program on each hook costs, before any work in it.
+    sched, syscalls = (compile_empty(stem, scratch) for stem in ("empty_runqlat", "empty_syscalls"))
+    configs[EMPTY_SCHED] = lambda: empty(sched)
+    configs[EMPTY_ALL] = lambda: empty(sched, syscalls)
     configs[INTERACTIVE] = interactive
     configs[INTERACTIVE_WIDE] = lambda: interactive(wide=True)
     # The switch path's share: the ping-pong's 4 syscalls a round trip go to the syscalls collector.
@@ -357,7 +377,8 @@ def main() -> int:
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: the benchmark loads BPF programs")
-    configs = configurations()
+    scratch = tempfile.TemporaryDirectory(prefix="bench_switch-")
+    configs = configurations(Path(scratch.name))
     if args.only:
         keep = {NOTHING, RUNQLAT}
         configs = {n: a for n, a in configs.items() if n in keep or any(o in n for o in args.only)}

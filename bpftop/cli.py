@@ -188,11 +188,21 @@ def _bpf_options(engine: Engine, args: argparse.Namespace, batch: bool) -> None:
     first frame. The dashboard then tells them which pane is on screen; batch
     output shows the pane asked for, or every pane (``*``), which does not
     take off-CPU stacks: they cost every context switch two stack walks, so
-    they take asking for (``--pane stacks``).
+    they take asking for (``--pane stacks``). Likewise syscall latency:
+    timing costs each syscall a second program, so batch output times
+    syscalls only for a pane that shows their latency (``--pane syscalls``,
+    and ``--pane procs`` in JSON); output of every pane counts them.
     """
     if args.bpf_stats:
         engine.set_option("bpf_stats", True)
     engine.set_option("visible_pane", args.pane or ("*" if batch else "procs"))
+    if batch:
+        engine.set_option("syscall_latency", batch_times_syscalls(args.pane, args.json))
+
+
+def batch_times_syscalls(pane: str | None, as_json: bool) -> bool:
+    """Whether batch output of ``pane`` (None: every pane) shows syscall latency, so times syscalls."""
+    return pane == "syscalls" or (pane == "procs" and as_json)
 
 
 def _report_nothing_running(engine: Engine, writer: Any) -> None:

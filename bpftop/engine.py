@@ -158,6 +158,11 @@ class Engine:
 
     def _open_one(self, name: str) -> None:
         collector = COLLECTORS[name]()
+        # Before open as well as after: a collector that only stores an option
+        # (syscalls' syscall_latency) then loads as asked, not timing calls
+        # until its first sample says otherwise; others act on it once open.
+        for option, value in self._options.items():
+            _set_option(collector, option, value)
         try:
             collector.open(self.filters)
         except Exception as exc:  # any failure must stay in its pane

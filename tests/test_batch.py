@@ -66,3 +66,46 @@ def test_text_reports_failed_collector():
     )
     parts = text_tables(derive(None, f), None)
     assert any("syscalls: not loaded: EPERM (sudo)" in str(p) for p in parts)
+
+
+def _counted_only(s):
+    """``s`` as a run that counted syscalls without timing them (no histogram, no latency)."""
+    from dataclasses import replace
+
+    empty = tuple(0 for _ in s.syscalls[0].hist)
+    syscalls = tuple(t._replace(total_ns=0, max_ns=0, hist=empty) for t in s.syscalls)
+    return replace(s, syscalls=syscalls)
+
+
+def test_text_of_a_count_only_run_says_why_there_is_no_latency():
+    # Output of every pane counts syscalls without timing them (issue 24):
+    # no latency columns of dashes, a line that says how to get them.
+    from bpftop.batch.syscalls import UNTIMED
+
+    d = derive(frame(_counted_only(sample(1.0, 1000, 10))), frame(_counted_only(sample(2.0, 2000, 20))))
+    text = "\n".join(str(p) for p in text_tables(d, None))
+    assert UNTIMED in text
+    out = io.StringIO()
+    run_batch(
+        ListSource([frame(_counted_only(sample(1.0, 1, 1))), frame(_counted_only(sample(2.0, 2, 2)))]),
+        iterations=1,
+        delay_s=0.0,
+        pane=None,
+        as_json=False,
+        out=out,
+    )
+    header = next(line for line in out.getvalue().splitlines() if line.startswith("SYSCALL"))
+    assert header.split() == ["SYSCALL", "CALLS/s", "ERR/s", "TOP", "ERRNO"]
+    timed = "\n".join(
+        str(p) for p in text_tables(derive(frame(sample(1.0, 1, 1)), frame(sample(2.0, 2, 2))), None)
+    )
+    assert UNTIMED not in timed  # a timed run (or a replay) keeps its latency
+
+
+def test_batch_times_syscalls_only_for_a_pane_showing_their_latency():
+    from bpftop.cli import batch_times_syscalls
+
+    assert not batch_times_syscalls(None, False) and not batch_times_syscalls(None, True)
+    assert batch_times_syscalls("syscalls", False) and batch_times_syscalls("syscalls", True)
+    assert not batch_times_syscalls("procs", False)  # its text has no syscall latency
+    assert batch_times_syscalls("procs", True)  # its JSON has syscall_avg_latency_ns

@@ -197,9 +197,9 @@ def test_what_is_on_screen_is_known_before_anything_loads(monkeypatch, argv, vis
     assert cli.main(argv) == 1
     (made,) = _OptionsEngine.made
     assert made.at_open.pop("visible_pane") == visible
-    # The dashboard also says whether syscall latency is on screen (timing costs); batch output times.
-    batch = {"-b", "--once"} & set(argv)
-    assert made.at_open == ({} if batch else {"syscall_latency": visible == "syscalls"})
+    # Whether syscall latency is on screen (timing costs): the dashboard's pane,
+    # or in batch output a pane showing it, never output of every pane.
+    assert made.at_open == {"syscall_latency": visible == "syscalls"}
 
 
 def test_record_of_every_pane_takes_no_off_cpu_stacks_unless_asked(monkeypatch, tmp_path):

@@ -130,3 +130,22 @@ def test_an_entry_from_an_earlier_period_never_times_a_call(collector: SyscallsC
     assert a.calls - b.calls == 1  # counted
     assert a.timed == b.timed and a.max_ns < 0.2e9  # not timed, no 0.6 s latency
     assert after.unmatched_exits > before.unmatched_exits
+
+
+def test_told_before_loading_it_is_not_timing_once_open() -> None:
+    # `bpftop -b` of every pane: the engine passes syscall_latency=False
+    # before the collector opens, so sys_enter is detached as the load ends,
+    # not at the first sample (the option used to arrive after open, and the
+    # whole first interval was timed).
+    from bpftop.collectors.syscalls import ENTER_HOOK
+    from bpftop.engine import Engine
+
+    engine = Engine(["syscalls"], Filters())
+    engine.set_option("syscall_latency", False)
+    try:
+        engine.open()
+        collector = engine._collectors["syscalls"]
+        assert isinstance(collector, SyscallsCollector)
+        assert not collector.timing and not collector._obj.attached_to(ENTER_HOOK)
+    finally:
+        engine.close()

@@ -16,6 +16,12 @@ from bpftop.derive.syscalls import SyscallsView
 
 PANES = ("procs", "syscalls")
 LEFT = {"TOP ERRNO", "SYSCALL"}
+COLUMNS = ("SYSCALL", "CALLS/s", "ERR/s", "AVG", "P50", "P99", "MAX", "TOP ERRNO")
+LATENCY = {"AVG", "P50", "P99", "MAX"}
+UNTIMED = (
+    "Latency: not timed in output of every pane (timing costs each syscall a second program); "
+    "--pane syscalls times them"
+)
 
 
 def json_section(view: SyscallsView, pane: str | None) -> dict[str, Any]:
@@ -78,20 +84,30 @@ def text_section(view: SyscallsView, pane: str | None, limit: int) -> list[Any]:
     if drops:
         parts.append("Dropped/unmatched: " + ", ".join(f"{k}={v}" for k, v in drops.items()))
     if pane in (None, "syscalls"):
+        timed = timed_any(view)
+        if not timed and view.syscalls:
+            parts.append(UNTIMED)
+        columns = COLUMNS if timed else tuple(c for c in COLUMNS if c not in LATENCY)
         t = Table(box=None, pad_edge=False, header_style="bold")
-        for col in ("SYSCALL", "CALLS/s", "ERR/s", "AVG", "P50", "P99", "MAX", "TOP ERRNO"):
+        for col in columns:
             t.add_column(col, justify="left" if col in LEFT else "right", no_wrap=True)
         for row in view.syscalls[:limit]:
             top = f"{row.errnos[0][0]} x{row.errnos[0][1]}" if row.errnos else ""
-            t.add_row(
-                row.name,
-                fmt_rate(row.calls_per_s),
-                fmt_rate(row.errors_per_s),
-                hist.format_ns(row.avg_ns),
-                hist.format_ns(row.p50_ns),
-                hist.format_ns(row.p99_ns),
-                hist.format_ns(row.max_ns),
-                top,
+            latency = (
+                (
+                    hist.format_ns(row.avg_ns),
+                    hist.format_ns(row.p50_ns),
+                    hist.format_ns(row.p99_ns),
+                    hist.format_ns(row.max_ns),
+                )
+                if timed
+                else ()
             )
+            t.add_row(row.name, fmt_rate(row.calls_per_s), fmt_rate(row.errors_per_s), *latency, top)
         parts.append(t)
     return parts
+
+
+def timed_any(view: SyscallsView) -> bool:
+    """Whether any call was ever timed (batch output of every pane counts only; a replay is timed)."""
+    return any(any(row.hist_total) for row in view.syscalls)
