@@ -1,8 +1,12 @@
 """The pmc collector against real workloads: the software path end to end (root, BPF).
 
-This machine has no PMU, so the collector falls back to software events read
-through the same per-CPU perf event arrays at sched_switch. The hardware
-path's arithmetic is tested on recorded values in test_pmc_derive.py.
+This machine has no PMU, so the collector falls back to software events:
+taken from the scheduler accounting runqlat's part does (``from_sched``, the
+default where that part loads), or read through the per-CPU perf event
+arrays at sched_switch, as hardware counters are (``from_sched=False``).
+Tests that hold for both run on both. The hardware path's arithmetic is
+tested on recorded values in test_pmc_derive.py; the scheduler path's
+exactness against getrusage in test_pmc_sched_bpf.py.
 """
 
 from __future__ import annotations
@@ -66,9 +70,19 @@ def no_pmu() -> None:
         pytest.skip("this machine exposes a PMU: the no-PMU path does not apply")
 
 
+@pytest.fixture(params=[True, False], ids=["from_sched", "perf_reads"])
+def collector(request: pytest.FixtureRequest) -> Iterator[PmcCollector]:
+    c = PmcCollector(event_names=(), from_sched=request.param)
+    c.open(Filters())
+    assert c.from_sched is request.param  # this kernel loads runqlat's part
+    yield c
+    c.close()
+
+
 @pytest.fixture
-def collector() -> Iterator[PmcCollector]:
-    c = PmcCollector(event_names=())
+def reading() -> Iterator[PmcCollector]:
+    """The path that reads the events at each switch (hardware counters take it)."""
+    c = PmcCollector(event_names=(), from_sched=False)
     c.open(Filters())
     yield c
     c.close()
@@ -127,8 +141,9 @@ def test_cpu_hog_task_clock_is_one_second_per_second(collector: PmcCollector) ->
 
 
 @up_to_three_runs
-def test_counting_pauses_while_no_pane_shows_it(collector: PmcCollector) -> None:
+def test_counting_pauses_while_no_pane_shows_it(reading: PmcCollector) -> None:
     """Paused: a hog's task-clock stands still; resumed: its CPU time again, nothing spanning the pause."""
+    collector = reading
     hog = spawn(HOG, HOG_CPU)
     try:
         time.sleep(0.2)

@@ -2,7 +2,10 @@
 
 runqlat and pmc share one program (``sched.bpf.o``); pmc reads no counter
 while no pane shows them; off-CPU stacks run only while asked for (detached,
-not merely told to return early).
+not merely told to return early). Without a PMU pmc takes its software
+counters from runqlat's accounting (test_pmc_sched_bpf.py); the tests of its
+counter reads at a switch make it read them (``reading_pmc``), as it does with
+hardware counters or on kernels without runqlat's part.
 """
 
 from __future__ import annotations
@@ -48,6 +51,14 @@ def run_counts() -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+@pytest.fixture
+def reading_pmc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pmc reads its events at each switch, as with hardware counters."""
+    from bpftop.collectors import pmc_sched
+
+    monkeypatch.setattr(pmc_sched, "usable", lambda events: False)
 
 
 def switches(trips: int = 5000) -> None:
@@ -98,6 +109,7 @@ def test_both_count_exactly_in_the_shared_program() -> None:
     assert set(row(after[1], wl.pid).enabled_ns) == {0} and row(after[1], wl.pid).counters[0] > 0
 
 
+@pytest.mark.usefixtures("reading_pmc")
 def test_paused_pmc_reads_no_counter_and_runqlat_alone_none_either() -> None:
     """pmc off screen reads nothing at a switch; runqlat without pmc never touches pmc's part."""
     engine = Engine(["runqlat", "pmc"], Filters())
@@ -163,6 +175,7 @@ def cmpxchg_count(xlated: bytes) -> int:
     return count
 
 
+@pytest.mark.usefixtures("reading_pmc")
 @pytest.mark.parametrize("with_runqlat", [False, True])
 def test_pmc_alone_loads_without_runqlats_part(with_runqlat: bool) -> None:
     """pmc alone keeps its own minimum kernel: runqlat's cmpxchg (5.12) never reaches the verifier."""

@@ -13,6 +13,10 @@
 /* Written by the runqlat collector (.bss): 0 while none runs, so the hooks
  * return at once (the pmc collector may hold the object alone). */
 __u32 runqlat_on = 0;
+/* Written by the pmc collector: its software counters (task-clock, page
+ * faults, context switches, migrations) come from this accounting, which
+ * then runs even without the runqlat collector. */
+__u32 pmc_from_sched = 0;
 /* 0: this load leaves runqlat's part out, and the verifier never visits it:
  * how the pmc collector alone loads where runqlat cannot (its cmpxchg needs
  * 5.12; pmc's own code runs on 5.4), see collectors/sched.py. */
@@ -20,7 +24,7 @@ const volatile __u8 with_runqlat = 1;
 
 static __always_inline bool runqlat_running(void)
 {
-	return with_runqlat && runqlat_on;
+	return with_runqlat && (runqlat_on || pmc_from_sched);
 }
 
 struct {
@@ -97,7 +101,8 @@ static __always_inline void set_running(struct cpu_val *c, __u32 tid, __u32 tgid
 static __always_inline int on_wakeup(__u32 tid, __u32 tgid, bool new_task)
 {
 	__u64 now = bpf_ktime_get_ns(), id = bpf_get_current_pid_tgid();
-	struct task_val init = { .wake_ns = now, .tgid = tgid }, *t;
+	/* A new thread's counts start at 0 (copy_process, __sched_fork). */
+	struct task_val init = { .wake_ns = now, .tgid = tgid, .counted = new_task }, *t;
 	struct cpu_val *c;
 	__u32 zero = 0;
 

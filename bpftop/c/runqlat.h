@@ -39,11 +39,14 @@ struct task_val {
 	__u64 runtime_ns; /* se.sum_exec_runtime at the last switch-out; 0: unknown */
 	__u64 run_delay_ns; /* sched_info.run_delay then (see struct switch_info) */
 	__u64 pcount;       /* sched_info.pcount then; 0: unknown */
+	__u64 faults;       /* min_flt + maj_flt then (valid with `counted`) */
+	__u64 migrations;   /* se.nr_migrations then (valid with `counted`) */
 	__u32 tgid;    /* 0 until known (the tracepoint family has no task pointer) */
 	__u8 out_runnable; /* the last switch-out was involuntary */
 	__u8 off_runnable; /* off_ns began with an involuntary switch-out */
 	__u8 has_rq;       /* rq_ns is pending */
-	__u8 pad;
+	__u8 counted;      /* faults and migrations hold a baseline: a switch-out
+			    * was seen, or the thread was born while watched (from 0) */
 };
 
 /* Per CPU: who runs now (user space adds the running stint), idle time and
@@ -71,6 +74,10 @@ struct proc_val {
 	__u64 invol_switches; /* switched out still runnable (preempted) */
 	__u64 off_blocked_ns; /* off-CPU after a voluntary switch, wakeup wait included */
 	__u64 off_preempted_ns; /* off-CPU after an involuntary switch: all run-queue wait */
+	/* The pmc collector's software counters, from the task's own counts
+	 * (what getrusage reports) at each switch-out: no perf event read. */
+	__u64 faults;         /* page faults, minor and major */
+	__u64 migrations;     /* moves to another CPU */
 	__u32 flags;
 	__u32 pad;
 	char comm[RUNQLAT_COMM_LEN];

@@ -49,6 +49,13 @@ static __always_inline void switch_out(struct cpu_val *c, __u32 tid, __u32 tgid,
 		ran_ns = now - c->in_ns; /* first switch-out seen */
 	__sync_fetch_and_add(&p->on_cpu_ns, ran_ns);
 	__sync_fetch_and_add(s->runnable ? &p->invol_switches : &p->vol_switches, 1);
+	/* Faults and migrations since the last switch-out (a migration happens
+	 * while the thread is off-CPU, so a stint's own delta would miss it).
+	 * Most stints have neither: no atomic then. */
+	if (t->counted && s->faults > t->faults)
+		__sync_fetch_and_add(&p->faults, s->faults - t->faults);
+	if (t->counted && s->migrations > t->migrations)
+		__sync_fetch_and_add(&p->migrations, s->migrations - t->migrations);
 	/* Exactly one stint on a CPU since the last switch-out seen. */
 	once = t->pcount && s->pcount == t->pcount + 1;
 	if (t->has_rq && !t->out_ns) {
@@ -72,6 +79,9 @@ static __always_inline void switch_out(struct cpu_val *c, __u32 tid, __u32 tgid,
 	t->runtime_ns = s->runtime_ns;
 	t->run_delay_ns = s->run_delay_ns;
 	t->pcount = s->pcount;
+	t->faults = s->faults;
+	t->migrations = s->migrations;
+	t->counted = 1;
 	t->out_ns = now;
 	t->out_runnable = s->runnable;
 	/* Preempted: back in the run queue right away (as runqlat counts it). */

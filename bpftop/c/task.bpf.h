@@ -37,6 +37,8 @@ static __always_inline void task_proc_comm(struct task_struct *t, char *comm, __
  * CONFIG_SCHED_INFO, which SCHEDSTATS and TASK_DELAY_ACCT select. */
 struct switch_info {
 	__u64 runtime_ns;   /* prev's se.sum_exec_runtime */
+	__u64 faults;       /* prev's min_flt + maj_flt (getrusage's page faults) */
+	__u64 migrations;   /* prev's se.nr_migrations */
 	__u64 run_delay_ns; /* prev's sched_info.run_delay, 0 without SCHED_INFO */
 	__u64 pcount;       /* prev's sched_info.pcount, 0 without SCHED_INFO */
 	__u32 next_tid;
@@ -48,6 +50,8 @@ struct switch_info {
 static __always_inline void prev_info_btf(struct task_struct *prev, struct switch_info *s)
 {
 	s->runtime_ns = prev->se.sum_exec_runtime;
+	s->faults = prev->min_flt + prev->maj_flt;
+	s->migrations = prev->se.nr_migrations;
 	if (bpf_core_field_exists(prev->sched_info)) {
 		s->run_delay_ns = prev->sched_info.run_delay;
 		s->pcount = prev->sched_info.pcount;
@@ -58,6 +62,8 @@ static __always_inline void prev_info_btf(struct task_struct *prev, struct switc
 static __always_inline void prev_info_core(struct task_struct *prev, struct switch_info *s)
 {
 	s->runtime_ns = BPF_CORE_READ(prev, se.sum_exec_runtime);
+	s->faults = BPF_CORE_READ(prev, min_flt) + BPF_CORE_READ(prev, maj_flt);
+	s->migrations = BPF_CORE_READ(prev, se.nr_migrations);
 	if (bpf_core_field_exists(prev->sched_info)) {
 		s->run_delay_ns = BPF_CORE_READ(prev, sched_info.run_delay);
 		s->pcount = BPF_CORE_READ(prev, sched_info.pcount);

@@ -24,6 +24,7 @@ cumulative counters; scaling, rates and IPC are computed in
 from __future__ import annotations
 
 import itertools
+import logging
 import struct
 import time
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ from typing import Any, ClassVar, NamedTuple
 from bpftop.collectors.base import Filters, header_defines
 from bpftop.collectors.cpu_fence import switch_every_cpu_soon
 
+logger = logging.getLogger(__name__)
 PMC_PANE = "pmc"  # counted while this pane (or a process screen) is on screen
 DEFS = header_defines("pmc.h")
 MAX_COUNTERS = DEFS["PMC_MAX_COUNTERS"]
@@ -152,7 +154,16 @@ class PmcCollector:
     name = "pmc"
     hooks = (("sched", "sched_switch"),)
 
-    def __init__(self, event_names: tuple[str, ...] | None = None) -> None:
+    def __init__(self, event_names: tuple[str, ...] | None = None, *, from_sched: bool = True) -> None:
+        """Configure; nothing opens until ``open``.
+
+        Args:
+            event_names: ``--pmc-events`` entries; None: the configured ones
+                (the defaults unless the command line named some).
+            from_sched: take software counters from the scheduler accounting
+                where it can (``collectors/pmc_sched.py``); False reads the
+                events at each switch, as with hardware counters (tests).
+        """
         self.method = ""
         self.tried: dict[str, str] = {}
         self.detail = ""
@@ -168,6 +179,8 @@ class PmcCollector:
         self._seen: dict[Key, tuple[Flat, Flat]] = {}
         self._paused = False
         self._epoch = 0  # pmc_epoch: new at open and at each resume
+        self._want_sched = from_sched
+        self.from_sched = False  # the software counters come from the scheduler accounting
 
     def open(self, filters: Filters) -> None:
         """Open the events (or the software fallback), then load and attach the program."""
@@ -183,6 +196,8 @@ class PmcCollector:
         # before its first switch-out (a pinned hog may not switch for seconds).
         only_pid = filters.pid and filters.uid is None and not filters.cgroup_id
         self._passes = {filters.pid} if only_pid else set()
+        if self._open_from_sched(filters):
+            return
         self._obj = sched.acquire(filters, runqlat=False)
         self.method = self._obj.method
         self.tried = self._obj.tried
@@ -200,6 +215,34 @@ class PmcCollector:
         self._obj.set_global("nr_counters", len(counters.events))  # last: the arrays are full
         switch_every_cpu_soon()  # each CPU's baseline now, not at its next switch
 
+    def _open_from_sched(self, filters: Filters) -> bool:
+        """Software events only: share runqlat's accounting, no read at a switch (``pmc_sched``).
+
+        False where that cannot be (hardware or other events, or a kernel
+        without runqlat's part: before 5.12), and pmc reads its events.
+        """
+        from bpftop.bpf.errors import BpfError
+        from bpftop.collectors import pmc_sched, runqlat, sched
+
+        if not self._want_sched or not pmc_sched.usable(self._counters.events):
+            return False
+        try:
+            self._obj = sched.acquire(filters, runqlat=True)
+        except (BpfError, OSError) as exc:
+            logger.info("pmc: no scheduler accounting (%s); reading the events at each switch", exc)
+            return False
+        self.method = self._obj.method
+        self.tried = self._obj.tried
+        actual = self._obj.map("procs").value_size
+        if actual != runqlat.PROC_VAL.size:
+            raise RuntimeError(
+                f"runqlat.h and the pmc collector disagree on procs: {actual} != {runqlat.PROC_VAL.size}"
+            )
+        self.from_sched = True
+        self._obj.set_global("pmc_from_sched", 1)
+        switch_every_cpu_soon()  # who runs on each CPU, known now, not at its next switch
+        return True
+
     def _check_layout(self, sizes: dict[str, int]) -> None:
         for name, size in sizes.items():
             actual = self._obj.map(name).value_size
@@ -213,7 +256,11 @@ class PmcCollector:
 
     def forget(self, pids: set[int]) -> None:
         """Drop the kernel's entries of processes that have exited (and were shown)."""
-        if pids and self._obj is not None:
+        from bpftop.collectors import sched
+
+        if pids and self._obj is not None and self.from_sched:
+            sched.forget(self._obj, pids)
+        elif pids and self._obj is not None:
             self._deleted_procs += self._obj.map("pmc_procs").delete([U32.pack(p) for p in pids])
 
     def _monotonic(
@@ -234,7 +281,18 @@ class PmcCollector:
 
     def sample(self) -> PmcSample:
         """Read the maps (per-process first, then who runs), then the events."""
+        from bpftop.collectors import pmc_sched
         from bpftop.collectors.pmc_maps import decode_cpus, decode_procs, running_stints
+
+        if self.from_sched:
+            sample, self._seen = pmc_sched.sample(
+                self._obj,
+                self._counters,
+                lambda pid: not self._filtered or pid in self._passes,
+                self._monotonic,
+                self._seen,
+            )
+            return sample
 
         counters = self._counters
         n = len(counters.events)
@@ -316,8 +374,8 @@ class PmcCollector:
         made to switch (``cpu_fence``): what runs until its CPU's first switch
         would be lost.
         """
-        if name != "visible_pane" or self._obj is None:
-            return
+        if name != "visible_pane" or self._obj is None or self.from_sched:
+            return  # from the scheduler accounting, counting costs nothing to pause
         shown = value in (PMC_PANE, "process", "*") or (value == "procs" and self._counters.hardware)
         if shown != self._paused:
             return
@@ -338,7 +396,12 @@ class PmcCollector:
         from bpftop.collectors import sched
 
         obj, self._obj = self._obj, None
-        if obj is not None:
+        if obj is not None and self.from_sched:
+            try:
+                obj.set_global("pmc_from_sched", 0)
+            finally:
+                sched.release(obj)
+        elif obj is not None:
             try:
                 obj.set_global("nr_counters", 0)
                 # runqlat may keep the object: its arrays must not keep our events alive.

@@ -31,10 +31,10 @@ from bpftop.collectors.base import Filters, header_defines, sorted_rows
 
 DEFS = header_defines("runqlat.h")
 HIST_SLOTS = DEFS["RUNQLAT_HIST_SLOTS"]
-PROC_VAL = struct.Struct(f"<8QII{DEFS['RUNQLAT_COMM_LEN']}s")
+PROC_VAL = struct.Struct(f"<10QII{DEFS['RUNQLAT_COMM_LEN']}s")
 CPU_VAL = struct.Struct(f"<IIQQQQQ{HIST_SLOTS}Q")
 HIST_VAL = struct.Struct(f"<{HIST_SLOTS}Q")
-TASK_VAL_SIZE = 64
+TASK_VAL_SIZE = 80
 U32 = struct.Struct("<I")
 # Field indexes in a decoded ``struct cpu_val``.
 CPU_RQ_COUNT = 4  # then rq_total_ns, rq_max_ns
@@ -112,6 +112,24 @@ def decode_cpus(values: bytes, ncpu: int) -> list[tuple[int, ...]]:
     return [CPU_VAL.unpack_from(values, c * stride) for c in range(ncpu)]
 
 
+def stints(cpus: list[tuple[int, ...]], ts_ns: int) -> tuple[list[tuple[int, int]], dict[int, int]]:
+    """What runs at ``ts_ns``, from the decoded ``cpus`` entries.
+
+    Returns:
+        per CPU, its idle task's finished time and the idle stint running now
+        (0 while a thread runs); per tgid, the sum of its threads' stints
+        running now.
+    """
+    idle: list[tuple[int, int]] = []
+    running_ns: dict[int, int] = {}
+    for tid, tgid, in_ns, idle_ns, *_ in cpus:
+        stint = ts_ns - in_ns if 0 < in_ns < ts_ns else 0
+        idle.append((idle_ns, stint if tid == 0 else 0))
+        if tid and tgid:
+            running_ns[tgid] = running_ns.get(tgid, 0) + stint
+    return idle, running_ns
+
+
 def decode_hists(keys: bytes, values: bytes) -> dict[int, tuple[int, ...]]:
     """The ``proc_hists`` LRU hash dump, by tgid."""
     return {
@@ -124,7 +142,10 @@ def decode_procs(keys: bytes, values: bytes, hists: dict[int, tuple[int, ...]]) 
     kthread = DEFS["RUNQLAT_KTHREAD"]
     rows = []
     for (pid,), value in zip(U32.iter_unpack(keys), PROC_VAL.iter_unpack(values), strict=True):
-        on_cpu, rq_wait, rq_count, rq_max, vol, invol, off_blocked, off_preempted, flags, _, comm = value
+        # faults and migrations are the pmc collector's (collectors/pmc_sched.py)
+        on_cpu, rq_wait, rq_count, rq_max, vol, invol, off_blocked, off_preempted, _, _, flags, _, comm = (
+            value
+        )
         name = comm.split(b"\0", 1)[0].decode("utf-8", "replace")
         rows.append(
             ProcSched(
@@ -163,9 +184,6 @@ class RunqlatCollector:
         self._obj: Any = None
         self._filtered = False
         self._last: RunqlatSample | None = None
-        # Keys bpftop deleted itself, so they are not counted as LRU evictions.
-        self._deleted_procs = 0
-        self._deleted_hists = 0
         # (kernel value, reported value) of each on-CPU and idle counter: the
         # running stint added here must never make a counter go down.
         self._seen: dict[tuple[str, int], tuple[int, int]] = {}
@@ -191,11 +209,10 @@ class RunqlatCollector:
 
     def forget(self, pids: set[int]) -> None:
         """Drop the kernel's entries of processes that have exited (and were shown)."""
-        if not pids or self._obj is None:
-            return
-        keys = [U32.pack(p) for p in pids]
-        self._deleted_procs += self._obj.map("procs").delete(keys)
-        self._deleted_hists += self._obj.map("proc_hists").delete(keys)
+        from bpftop.collectors import sched
+
+        if pids and self._obj is not None:
+            sched.forget(self._obj, pids)
 
     def _monotonic(
         self, seen: dict[tuple[str, int], tuple[int, int]], key: tuple[str, int], kernel: int, stint: int
@@ -227,13 +244,8 @@ class RunqlatCollector:
         cpus = decode_cpus(cpus_dump.values, cpus_dump.ncpu)
         seen: dict[tuple[str, int], tuple[int, int]] = {}
 
-        running_ns: dict[int, int] = {}
-        idle = []
-        for cpu, (tid, tgid, in_ns, idle_ns, *_) in enumerate(cpus):
-            stint = ts_ns - in_ns if 0 < in_ns < ts_ns else 0
-            idle.append(self._monotonic(seen, ("cpu", cpu), idle_ns, stint if tid == 0 else 0))
-            if tid and tgid:
-                running_ns[tgid] = running_ns.get(tgid, 0) + stint
+        idle_stints, running_ns = stints(cpus, ts_ns)
+        idle = [self._monotonic(seen, ("cpu", cpu), *s) for cpu, s in enumerate(idle_stints)]
 
         rows = decode_procs(
             procs_dump.keys, procs_dump.values, decode_hists(hists_dump.keys, hists_dump.values)
@@ -249,6 +261,10 @@ class RunqlatCollector:
                 rows[i] = r._replace(on_cpu_ns=on_cpu_ns)
         self._seen = seen
 
+        from bpftop.collectors import sched
+
+        # Keys bpftop deleted itself (sched.forget) are not LRU evictions.
+        deleted_procs, deleted_hists = sched.deleted(obj)
         words = memoryview(counters.values).cast("Q")
         c = [sum(words[i * counters.ncpu : (i + 1) * counters.ncpu]) for i in range(counters.count)]
         self._last = RunqlatSample(
@@ -263,9 +279,9 @@ class RunqlatCollector:
             procs=sorted_rows(rows),
             unmatched=c[DEFS["RQ_UNMATCHED"]],
             lost_tasks=c[DEFS["RQ_TASK_LOST"]],
-            evicted_procs=max(0, c[DEFS["RQ_PROC_INSERTS"]] - procs_dump.count - self._deleted_procs),
+            evicted_procs=max(0, c[DEFS["RQ_PROC_INSERTS"]] - procs_dump.count - deleted_procs),
             lost_procs=c[DEFS["RQ_PROC_LOST"]],
-            evicted_hists=max(0, c[DEFS["RQ_HIST_INSERTS"]] - hists_dump.count - self._deleted_hists),
+            evicted_hists=max(0, c[DEFS["RQ_HIST_INSERTS"]] - hists_dump.count - deleted_hists),
             lost_hists=c[DEFS["RQ_HIST_LOST"]],
             recovered=c[DEFS["RQ_RECOVERED"]],
         )

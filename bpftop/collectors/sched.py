@@ -12,6 +12,7 @@ it detaches it.
 
 from __future__ import annotations
 
+import struct
 import threading
 from typing import Any
 
@@ -23,6 +24,28 @@ RUNQLAT_ONLY = ("sched_wakeup", "sched_wakeup_new", "sched_process_exec")
 _lock = threading.Lock()
 # Frozen rodata -> [loaded object, users]: the filters are fixed at load.
 _loaded: dict[tuple[tuple[str, int], ...], list[Any]] = {}
+# id(object) -> keys bpftop deleted from runqlat's `procs` and `proc_hists`:
+# both collectors forget exited processes there (pmc's software counters
+# live in `procs` too), and runqlat's eviction count must subtract both.
+_deleted: dict[int, list[int]] = {}
+U32 = struct.Struct("<I")
+
+
+def forget(obj: Any, pids: set[int]) -> None:
+    """Delete exited processes from runqlat's per-process maps, counting the keys deleted."""
+    keys = [U32.pack(p) for p in pids]
+    procs, hists = obj.map("procs").delete(keys), obj.map("proc_hists").delete(keys)
+    with _lock:
+        counts = _deleted.setdefault(id(obj), [0, 0])
+        counts[0] += procs
+        counts[1] += hists
+
+
+def deleted(obj: Any) -> tuple[int, int]:
+    """Keys ``forget`` deleted from ``procs`` and ``proc_hists`` of this object."""
+    with _lock:
+        procs, hists = _deleted.get(id(obj), (0, 0))
+    return procs, hists
 
 
 def acquire(filters: Filters, *, runqlat: bool) -> Any:
@@ -74,5 +97,6 @@ def release(obj: Any) -> None:
                 if entry[1] > 0:
                     return
                 del _loaded[key]
+                _deleted.pop(id(obj), None)
                 break
     obj.close()
