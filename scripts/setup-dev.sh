@@ -11,11 +11,12 @@ apt-get update -q
 # gcc: the tests' exact-count workloads; tmux: the real-terminal test
 # iproute2, nftables: the tcp tests' namespaces, veth pair and induced loss
 # g++, binutils (nm), util-linux (unshare): the symbolization tests' C++ and namespaced workloads
-# qemu-system-x86, busybox-static: `make test-kernels` boots Debian's kernels with virtme-ng
-#   (a PyPI package in the venv); the kernels themselves are downloaded, not installed
+# qemu-system-x86, busybox-static, kmod: `make test-kernels` boots Debian's kernels with virtme-ng
+#   (a PyPI package in the venv; it runs depmod on the kernel's modules, and a
+#   minimal image may lack kmod); the kernels themselves are downloaded, not installed
 apt-get install -y -q --no-install-recommends \
     libbpf1 libbpf-dev clang llvm bpftool libbpf-tools gcc libc6-dev tmux make iproute2 nftables \
-    g++ binutils util-linux qemu-system-x86 busybox-static htop btop procps \
+    g++ binutils util-linux qemu-system-x86 busybox-static kmod htop btop procps \
     python3 python3-venv python3-pip >/dev/null
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null
