@@ -259,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         if problem:  # before anything loads
             print(f"bpftop: {problem}", file=sys.stderr)
             return 2
+    from bpftop.heap import one_malloc_arena
+
+    one_malloc_arena()  # before the guard's and the engine's threads
     panes = panes_of(args)
     engine = Engine(collectors_for(panes), filters_of(args), delay_s=args.delay)
     _bpf_options(engine, args, batch)

@@ -194,7 +194,12 @@ def run_kernel(name: str, kernel: Kernel, args: argparse.Namespace) -> tuple[boo
     release = _read(out / "release").strip() or "?"
     vcpus = _read(out / "nproc").strip() or "?"
     say(f"\n=== Linux {release} ({kernel.image.name}, {vcpus} vCPUs): {took:.0f} s")
-    if rc != 0 or not (out / "pytest.rc").exists():
+    # The guest script's last step writes pytest.rc: that it exists says the
+    # guest finished. vng's own status is no witness: virtme-ng 1.42 returned
+    # 255 ("unexpected exit": the script's exit code did not come back over
+    # its virtio serial port) for both Debian kernels while their consoles
+    # said "script exited with code 0".
+    if not (out / "pytest.rc").exists():
         say(f"the guest did not finish (vng exit {rc}); its console:\n{_read(out / 'console.txt')[-4000:]}")
         say(_read(out / "pytest.txt")[-4000:])
         return False, "\n".join(report)

@@ -67,22 +67,53 @@ class _Table:
 
     def __init__(self, rows: list[tuple[int, bytes, str]], caps: Sequence[int] = ()) -> None:
         rows.sort()
-        # Arrays, not lists of ints: 121,000 symbols hold 2 MB instead of 10 (issue 23).
-        self.starts = array("Q", [r[0] for r in rows])
-        # The names in one blob, decoded when a frame is made: 121,000 str objects held 9 MB.
-        self._names = b"\n".join(r[1] for r in rows)
-        ends = array("I", [0])
+        name_at = array("I", [0])
         for r in rows:
-            ends.append(ends[-1] + len(r[1]) + 1)
-        self._name_at = ends
-        self.modules = [r[2] for r in rows]
+            name_at.append(name_at[-1] + len(r[1]) + 1)
+        self._build(array("Q", [r[0] for r in rows]), b"\n".join(r[1] for r in rows) + b"\n",
+                    name_at, [r[2] for r in rows], caps)  # fmt: skip
+
+    @classmethod
+    def from_spans(
+        cls, data: bytes, starts: array, spans: array, modules: list[str], caps: Sequence[int] = ()
+    ) -> _Table:
+        """The table of symbols whose names are ``data[spans[2i]:spans[2i+1]]``, in any order.
+
+        For the big table: a tuple and a bytes object per symbol, 121,000 of
+        each, peaked at ~35 MB while loading, and much of it stayed resident
+        as free memory (issue 23); this holds arrays and one blob.
+        """
+        order = sorted(range(len(starts)), key=starts.__getitem__)
+        view = memoryview(data)
+        blob, name_at = bytearray(), array("I", [0])
+        for i in order:
+            blob += view[spans[2 * i] : spans[2 * i + 1]]
+            blob += b"\n"
+            name_at.append(len(blob))
+        table = cls.__new__(cls)
+        table._build(array("Q", [starts[i] for i in order]), bytes(blob), name_at,
+                     [modules[i] for i in order], caps)  # fmt: skip
+        return table
+
+    def _build(
+        self, starts: array, names: bytes, name_at: array, modules: list[str], caps: Sequence[int]
+    ) -> None:
+        # Arrays, not lists of ints: 121,000 symbols hold 2 MB instead of 10 (issue 23).
+        self.starts = starts
+        # The names in one blob, decoded when a frame is made: 121,000 str objects held 9 MB.
+        self._names = names
+        self._name_at = name_at
+        self.modules = modules
         # A symbol ends where the next starts (aliases share a start, and
         # bisect lands on the last of them), after MAX_FUNCTION_BYTES at the
         # latest, or at the first start in ``caps`` (_etext, the other table)
         # above it.
-        nexts = [*self.starts[1:], (1 << 64) - 1] if self.starts else []
-        self.ends = array("Q", [min(start + MAX_FUNCTION_BYTES, nxt)
-                                for start, nxt in zip(self.starts, nexts, strict=True)])
+        ends = starts[1:]
+        if starts:
+            ends.append((1 << 64) - 1)
+        for i, start in enumerate(starts):
+            ends[i] = min(ends[i], start + MAX_FUNCTION_BYTES)
+        self.ends = ends
         caps = sorted(caps)
         if len(caps) <= len(self.starts):
             for cap in caps:
@@ -157,21 +188,34 @@ class KernelSymbols:
             return
         # A regex over the whole file is ~5x faster than splitting 120k lines.
         # One str per module, shared by its symbols (not 121,000 copies: 7 MB).
-        modules: dict[bytes, str] = {}
-        rows = [
-            (int(addr, 16), name,
-             modules.get(module)
-             or modules.setdefault(module, module.decode(errors="replace") or KERNEL_MODULE))
-            for addr, name, module in _TEXT_LINE.findall(data)
-            if name != b"_etext"
-        ]  # fmt: skip
-        self._hidden = bool(rows) and not any(r[0] for r in rows)
+        # Columns, not a tuple per symbol (see _Table.from_spans).
+        modules: dict[bytes | None, str] = {None: KERNEL_MODULE}
+        starts, spans, mods = array("Q"), array("I"), []
+        bpf: list[tuple[int, bytes, str]] = []
+        seen = addressed = False
+        for m in _TEXT_LINE.finditer(data):
+            name_from, name_to = m.span(2)
+            if name_to - name_from == len(b"_etext") and data.startswith(b"_etext", name_from):
+                continue
+            seen = True
+            addr = int(m.group(1), 16)
+            if not addr:
+                continue
+            addressed = True
+            raw = m.group(3)
+            module = modules.get(raw) or modules.setdefault(raw, raw.decode(errors="replace"))
+            if module == "bpf":
+                bpf.append((addr, data[name_from:name_to], module))
+            else:
+                starts.append(addr)
+                spans.extend((name_from, name_to))
+                mods.append(module)
+        self._hidden = seen and not addressed
         self.note = self._hidden_note() if self._hidden else ""
         end = _ETEXT_LINE.search(data)
         self._etext = int(end.group(1), 16) if end else 0
-        main = [r for r in rows if r[0] and r[2] != "bpf"]
-        self._main = _Table(main, [self._etext] if self._etext else [])
-        self._set_bpf([r for r in rows if r[0] and r[2] == "bpf"])
+        self._main = _Table.from_spans(data, starts, spans, mods, [self._etext] if self._etext else [])
+        self._set_bpf(bpf)
 
     def _set_bpf(self, rows: list[tuple[int, bytes, str]]) -> None:
         self._bpf = _Table(rows, self._main.starts)
