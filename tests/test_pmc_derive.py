@@ -151,3 +151,6 @@ def test_software_clock_gives_cpu_percent() -> None:
     assert view.by_pid[5].figures[1].per_s == pytest.approx(100.0)
     assert view.by_pid[5].ipc is None and view.by_pid[5].miss_pct is None
     assert view.cpus[0].cpu_pct == pytest.approx(25.0)  # the idle task's time is not busy
+    # Nor is it the CPU's task-clock: 250 ms/s busy, not the clock's 1 s/s (issue 16).
+    assert view.cpus[0].figures[0].per_s == pytest.approx(250e6)
+    assert view.total is not None and view.total.figures[0].per_s == pytest.approx(250e6)

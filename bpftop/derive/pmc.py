@@ -194,7 +194,13 @@ def proc_row(
 def cpu_row(
     events: Sequence[PmcEvent], cur: CpuCounts, prev: CpuCounts | None, interval_s: float | None
 ) -> PmcRow:
-    """One CPU's row; its on-CPU % is the clock's time outside the idle task."""
+    """One CPU's row; its clock figure and on-CPU % are the time outside the idle task.
+
+    A per-CPU clock event counts all the time the CPU exists (so ~1 s/s on
+    every CPU, idle or not); the idle task's share is taken out, so each
+    CPU's TASKCLK is its busy time and all CPUs together stay within
+    ncpu x 1 s/s (issue 16).
+    """
     before = (prev.counters, prev.enabled_ns, prev.running_ns) if prev is not None else None
     figs = figures(cur.counters, cur.enabled_ns, cur.running_ns, before, interval_s)
     ipc, miss = _derived_ratios(events, figs)
@@ -202,7 +208,16 @@ def cpu_row(
     busy = None
     if clock is not None and prev is not None and cur.idle and prev.idle:
         idle_ns = max(0, cur.idle[clock] - prev.idle[clock])
-        busy = _pct(max(0, figs[clock].raw - idle_ns), interval_s)
+        f = figs[clock]
+        busy_ns = max(0, f.raw - idle_ns)
+        busy = _pct(busy_ns, interval_s)
+        busy_fig = f._replace(
+            value=float(busy_ns),
+            raw=busy_ns,
+            per_s=busy_ns / interval_s if interval_s else None,
+            total=max(0, f.total - cur.idle[clock]),
+        )
+        figs = (*figs[:clock], busy_fig, *figs[clock + 1 :])
     name = f"cpu{cur.cpu}" if cur.cpu >= 0 else "all"
     return PmcRow(cur.cpu, True, name, "", "", False, False, figs, ipc, miss, busy, _min_running(figs))
 
