@@ -127,8 +127,11 @@ def test_switches_faults_and_migrations_are_the_kernels_own() -> None:
     v = derive_pmc(before, after, (after.ts_ns - before.ts_ns) / 1e9, {})
     row = v.by_pid[proc.pid]
     # getrusage counted the switch into the first read() (before `before`) and
-    # not the one into the last (after it printed): the same number of switches.
-    assert row.figures[column(v, "context-switches")].raw == switches, (row, switches)
+    # not the one into the last (after it printed): the same number of
+    # switches, plus a preemption while printing, if the reader it woke took
+    # its CPU (seen once, on 6.1 under emulation).
+    got = row.figures[column(v, "context-switches")].raw
+    assert switches <= got <= switches + 1, (row, switches)
     assert switches >= SLEEPS
     # Between the two switch-outs: the pages touched, and after its getrusage
     # what printing the line cost (stdio's first buffer: a few pages).

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import sched_workloads
 from conftest import require_cpus, skip_or_fail
+from workloads import up_to_three_runs
 
 from bpftop import hist
 from bpftop.bpf.btf import tracepoint_nargs
@@ -176,6 +177,7 @@ def test_sleeper_switches_voluntarily_and_is_off_cpu(collector: RunqlatCollector
 @pytest.mark.parametrize(
     ("method", "state_arg"), [("tp_btf", 0), ("tp_btf", 1), ("raw_tp", 0), ("raw_tp", 1), ("tracepoint", 0)]
 )
+@up_to_three_runs  # 6.1 under emulation once missed one of the 21 switch-outs (tracepoint family)
 def test_each_attach_family_counts_exactly(method: str, state_arg: int, exe: Path) -> None:
     if state_arg and (tracepoint_nargs("sched_switch") or 0) < 4:
         pytest.skip("sched_switch has no prev_state argument before 5.18")
