@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import sched_workloads
 import workloads
+from conftest import scaled
 
 from bpftop.collectors.base import Filters
 from bpftop.collectors.pmc import PmcCollector, PmcSample
@@ -94,6 +95,17 @@ def nr_migrations(pid: int) -> int | None:
     return int(line.split(":")[1]) if line else None
 
 
+def switched_out(wl: workloads.Workload) -> None:
+    """Wait until the workload blocked and switched out.
+
+    /proc shows it sleeping (S) as soon as it sets its state, just before it
+    calls into the scheduler: sampling right then missed its switch-out (seen
+    on 6.12 under emulation), so give that switch a moment more.
+    """
+    sched_workloads.wait_blocked(wl)
+    time.sleep(scaled(0.05))
+
+
 def column(v: PmcView, name: str) -> int:
     return v.events.index(next(e for e in v.events if e.name == name))
 
@@ -111,13 +123,13 @@ def test_switches_faults_and_migrations_are_the_kernels_own() -> None:
         assert proc.stdout is not None and proc.stdin is not None
         assert proc.stdout.readline().strip() == "ready"
         wl = workloads.Workload(proc)
-        sched_workloads.wait_blocked(wl)  # its switch-out into read(): counted before `before`
+        switched_out(wl)  # into read(): counted before `before`
         migrations_before = nr_migrations(proc.pid)
         before: PmcSample = c.sample()
         proc.stdin.write("g")
         proc.stdin.flush()
         switches, faults = map(int, proc.stdout.readline().split())
-        sched_workloads.wait_blocked(wl)  # its last switch-out, into read(), counted too
+        switched_out(wl)  # its last switch-out, into read(), counted too
         migrations = nr_migrations(proc.pid)
         after = c.sample()
     finally:
