@@ -144,6 +144,17 @@ def _as_kernel_reads(now: list[tuple[int, int, int]], timed: int) -> list[tuple[
     return [r if timed >> i & 1 else (r[0], 0, 0) for i, r in enumerate(now)]
 
 
+def cpu_counts(cpu: int, now: Sequence[tuple[int, int, int]], idle: Sequence[int]) -> CpuCounts:
+    """One CPU's row from its events' (count, enabled, running) readings and its idle task's counts."""
+    return CpuCounts(
+        cpu,
+        counters=tuple(r[0] for r in now),
+        enabled_ns=tuple(r[1] for r in now),
+        running_ns=tuple(r[2] for r in now),
+        idle=tuple(idle),
+    )
+
+
 def _values(dump: Any) -> tuple[bytes, int]:
     return dump.values, dump.ncpu
 
@@ -322,15 +333,7 @@ class PmcCollector:
                     acc = running.setdefault(tgid, [0] * 3 * n)
                     running[tgid] = [a + b for a, b in zip(acc, this, strict=True)]
             idle = states[cpu].idle[:n] if cpu < len(states) else (0,) * n
-            cpu_rows.append(
-                CpuCounts(
-                    cpu,
-                    counters=tuple(r[0] for r in now),
-                    enabled_ns=tuple(r[1] for r in now),
-                    running_ns=tuple(r[2] for r in now),
-                    idle=self._monotonic(seen, ("idle", cpu), idle, idle_stint),
-                )
-            )
+            cpu_rows.append(cpu_counts(cpu, now, self._monotonic(seen, ("idle", cpu), idle, idle_stint)))
         rows = decode_procs(procs_dump.keys, procs_dump.values, n)
         known = {r.pid for r in rows}
         # With a uid or cgroup filter only the kernel knows who passes it.

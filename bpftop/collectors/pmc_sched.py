@@ -36,7 +36,7 @@ from collections.abc import Callable, Container, Sequence
 from typing import Any
 
 from bpftop.collectors import runqlat, sched
-from bpftop.collectors.pmc import CpuCounts, PmcEvent, PmcSample, ProcCounts
+from bpftop.collectors.pmc import PmcEvent, PmcSample, ProcCounts, cpu_counts
 
 SCHED_EVENTS = ("task-clock", "page-faults", "context-switches", "cpu-migrations")
 # Fields of a decoded runqlat ``struct proc_val``, and the flags field.
@@ -113,15 +113,7 @@ def sample(
         idle, stint = list(zero), list(zero)
         if clock is not None and cpu < len(idle_stints):
             idle[clock], stint[clock] = idle_stints[cpu]
-        cpu_rows.append(
-            CpuCounts(
-                cpu,
-                counters=tuple(r[0] for r in now),
-                enabled_ns=tuple(r[1] for r in now),
-                running_ns=tuple(r[2] for r in now),
-                idle=monotonic(seen, ("idle", cpu), tuple(idle), stint),
-            )
-        )
+        cpu_rows.append(cpu_counts(cpu, now, monotonic(seen, ("idle", cpu), tuple(idle), stint)))
     rows = decode_procs(procs_dump.keys, procs_dump.values, names)
     known = {r.pid for r in rows}
     rows += [
