@@ -38,37 +38,41 @@ from typing import Any
 from bpftop.collectors import runqlat, sched
 from bpftop.collectors.pmc import PmcEvent, PmcSample, ProcCounts, cpu_counts
 
-SCHED_EVENTS = ("task-clock", "page-faults", "context-switches", "cpu-migrations")
 # Fields of a decoded runqlat ``struct proc_val``, and the flags field.
 ON_CPU, VOL, INVOL, FAULTS, MIGRATIONS, FLAGS, COMM = 0, 4, 5, 8, 9, 10, 12
 Monotonic = Callable[[dict[Any, Any], Any, tuple[int, ...], Sequence[int]], tuple[int, ...]]
 
+# The proc_val fields each event sums (a context switch is voluntary or not).
+FIELDS = {
+    "task-clock": (ON_CPU,),
+    "page-faults": (FAULTS,),
+    "context-switches": (VOL, INVOL),
+    "cpu-migrations": (MIGRATIONS,),
+}
+
 
 def usable(events: Sequence[PmcEvent]) -> bool:
     """Whether every event asked for is one the scheduler accounting counts."""
-    return bool(events) and all(e.name in SCHED_EVENTS and not e.hardware for e in events)
-
-
-def _counters(v: tuple[Any, ...], names: Sequence[str]) -> tuple[int, ...]:
-    by_name = {
-        "task-clock": v[ON_CPU],
-        "page-faults": v[FAULTS],
-        "context-switches": v[VOL] + v[INVOL],
-        "cpu-migrations": v[MIGRATIONS],
-    }
-    return tuple(by_name[n] for n in names)
+    return bool(events) and all(e.name in FIELDS and not e.hardware for e in events)
 
 
 def decode_procs(keys: bytes, values: bytes, names: Sequence[str]) -> list[ProcCounts]:
     """The ``procs`` dump of runqlat as pmc rows, one counter per event in ``names`` order."""
     kthread = runqlat.DEFS["RUNQLAT_KTHREAD"]
     zero = (0,) * len(names)
+    fields = [FIELDS[n] for n in names]  # looked up once, not per process
     rows = []
     for (pid,), v in zip(runqlat.U32.iter_unpack(keys), runqlat.PROC_VAL.iter_unpack(values), strict=True):
         comm = v[COMM].split(b"\0", 1)[0].decode("utf-8", "replace")
         rows.append(
             ProcCounts(
-                pid, comm, bool(v[FLAGS] & kthread), v[VOL] + v[INVOL], _counters(v, names), zero, zero
+                pid,
+                comm,
+                bool(v[FLAGS] & kthread),
+                v[VOL] + v[INVOL],
+                tuple(sum(v[i] for i in f) for f in fields),
+                zero,
+                zero,
             )
         )
     return rows
