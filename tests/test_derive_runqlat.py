@@ -139,6 +139,14 @@ def test_cpu_with_no_switch_seen_is_neither_idle_nor_busy():
     assert s.busy_pct == pytest.approx(0.0)
 
 
+def test_cpu_whose_first_switch_came_this_interval_is_neither_idle_nor_busy():
+    # Its idle time before that switch was never counted: CPU 1 would read busy.
+    prev = sample(1.0, PREV.procs, (900, 0), hist=PREV.hist, running=(0, -1))
+    s = view(prev=prev).system
+    assert s.idle_pct[0] == pytest.approx(100.0) and s.idle_pct[1] is None
+    assert s.busy_pct == pytest.approx(0.0)
+
+
 @pytest.mark.parametrize(
     ("cur_max", "prev_max", "hist", "expected"),
     [

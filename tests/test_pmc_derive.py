@@ -154,3 +154,23 @@ def test_software_clock_gives_cpu_percent() -> None:
     # Nor is it the CPU's task-clock: 250 ms/s busy, not the clock's 1 s/s (issue 16).
     assert view.cpus[0].figures[0].per_s == pytest.approx(250e6)
     assert view.total is not None and view.total.figures[0].per_s == pytest.approx(250e6)
+
+
+def test_cpu_with_no_switch_seen_has_no_busy_time() -> None:
+    # The scheduler accounting knows a CPU's idle time only from its first
+    # switch on: before that, its clock is wall time, not busy time (issue 16).
+    events = (PmcEvent("task-clock", 1, 1, False),)
+    ms = 1_000_000
+
+    def sample(n: int, idle1: tuple[int, ...]) -> PmcSample:
+        t = n * 1000 * ms
+        cpus = (CpuCounts(0, (t,), (t,), (t,), (t - 250 * ms * n,)), CpuCounts(1, (t,), (t,), (t,), idle1))
+        return PmcSample(ts_ns=t, events=events, cpus=cpus, procs=())
+
+    for before, after in (((), ()), ((), (900 * ms,)), ((900 * ms,), ())):
+        view = derive_pmc(sample(1, before), sample(2, after), 1.0, {})
+        assert view.cpus[0].figures[0].per_s == pytest.approx(250e6)
+        assert view.cpus[1].figures[0].per_s is None and view.cpus[1].cpu_pct is None
+        assert view.total is not None and view.total.figures[0].per_s is None
+    known = derive_pmc(sample(1, (900 * ms,)), sample(2, (1800 * ms,)), 1.0, {})
+    assert known.cpus[1].figures[0].per_s == pytest.approx(100e6)

@@ -109,13 +109,20 @@ def sample(
     ts_ns = time.monotonic_ns()
     cpus_dump = obj.map("cpus").dump()
     readings = counters.read()
-    idle_stints, running_ns = runqlat.stints(runqlat.decode_cpus(cpus_dump.values, cpus_dump.ncpu), ts_ns)
+    cpus = runqlat.decode_cpus(cpus_dump.values, cpus_dump.ncpu)
+    idle_stints, running_ns = runqlat.stints(cpus, ts_ns)
     seen: dict[Any, Any] = {}
     zero = (0,) * n
     cpu_rows = []
     for cpu, now in sorted(readings.items()):
+        if cpu >= len(cpus) or not cpus[cpu][2]:
+            # No switch seen on this CPU since the load (the fence that forces
+            # one runs in its own thread): who runs there, idle or not, is
+            # unknown, so its idle time is too (CpuCounts.idle left empty).
+            cpu_rows.append(cpu_counts(cpu, now, ()))
+            continue
         idle, stint = list(zero), list(zero)
-        if clock is not None and cpu < len(idle_stints):
+        if clock is not None:
             idle[clock], stint[clock] = idle_stints[cpu]
         cpu_rows.append(cpu_counts(cpu, now, monotonic(seen, ("idle", cpu), tuple(idle), stint)))
     rows = decode_procs(procs_dump.keys, procs_dump.values, names)

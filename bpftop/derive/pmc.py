@@ -206,7 +206,12 @@ def cpu_row(
     ipc, miss = _derived_ratios(events, figs)
     clock = _clock_index(events)
     busy = None
-    if clock is not None and prev is not None and cur.idle and prev.idle:
+    if clock is not None and prev is not None and not (cur.idle and prev.idle):
+        # The idle task's time is unknown (no switch seen on the CPU yet, in
+        # the scheduler accounting): so is the busy time; not the wall clock.
+        f = figs[clock]
+        figs = (*figs[:clock], f._replace(value=None, per_s=None), *figs[clock + 1 :])
+    elif clock is not None and prev is not None:
         idle_ns = max(0, cur.idle[clock] - prev.idle[clock])
         f = figs[clock]
         busy_ns = max(0, f.raw - idle_ns)
@@ -225,6 +230,8 @@ def cpu_row(
 def _sum_cpus(cpus: Sequence[CpuCounts]) -> CpuCounts | None:
     if not cpus:
         return None
+    if not all(c.idle for c in cpus):
+        cpus = [c._replace(idle=()) for c in cpus]  # one CPU's idle time unknown: the sum's too
     cols = [tuple(map(sum, zip(*(getattr(c, f) for c in cpus), strict=True))) for f in CpuCounts._fields[1:]]
     return CpuCounts(-1, *cols)
 

@@ -190,11 +190,14 @@ def _system(prev: RunqlatSample | None, cur: RunqlatSample, interval_s: float | 
     idle_pct: tuple[float | None, ...] = tuple(None for _ in cur.idle_ns)
     busy = None
     if prev is not None and interval_s and len(prev.idle_ns) == len(cur.idle_ns):
-        # A CPU with no switch seen yet has an unknown state: neither idle nor busy.
+        # A CPU with no switch seen yet has an unknown state: neither idle nor
+        # busy. Nor is the interval in which its first switch came: the idle
+        # time before that switch was never counted.
         known = cur.running_tids or tuple(0 for _ in cur.idle_ns)
+        was = prev.running_tids if len(prev.running_tids) == len(known) else tuple(0 for _ in known)
         idle_pct = tuple(
-            None if tid < 0 else min(100.0, 100.0 * counter_delta(c, p) / (interval_s * 1e9))
-            for c, p, tid in zip(cur.idle_ns, prev.idle_ns, known, strict=True)
+            None if min(tid, before) < 0 else min(100.0, 100.0 * counter_delta(c, p) / (interval_s * 1e9))
+            for c, p, tid, before in zip(cur.idle_ns, prev.idle_ns, known, was, strict=True)
         )
         busy = sum(100.0 - pct for pct in idle_pct if pct is not None)
     return SystemSched(
