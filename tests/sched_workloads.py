@@ -16,6 +16,7 @@ samples. Modes:
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -164,3 +165,9 @@ def start(*args: object, exe: Path | None = None, uid: int | None = None) -> wor
         workload.finish(1.0)
         raise RuntimeError(f"sched_loop {args} did not start: {line!r} (exit {proc.poll()})")
     return workload
+
+
+def busy_ns() -> int:
+    """All CPUs' non-idle time by /proc/stat (user, nice, system, irq, softirq), in ns, to a tick."""
+    user, nice, system, _idle, _iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split()[1:8])
+    return (user + nice + system + irq + softirq) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")

@@ -27,6 +27,7 @@ from bpftop.bpf import pmu
 from bpftop.collectors.base import Filters
 from bpftop.collectors.pmc import PmcCollector, PmcSample
 from bpftop.derive.pmc import PmcView, derive_pmc
+from tests.sched_workloads import busy_ns
 from tests.workloads import up_to_three_runs
 
 pytestmark = pytest.mark.bpf
@@ -144,10 +145,10 @@ def test_cpu_hog_task_clock_is_one_second_per_second(collector: PmcCollector) ->
 def test_per_cpu_task_clock_is_busy_time_within_a_second_per_second(collector: PmcCollector) -> None:
     # A per-CPU clock event counts ~1 s/s on every CPU, idle or not: the rows
     # show busy time, the idle task's taken out (issue 16: 2 CPUs read 3.7 s/s).
-    first, stat_before = collector.sample(), busy_jiffies()
+    first, stat_before = known_cpus(collector), busy_ns()
     time.sleep(1.0)
-    v, _ = view(collector, first)
-    stat_busy_ns = (busy_jiffies() - stat_before) * 1e9 / os.sysconf("SC_CLK_TCK")
+    v, cur = view(collector, first)
+    stat_busy_ns = busy_ns() - stat_before
     ncpu = len(v.cpus)
     assert v.events[0].name == "task-clock"
     for row in v.cpus:
@@ -156,13 +157,21 @@ def test_per_cpu_task_clock_is_busy_time_within_a_second_per_second(collector: P
     assert v.total is not None and v.total.figures[0].per_s <= ncpu * 1.05e9
     assert v.total.figures[0].raw == sum(r.figures[0].raw for r in v.cpus)
     # And it is the kernel's own account of busy time (/proc/stat, in ticks).
-    assert v.total.figures[0].raw == pytest.approx(stat_busy_ns, abs=0.15e9, rel=0.15)
+    # It read 276 ms busy against 0 in CI: the VM hides its pid 1's threads
+    # switching to idle, and each such idle stint was lost (unseen_end).
+    idle_ms = [(y.idle[0] - x.idle[0]) // 1_000_000 for x, y in zip(first.cpus, cur.cpus, strict=True)]
+    assert v.total.figures[0].raw == pytest.approx(stat_busy_ns, abs=0.05e9, rel=0.1), idle_ms
 
 
-def busy_jiffies() -> int:
-    """All CPUs' non-idle time in /proc/stat (user, nice, system, irq, softirq)."""
-    user, nice, system, _idle, _iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split()[1:8])
-    return user + nice + system + irq + softirq
+def known_cpus(collector: PmcCollector) -> PmcSample:
+    """A sample once every CPU has switched since the load (the fence runs in a thread)."""
+    deadline = time.monotonic() + 2.0
+    sample = collector.sample()
+    while not all(c.idle for c in sample.cpus):
+        assert time.monotonic() < deadline, "a CPU never switched"
+        time.sleep(0.01)
+        sample = collector.sample()
+    return sample
 
 
 @up_to_three_runs

@@ -88,14 +88,40 @@ static __always_inline void *lookup_or_init(void *map, __u32 *key, void *init, _
 
 /* Who runs on this CPU: in_ns cleared first so a reader never pairs the new
  * thread with the old start time. */
-static __always_inline void set_running(struct cpu_val *c, __u32 tid, __u32 tgid, __u64 now)
+static __always_inline void set_running(struct cpu_val *c, __u32 tid, __u32 tgid, __u64 now,
+					 __u64 task, __u64 runtime_ns)
 {
 	c->in_ns = 0;
 	barrier();
 	c->tid = tid;
 	c->tgid = tgid;
+	c->in_task = task;
+	c->in_runtime_ns = runtime_ns;
 	barrier();
 	c->in_ns = now;
+}
+
+/* The CPU runs its idle task, but the entry says another task: that task's
+ * switch to idle went unseen (the Firecracker VM bpftop is tested in hides
+ * its pid 1's threads switching out; a wakeup from idle or the idle task's
+ * next switch-out shows it). Without this the idle stint is lost and an idle
+ * CPU reads busy. The task ran for its runtime since it was switched in, so
+ * it stopped at in_ns + that; the CPU was idle from then. (The runtime may
+ * include a later stint on another CPU: then less idle is counted, never
+ * more.) Returns now where the task or its runtime is unknown. */
+static __always_inline __u64 unseen_end(struct cpu_val *c, __u64 now)
+{
+	struct task_struct *task = (void *)c->in_task;
+	__u64 runtime, ran;
+
+	if (!task || !c->in_ns)
+		return now;
+	runtime = BPF_CORE_READ(task, se.sum_exec_runtime);
+	ran = runtime - c->in_runtime_ns;
+	if (runtime < c->in_runtime_ns || ran > now - c->in_ns)
+		return now;
+	count(RQ_IDLE_REPAIRED);
+	return c->in_ns + ran;
 }
 
 static __always_inline int on_wakeup(__u32 tid, __u32 tgid, bool new_task)
@@ -109,8 +135,14 @@ static __always_inline int on_wakeup(__u32 tid, __u32 tgid, bool new_task)
 	if (!runqlat_running())
 		return 0;
 	c = bpf_map_lookup_elem(&cpus, &zero);
-	if (c && (c->tid != (__u32)id || !c->in_ns))
-		set_running(c, id, id >> 32, now); /* not known yet, or a switch went unseen */
+	if (c && (c->tid != (__u32)id || !c->in_ns)) { /* not known yet, or a switch went unseen */
+		struct task_struct *cur = (void *)bpf_get_current_task();
+
+		if (id)
+			set_running(c, id, id >> 32, now, (__u64)cur, BPF_CORE_READ(cur, se.sum_exec_runtime));
+		else /* woken from idle: idle since the task before stopped */
+			set_running(c, 0, 0, unseen_end(c, now), 0, 0);
+	}
 	if (!tid)
 		return 0;
 	t = bpf_map_lookup_elem(&tasks, &tid);

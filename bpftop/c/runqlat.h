@@ -23,7 +23,8 @@
 #define RQ_HIST_INSERTS 5 /* keys created in `proc_hists` */
 #define RQ_HIST_LOST 6
 #define RQ_RECOVERED 7    /* waits whose wakeup or switch-in went unseen, from sched_info */
-#define RQ_NR_COUNTERS 8
+#define RQ_IDLE_REPAIRED 8 /* idle stints whose switch-in went unseen, from the runtime of the task before */
+#define RQ_NR_COUNTERS 9
 
 /*
  * Per thread, between its switches. A switch-in moves the run-queue wait and
@@ -62,6 +63,11 @@ struct cpu_val {
 	__u64 rq_total_ns;
 	__u64 rq_max_ns;
 	__u64 slots[RUNQLAT_HIST_SLOTS];
+	/* The task switched in at in_ns and its se.sum_exec_runtime then (0: not
+	 * known; the tracepoint family has no pointer): when its switch to idle
+	 * goes unseen, its runtime since tells how much of the time was idle. */
+	__u64 in_task;
+	__u64 in_runtime_ns;
 };
 
 /* Per process, shared across CPUs (atomics). */

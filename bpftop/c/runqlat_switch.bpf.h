@@ -88,8 +88,9 @@ static __always_inline void switch_out(struct cpu_val *c, __u32 tid, __u32 tgid,
 	t->wake_ns = s->runnable ? now : 0;
 }
 
-static __always_inline void switch_in(struct cpu_val *c, __u32 tid, __u32 tgid, __u64 now)
+static __always_inline void switch_in(struct cpu_val *c, const struct switch_info *s, __u64 now)
 {
+	__u32 tid = s->next_tid, tgid = s->next_tgid;
 	struct task_val *t = tid ? bpf_map_lookup_elem(&tasks, &tid) : NULL;
 
 	if (t) {
@@ -108,7 +109,7 @@ static __always_inline void switch_in(struct cpu_val *c, __u32 tid, __u32 tgid, 
 	} else if (tid) {
 		count(RQ_UNMATCHED); /* never seen: running or queued at attach, or evicted */
 	}
-	set_running(c, tid, tgid, now);
+	set_running(c, tid, tgid, now, s->next_task, s->next_runtime_ns);
 }
 
 /* prev is `current` (id: its bpf_get_current_pid_tgid). Its
@@ -126,7 +127,9 @@ static __always_inline void runqlat_switch(const struct switch_info *s, __u64 id
 		switch_out(c, prev_tid, id >> 32, s, now);
 	else if (c->in_ns && c->tid == 0)
 		c->idle_ns += now - c->in_ns; /* pid 0: this CPU's idle task */
-	switch_in(c, s->next_tid, s->next_tgid, now);
+	else if (c->in_ns)
+		c->idle_ns += now - unseen_end(c, now); /* went idle unseen */
+	switch_in(c, s, now);
 }
 
 #endif /* __BPFTOP_RUNQLAT_SWITCH_BPF_H */

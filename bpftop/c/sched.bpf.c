@@ -57,6 +57,8 @@ int BPF_PROG(sched_switch_btf, bool preempt, struct task_struct *prev, struct ta
 
 		s.runnable = preempt || state == TASK_RUNNING;
 		prev_info_btf(prev, &s);
+		s.next_task = (__u64)next;
+		s.next_runtime_ns = next->se.sum_exec_runtime;
 	}
 	return on_switch(&s);
 }
@@ -89,6 +91,8 @@ int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev, struct ta
 
 		s.runnable = preempt || state == TASK_RUNNING;
 		prev_info_core(prev, &s);
+		s.next_task = (__u64)next;
+		s.next_runtime_ns = BPF_CORE_READ(next, se.sum_exec_runtime);
 	}
 	return on_switch(&s);
 }

@@ -41,6 +41,8 @@ struct switch_info {
 	__u64 migrations;   /* prev's se.nr_migrations */
 	__u64 run_delay_ns; /* prev's sched_info.run_delay, 0 without SCHED_INFO */
 	__u64 pcount;       /* prev's sched_info.pcount, 0 without SCHED_INFO */
+	__u64 next_task;    /* next's task_struct; 0: unknown (tracepoint family) */
+	__u64 next_runtime_ns; /* next's se.sum_exec_runtime */
 	__u32 next_tid;
 	__u32 next_tgid;    /* 0: unknown */
 	bool runnable;      /* prev stays in the run queue: preempted */

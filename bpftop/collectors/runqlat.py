@@ -32,7 +32,7 @@ from bpftop.collectors.base import Filters, header_defines, sorted_rows
 DEFS = header_defines("runqlat.h")
 HIST_SLOTS = DEFS["RUNQLAT_HIST_SLOTS"]
 PROC_VAL = struct.Struct(f"<10QII{DEFS['RUNQLAT_COMM_LEN']}s")
-CPU_VAL = struct.Struct(f"<IIQQQQQ{HIST_SLOTS}Q")
+CPU_VAL = struct.Struct(f"<IIQQQQQ{HIST_SLOTS}QQQ")
 HIST_VAL = struct.Struct(f"<{HIST_SLOTS}Q")
 TASK_VAL_SIZE = 80
 U32 = struct.Struct("<I")
