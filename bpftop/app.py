@@ -60,7 +60,7 @@ TERMINAL_LOST_EXIT = 129
 # Views each pane shows (the header shows the syscalls totals); a screen not
 # listed (a process's) shows every view.
 PANE_VIEWS: dict[str, tuple[str, ...]] = {
-    "procs": ("syscalls", "runqlat", "biolat", "tcp", "pmc"),
+    "procs": ("syscalls", "runqlat", "biolat", "tcp"),  # and pmc with hardware counters (IPC)
     "syscalls": ("syscalls",),
     "runqlat": ("syscalls", "runqlat"),
     "biolat": ("syscalls", "biolat"),

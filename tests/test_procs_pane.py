@@ -163,3 +163,18 @@ def test_fmt_bytes_in_powers_of_1024() -> None:
     cases = {None: "-", 0: "0", 1023: "1023", 1024: "1.0K", 409_600: "400K"}
     cases |= {1_258_291: "1.2M", 5 << 30: "5.0G"}
     assert {v: fmt_bytes(v) for v in cases} == cases
+
+
+def test_join_derives_pmc_only_for_hardware_ipc() -> None:
+    # Software counters have no IPC, the procs pane's only pmc column: their
+    # view (6 ms a tick at 300 processes) is not derived for it (issue 23).
+    from tests.snapshot_data import build_frame
+
+    prev, cur = build_frame(1), build_frame(2)
+    hw = derive(prev, cur)
+    assert any(r.ipc is not None for r in proc_rows(hw) or ())
+    assert "pmc" in hw.views.derived()  # type: ignore[attr-defined]
+    software = dataclasses.replace(cur.samples["pmc"], hardware=False)
+    sw = derive(prev, dataclasses.replace(cur, samples={**cur.samples, "pmc": software}))
+    assert all(r.ipc is None for r in proc_rows(sw) or ())
+    assert "pmc" in sw.views and "pmc" not in sw.views.derived()  # type: ignore[attr-defined]

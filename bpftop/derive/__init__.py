@@ -72,8 +72,11 @@ class LazyViews(Mapping[str, Any]):
     Thread-safe: the UI and the sampling thread may both read.
     """
 
-    def __init__(self, makers: dict[str, Callable[[], Any]]) -> None:
+    def __init__(
+        self, makers: dict[str, Callable[[], Any]], samples: Mapping[str, Any] | None = None
+    ) -> None:
         self._makers = makers
+        self._samples = samples or {}
         self._views: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -104,6 +107,10 @@ class LazyViews(Mapping[str, Any]):
         for stem in stems:
             if stem in self._makers:
                 self[stem]
+
+    def sample(self, stem: str) -> Any:
+        """The current sample a view would be derived from (None: no such view), not deriving it."""
+        return self._samples.get(stem) if stem in self._makers else None
 
     def derived(self) -> frozenset[str]:
         """Stems whose views were derived so far."""
@@ -146,7 +153,7 @@ def derive(prev: Frame | None, cur: Frame, comm: str = "", detail: Derived | Non
         prev_sample = prev.samples.get(stem) if prev is not None else None
         samples = (prev_sample, sample)
         makers[stem] = _maker(stem, samples, interval_s, cur.procs, comm_re=comm_re, detail=detail)
-    views = LazyViews(makers)
+    views = LazyViews(makers, cur.samples)
     return Derived(
         ts_ns=cur.ts_ns,
         wall=cur.wall,

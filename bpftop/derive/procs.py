@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from bpftop.derive import Derived
+from bpftop.derive import Derived, LazyViews
 from bpftop.derive.biolat import BiolatView, ProcIORow
 from bpftop.derive.pmc import PmcView
 from bpftop.derive.runqlat import RunqlatView, SchedRow
@@ -147,11 +147,26 @@ def proc_rows(derived: Derived) -> list[ProcsRow] | None:
                 meta = derived.procs.get(t.pid)
                 head = (t.pid, t.comm, t.user, meta.cmdline if meta else "", *_NO_SYSCALLS, t.exited)
                 rows.append(_with_net(ProcsRow(*head, *_NO_SCHED, *_NO_DISK), t))
-    pmc: PmcView | None = derived.views.get("pmc")
-    if pmc is not None and pmc.hardware:  # software counters have no IPC
+    pmc = hardware_pmc(derived)
+    if pmc is not None:
         ipc = {pid: r.ipc for pid, r in pmc.by_pid.items() if r.ipc is not None}
         rows = [r._replace(ipc=ipc[r.pid]) if r.pid in ipc else r for r in rows]
     return rows
+
+
+def hardware_pmc(derived: Derived) -> PmcView | None:
+    """The pmc view when it counts hardware events (IPC), else None.
+
+    Software counters have no IPC, and the procs pane shows nothing else of
+    pmc's: without a PMU its view (6 ms a tick at 300 processes) is not derived.
+    """
+    views = derived.views
+    if isinstance(views, LazyViews):
+        sample = views.sample("pmc")
+        if sample is None or not sample.hardware:
+            return None
+    pmc: PmcView | None = views.get("pmc")
+    return pmc if pmc is not None and pmc.hardware else None
 
 
 def _with_net(row: ProcsRow, tcp: TcpProcRow) -> ProcsRow:

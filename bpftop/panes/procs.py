@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.message import Message
 
 from bpftop.derive import Derived
-from bpftop.derive.procs import ProcsRow, proc_rows
+from bpftop.derive.procs import ProcsRow, hardware_pmc, proc_rows
 from bpftop.derive.syscalls import SyscallsView
 from bpftop.panes.columns import fmt_bytes
 from bpftop.panes.keyed_table import Col, KeyedTable, ns_col, rate_col, rate_order
@@ -110,8 +110,7 @@ class ProcsPane(TablePane[ProcsRow]):
             self.sort_index = next(i for i, c in enumerate(self.COLUMNS) if c.key == "cpu")
             for col in self.COLUMNS:
                 self.table.set_label(col.key, self._label(col))
-        pmc = derived.views.get("pmc")
-        if (pmc is not None and pmc.hardware) != self._ipc_shown:  # hardware counters came or went
+        if (hardware_pmc(derived) is not None) != self._ipc_shown:  # hardware counters came or went
             self._ipc_shown = not self._ipc_shown
             self._fit_columns()
         return proc_rows(derived)
