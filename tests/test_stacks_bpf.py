@@ -361,3 +361,52 @@ def test_off_cpu_is_taken_only_while_stacks_are_on_screen() -> None:
         collector.close()
         sleeper.kill()
         sleeper.wait()
+
+
+def _cpu_samples(sample: StacksSample, pid: int) -> int:
+    return sum(r.events for r in sample.cpu if r.pid == pid)
+
+
+def test_cpu_profile_stops_while_another_pane_is_shown() -> None:
+    """No samples (so no interrupts, no stack walks) while another pane is on screen; all for ``*``."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    collector = StacksCollector(FREQ_HZ, off_cpu=False)
+    try:
+        collector.open(Filters(pid=hog.pid))
+        time.sleep(0.5)
+        first = collector.sample()
+        assert _cpu_samples(first, hog.pid) > 0 and not first.cpu_while_shown  # runs until told
+
+        collector.set_option("visible_pane", "procs")
+        paused_at = _cpu_samples(collector.sample(), hog.pid)
+        time.sleep(1.0)
+        sample = collector.sample()
+        assert sample.cpu_paused and sample.cpu_while_shown
+        assert _cpu_samples(sample, hog.pid) - paused_at <= 2  # at most what was in flight
+
+        collector.set_option("visible_pane", "*")  # batch output or a recording of every pane
+        before = _cpu_samples(collector.sample(), hog.pid)
+        time.sleep(1.0)
+        sample = collector.sample()
+        assert not sample.cpu_paused
+        assert _cpu_samples(sample, hog.pid) - before >= FREQ_HZ * 0.5
+    finally:
+        collector.close()
+        hog.kill()
+        hog.wait()
+
+
+def test_cpu_profile_told_before_open_never_starts() -> None:
+    """The dashboard says which pane shows before collectors open: nothing is sampled for another."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    collector = StacksCollector(FREQ_HZ, off_cpu=False)
+    try:
+        collector.set_option("visible_pane", "procs")
+        collector.open(Filters(pid=hog.pid))
+        time.sleep(0.5)
+        sample = collector.sample()
+        assert sample.cpu_paused and _cpu_samples(sample, hog.pid) <= 2
+    finally:
+        collector.close()
+        hog.kill()
+        hog.wait()

@@ -17,6 +17,8 @@ PANES = ("stacks",)
 UNITS = {"cpu": "samples", "off": "ns"}
 # Batch output of every pane leaves off-CPU stacks out: say so, and how to get them.
 OFF_PAUSED = "not taken: they cost every context switch two stack walks; --pane stacks takes them"
+# A recording made in the dashboard samples the CPU profile only while stacks are on screen.
+CPU_PAUSED = "not taken: the CPU profile samples only while stacks are on screen"
 
 
 def _mode_json(view: StacksView, mode: str, limit: int) -> dict[str, Any]:
@@ -25,7 +27,7 @@ def _mode_json(view: StacksView, mode: str, limit: int) -> dict[str, Any]:
         "unit": UNITS[mode],
         "total": sum(r.value for r in rows),
         "error": view.cpu_error if mode == "cpu" else view.off_error,
-        "paused": mode == "off" and view.off_paused,  # not taken: see OFF_PAUSED
+        "paused": view.off_paused if mode == "off" else view.cpu_paused,  # not taken: see OFF_PAUSED
         "folded": folded_lines(rows)[:limit],
         "top_functions": [
             {"name": f.name, "kind": f.kind, "self_pct": num(f.self_pct, 2), "total_pct": num(f.total_pct, 2)}
@@ -60,8 +62,8 @@ def text_section(view: StacksView, pane: str | None, limit: int) -> list[Any]:
         if error:
             parts.append(f"{title}: not running: {error}")
             continue
-        if mode == "off" and view.off_paused:
-            parts.append(f"{title}: {OFF_PAUSED}")
+        if view.off_paused if mode == "off" else view.cpu_paused:
+            parts.append(f"{title}: {OFF_PAUSED if mode == 'off' else CPU_PAUSED}")
             continue
         t = Table(box=None, pad_edge=False, header_style="bold", title=title, title_justify="left")
         for col in ("SELF%", "TOTAL%", "KIND", "FUNCTION"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno as errno_mod
+import fcntl
 import os
 import platform
 import struct
@@ -55,6 +56,8 @@ PERF_COUNT_SW_EMULATION_FAULTS = 8  # (9 dummy and 10 bpf-output count nothing: 
 PERF_FORMAT_TOTAL_TIME_ENABLED = 1 << 0
 PERF_FORMAT_TOTAL_TIME_RUNNING = 1 << 1
 PERF_FLAG_FD_CLOEXEC = 1 << 3
+PERF_EVENT_IOC_ENABLE = 0x2400  # _IO('$', 0)
+PERF_EVENT_IOC_DISABLE = 0x2401  # _IO('$', 1)
 
 PERF_ATTR_SIZE_VER5 = 112
 PERF_ATTR_SIZE_VER8 = 128
@@ -223,6 +226,16 @@ def read_value(fd: int) -> tuple[int, int, int]:
     if len(data) >= 8:
         return struct.unpack("<Q", data[:8])[0], 0, 0
     raise PerfEventError(f"read perf event fd {fd}", errno_mod.EIO, False)
+
+
+def set_enabled(fds: Iterable[int], enabled: bool) -> None:
+    """Start or stop events (``PERF_EVENT_IOC_ENABLE``/``DISABLE``).
+
+    A stopped sampling event takes no interrupts at all, so its program never runs.
+    """
+    request = PERF_EVENT_IOC_ENABLE if enabled else PERF_EVENT_IOC_DISABLE
+    for fd in fds:
+        fcntl.ioctl(fd, request, 0)
 
 
 def close_fds(fds: Iterable[int]) -> None:

@@ -302,6 +302,14 @@ class StackReader:
         dump = start.dump()
         start.delete([dump.keys[i : i + 4] for i in range(0, len(dump.keys), 4)])
 
+    def discard(self) -> None:
+        """Drop what was counted so far, unread and unnamed (taken before anyone asked)."""
+        for gen in (0, 1):
+            counts = self.obj.map(f"counts{gen}")
+            dump = counts.dump()
+            counts.delete([dump.keys[i : i + KEY.size] for i in range(0, len(dump.keys), KEY.size)])
+        self._reset(sweep=True)
+
     def _reset(self, sweep: bool) -> None:
         """Empty the stack map and start a new epoch (offcpu drops blocks of the old one)."""
         self._epoch += 1

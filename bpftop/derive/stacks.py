@@ -109,6 +109,8 @@ class StacksView:
         off_error: why off-CPU is not running.
         notes: the symbolizer's notes.
         off_paused: off-CPU stacks were not being taken (stacks off screen).
+        cpu_paused: nor was the CPU profile.
+        cpu_while_shown: the CPU profile covers only the time stacks were on screen.
     """
 
     # Fields derived from the sample's DETAIL tables (see bpftop.derive.derive).
@@ -125,6 +127,8 @@ class StacksView:
     off_error: str = ""
     notes: tuple[str, ...] = ()
     off_paused: bool = False
+    cpu_paused: bool = False
+    cpu_while_shown: bool = False
 
     def rows(self, mode: str, pid: int = 0) -> tuple[StackRow, ...]:
         """The stacks of ``mode`` (``cpu`` or ``off``), of one process when ``pid``."""
@@ -173,6 +177,8 @@ def derive_stacks(
         off_error=cur.off_error,
         notes=cur.notes,
         off_paused=cur.off_paused,
+        cpu_paused=cur.cpu_paused,
+        cpu_while_shown=cur.cpu_while_shown,
     )
 
 

@@ -138,7 +138,8 @@ class StacksPane(TablePane[FunctionRow]):
 
     def _titles(self) -> None:
         view = self.view
-        title = f"{MODE_NAMES[self.mode]} stacks since start"
+        while_shown = view is not None and (view.cpu_while_shown if self.mode == "cpu" else view.off_paused)
+        title = f"{MODE_NAMES[self.mode]} stacks " + ("while on screen" if while_shown else "since start")
         if self.pid:
             title += f" of pid {self.pid}"
         error = (view.cpu_error if self.mode == "cpu" else view.off_error) if view else ""
@@ -147,7 +148,7 @@ class StacksPane(TablePane[FunctionRow]):
         elif view is not None:
             title += f" · {format_value(self.flame.root.value, self.mode)}"
             title += f" · {view.freq_hz} Hz" if self.mode == "cpu" else f" · blocks ≥ {view.min_block_ns} ns"
-            if self.mode == "off" and view.off_paused:  # a replay of time spent on other panes
+            if view.off_paused if self.mode == "off" else view.cpu_paused:  # a replay of other panes' time
                 title += " · paused: taken only while stacks are on screen or asked for (--pane stacks)"
         elif self.derived is not None and self.derived.status_of(self.COLLECTOR) is None:
             title += " — the stacks collector is not loaded (start without --pane, or with --pane stacks)"
