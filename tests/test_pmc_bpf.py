@@ -324,3 +324,25 @@ def test_refused_perf_events_fail_only_the_pmc_pane(monkeypatch: pytest.MonkeyPa
     assert not pmc.ok and "pmc" not in frame.samples
     assert pmc.error.startswith("open perf event cycles on cpu 0: EACCES")  # the first refusal
     assert "perf_event_paranoid" in pmc.hint
+
+
+def test_scheduler_accounting_is_not_read_while_no_pane_shows_it() -> None:
+    # The counting goes on in runqlat's accounting; a hidden pane saves the
+    # read. Since-start counters stand (never go down), rows come back on show.
+    c = PmcCollector(event_names=(), from_sched=True)
+    c.open(Filters())
+    try:
+        assert c.from_sched
+        shown = c.sample()
+        assert shown.procs and shown.cpus and not shown.paused
+        c.set_option("visible_pane", "procs")  # no hardware counters: no IPC column to feed
+        hidden = c.sample()
+        assert hidden.unread and hidden.procs == () and hidden.cpus == ()
+        assert hidden.switches == shown.switches and hidden.events == shown.events
+        c.set_option("visible_pane", "pmc")
+        back = c.sample()
+        assert back.procs and back.cpus and not back.unread
+        view = derive_pmc(hidden, back, (back.ts_ns - hidden.ts_ns) / 1e9, {})
+        assert view.procs and all(r.figures[0].per_s is None for r in view.procs)  # rates a tick later
+    finally:
+        c.close()

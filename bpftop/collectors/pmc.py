@@ -23,6 +23,7 @@ cumulative counters; scaling, rates and IPC are computed in
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import struct
@@ -109,6 +110,8 @@ class PmcSample:
         lost_procs: stints not counted because the process entry failed.
         paused: nothing is counted now (no pane shows the counters), per
             process or per CPU's idle task; the events' own totals go on.
+        unread: nothing was read (the scheduler accounting while no pane
+            shows it): no rows, and the next sample derives as a first frame.
     """
 
     # Per-process tables a recording may keep only every few seconds (see
@@ -127,6 +130,7 @@ class PmcSample:
     evicted_procs: int = 0
     lost_procs: int = 0
     paused: bool = False
+    unread: bool = False
 
 
 def _timed_mask(events: Sequence[PmcEvent]) -> int:
@@ -189,6 +193,8 @@ class PmcCollector:
         # added to: see _monotonic.
         self._seen: dict[Key, tuple[Flat, Flat]] = {}
         self._paused = False
+        self._hidden = False  # scheduler accounting, no pane shows it: sample reads nothing
+        self._last: PmcSample | None = None
         self._epoch = 0  # pmc_epoch: new at open and at each resume
         self._want_sched = from_sched
         self.from_sched = False  # the software counters come from the scheduler accounting
@@ -295,6 +301,8 @@ class PmcCollector:
         from bpftop.collectors import pmc_sched
         from bpftop.collectors.pmc_maps import decode_cpus, decode_procs, running_stints
 
+        if self.from_sched and self._hidden:
+            return self._unread()
         if self.from_sched:
             sample, self._seen = pmc_sched.sample(
                 self._obj,
@@ -303,6 +311,7 @@ class PmcCollector:
                 self._monotonic,
                 self._seen,
             )
+            self._last = sample
             return sample
 
         counters = self._counters
@@ -377,9 +386,14 @@ class PmcCollector:
         made to switch (``cpu_fence``): what runs until its CPU's first switch
         would be lost.
         """
-        if name != "visible_pane" or self._obj is None or self.from_sched:
-            return  # from the scheduler accounting, counting costs nothing to pause
+        if name != "visible_pane" or self._obj is None:
+            return
         shown = value in (PMC_PANE, "process", "*") or (value == "procs" and self._counters.hardware)
+        if self.from_sched:
+            # The scheduler accounting counts anyway: what a hidden pane saves
+            # is the reading (runqlat's procs map again, 2-4 ms a tick).
+            self._hidden = not shown
+            return
         if shown != self._paused:
             return
         if shown:
@@ -389,6 +403,20 @@ class PmcCollector:
         self._obj.set_global("pmc_paused", int(self._paused))
         if shown:
             switch_every_cpu_soon()
+
+    def _unread(self) -> PmcSample:
+        """A sample that read nothing: no rows (a pane shown next starts its rates a tick later).
+
+        Its since-start counters are the last read's, so none goes down.
+        """
+        ts_ns = time.monotonic_ns()
+        if self._last is not None:
+            return dataclasses.replace(self._last, ts_ns=ts_ns, cpus=(), procs=(), unread=True)
+        counters = self._counters
+        return PmcSample(
+            ts_ns, tuple(counters.events), (), (), notice=counters.notice,
+            unavailable=tuple(counters.unavailable), unread=True,
+        )  # fmt: skip
 
     def pids(self, sample: PmcSample) -> set[int]:
         """Pids of the per-process table."""

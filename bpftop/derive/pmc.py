@@ -246,6 +246,10 @@ def derive_pmc(
     """Derive the pmc view from two samples (``prev`` None on the first tick)."""
     if prev is not None and prev.events != cur.events:
         prev = None  # different counters: nothing to subtract
+    if prev is not None and prev.unread:
+        # Nothing was read then (no pane showed pmc): every row would look
+        # new and get its total since start as its interval. A first frame.
+        prev, interval_s = None, None
     events = cur.events
     before = {p.pid: p for p in prev.procs} if prev else {}
     rows = []
