@@ -82,12 +82,12 @@ def main() -> None:
     with load.running(sleepers=args.procs, churn_per_s=args.churn, threads=args.threads):
         time.sleep(2)
         engine = Engine(collectors_for(list(PANE_ORDER)), Filters(), delay_s=1.0)
+        engine.set_option("visible_pane", args.pane)  # before open, as the cli tells the dashboard's
         t0 = time.thread_time()
         engine.open()
         print(f"open: {time.thread_time() - t0:.2f} s CPU; collectors {', '.join(engine._collectors)}")
         times: Times = defaultdict(list)
         instrument(engine, times)
-        engine.set_option("visible_pane", args.pane)
         prev = None
         profiler = cProfile.Profile() if args.profile else None
         snapshots = []
