@@ -56,9 +56,9 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 import workloads  # noqa: E402 - after the path set-up above
 from common import compile_empty, prog_stats  # noqa: E402
 
-from bpftop.cli import PANE_ORDER  # noqa: E402
 from bpftop.collectors.base import Filters  # noqa: E402
-from bpftop.engine import Engine, collectors_for  # noqa: E402
+from bpftop.engine import Engine  # noqa: E402
+from bpftop.registry import PANE_ORDER, collectors_for  # noqa: E402
 
 TOOLS = "/usr/sbin"
 NOTHING, RUNQLAT = "nothing", "runqlat"

@@ -35,12 +35,11 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 import load  # noqa: E402
 
-from bpftop.app import PANE_VIEWS  # noqa: E402
 from bpftop.collectors.base import Filters  # noqa: E402
-from bpftop.derive import DERIVERS, LazyViews, derive  # noqa: E402
+from bpftop.derive import LazyViews, derive  # noqa: E402
 from bpftop.derive.procs import proc_rows  # noqa: E402
-from bpftop.engine import Engine, collectors_for  # noqa: E402
-from bpftop.panes.main import PANE_ORDER  # noqa: E402
+from bpftop.engine import Engine  # noqa: E402
+from bpftop.registry import PANE_ORDER, PANES, STEMS, collectors_for  # noqa: E402
 
 Times = dict[str, list[float]]
 
@@ -61,8 +60,8 @@ def instrument(engine: Engine, times: Times) -> None:
     for name, collector in engine._collectors.items():
         collector.sample = _timed(times, f"sample {name}", collector.sample)  # type: ignore[method-assign]
     engine._procinfo.lookup = _timed(times, "procinfo", engine._procinfo.lookup)  # type: ignore[method-assign]
-    for stem, module_name in DERIVERS.items():
-        module = importlib.import_module(module_name)
+    for stem, entry in STEMS.items():
+        module = importlib.import_module(entry.deriver)
         module.derive_view = _timed(times, f"derive {stem}", module.derive_view)
 
 
@@ -104,7 +103,8 @@ def main() -> None:
                 c1 = time.thread_time()
                 derived = derive(prev, frame)
                 if isinstance(derived.views, LazyViews):  # as the dashboard: the pane's views
-                    derived.views.warm(PANE_VIEWS.get(args.pane) or derived.views)
+                    shown = PANES.get(args.pane)
+                    derived.views.warm(shown.views if shown is not None else derived.views)
                 c2 = time.thread_time()
                 if args.pane == "procs":  # the procs pane's join (on the UI's event loop)
                     proc_rows(derived)

@@ -44,12 +44,13 @@ from bpftop.frame import CollectorStatus, Frame
 from bpftop.panes.header import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 from bpftop.panes.help import CURSOR_BINDINGS, HelpScreen
 from bpftop.panes.histogram import HISTOGRAM_BINDINGS
-from bpftop.panes.main import PANE_CLASSES, MainScreen
+from bpftop.panes.main import MainScreen
 from bpftop.panes.process import ProcessScreen
 from bpftop.panes.procs import ProcsPane, ProcTable
 from bpftop.panes.table import TablePane
 from bpftop.panes.timeline import REPLAY_BINDINGS, REPLAY_HELP, Timeline, replay_command
 from bpftop.record.replay import ReplaySource
+from bpftop.registry import PANE_ORDER, PANES
 from bpftop.terminal import HangupAwareDriver, HangupWatch, terminal_lost
 
 # How often the app checks that its terminal is still there (besides waking
@@ -57,18 +58,6 @@ from bpftop.terminal import HangupAwareDriver, HangupWatch, terminal_lost
 # if the hangup signal had ended it).
 TERMINAL_POLL_S = 0.5
 TERMINAL_LOST_EXIT = 129
-# Views each pane shows (the header shows the syscalls totals); a screen not
-# listed (a process's) shows every view.
-PANE_VIEWS: dict[str, tuple[str, ...]] = {
-    "procs": ("syscalls", "runqlat", "biolat", "tcp"),  # and pmc with hardware counters (IPC)
-    "syscalls": ("syscalls",),
-    "runqlat": ("syscalls", "runqlat"),
-    "biolat": ("syscalls", "biolat"),
-    "tcp": ("syscalls", "tcp"),
-    "pmc": ("syscalls", "pmc"),
-    "bpf": ("syscalls", "bpfstats"),
-    "stacks": ("syscalls", "stacks"),
-}
 # After this many ticks start-up is over (BPF objects, symbols, Textual's
 # widgets): gc.freeze() then keeps the collector from walking them again.
 FREEZE_AFTER_TICKS = 2
@@ -191,7 +180,7 @@ class BpftopApp(App[None]):
         super().__init__(ansi_color=os.environ.get("NO_COLOR") is not None, driver_class=HangupAwareDriver)
         self.source = source
         self.comm = comm
-        self.panes = tuple(p for p in panes if p in PANE_CLASSES) or tuple(PANE_CLASSES)
+        self.panes = tuple(p for p in panes if p in PANES) or PANE_ORDER
         self.first_pane = pane if pane in self.panes else self.panes[0]
         self.frames_applied = 0
         self._interval_s = self.validate_delay_s(source.delay_s if delay_s is None else delay_s)
@@ -320,7 +309,8 @@ class BpftopApp(App[None]):
                 derived = derive(before, frame, self.comm, detail) if frame is not prev else None
                 if derived is not None and isinstance(derived.views, LazyViews):
                     # Here, off the event loop: what the screen shows; others when read.
-                    derived.views.warm(PANE_VIEWS.get(self.shown_pane) or derived.views)
+                    shown = PANES.get(self.shown_pane)  # a process's screen shows every view
+                    derived.views.warm(shown.views if shown is not None else derived.views)
             except Exception as exc:
                 self._post(TickFailed(f"{type(exc).__name__}: {exc}"))
             else:

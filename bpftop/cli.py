@@ -15,13 +15,13 @@ from typing import Any
 
 from bpftop import __version__, argtypes
 from bpftop.collectors.base import Filters
-from bpftop.engine import PANES, Engine, collectors_for
+from bpftop.engine import Engine
 from bpftop.exiting import ExitGuard
 from bpftop.privileges import privilege_problem
+from bpftop.registry import PANE_ORDER, PANES, collectors_for
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 PROFILE_WRITE_S = 10.0  # after Ctrl-C, what `profile` may take to finish writing
-PANE_ORDER = ("procs", "syscalls", "biolat", "runqlat", "tcp", "pmc", "bpf", "stacks")
 
 
 def _delay(text: str) -> float:
@@ -59,8 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_sampling_args(p: argparse.ArgumentParser, comm: bool = True) -> None:
     """``--pane``, ``-d``, and the filters (``--comm`` only where it applies)."""
-    panes = [p for p in PANE_ORDER if p in PANES]
-    p.add_argument("--pane", choices=panes, help="open on this pane and load only its collectors")
+    p.add_argument("--pane", choices=PANE_ORDER, help="open on this pane and load only its collectors")
     p.add_argument(
         "-d",
         "--delay",
@@ -110,7 +109,7 @@ def add_batch_args(p: argparse.ArgumentParser) -> None:
 
 def panes_of(args: argparse.Namespace) -> list[str]:
     """The panes asked for: ``--pane``, or all of them."""
-    return [args.pane] if args.pane else [p for p in PANE_ORDER if p in PANES]
+    return [args.pane] if args.pane else list(PANE_ORDER)
 
 
 def filters_of(args: argparse.Namespace) -> Filters:
@@ -328,7 +327,7 @@ def _run_dashboard(
     first = args.pane or "procs"
 
     def opener() -> bool:
-        engine.open(PANES[first])  # the shown pane's collectors: its rows come first
+        engine.open(PANES[first].collectors)  # the shown pane's collectors: its rows come first
         if not engine.any_running:  # none of them loaded: the others may
             engine.open()
         return engine.any_running

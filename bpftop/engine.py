@@ -26,70 +26,19 @@ from bpftop.collectors.base import Collector, Filters
 from bpftop.frame import CollectorStatus, Frame, HostInfo
 from bpftop.privileges import NOT_ROOT_HINT, privilege_problem
 from bpftop.procinfo import ProcInfo
+from bpftop.registry import STEMS, resolve
 
 
-def _syscalls() -> Collector:
-    from bpftop.collectors.syscalls import SyscallsCollector
+def _factory(path: str) -> Callable[[], Collector]:
+    def make() -> Collector:
+        collector: Collector = resolve(path)()  # imported only when opened: start-up time
+        return collector
 
-    return SyscallsCollector()
-
-
-def _runqlat() -> Collector:
-    from bpftop.collectors.runqlat import RunqlatCollector
-
-    return RunqlatCollector()
+    return make
 
 
-def _biolat() -> Collector:
-    from bpftop.collectors.biolat import BiolatCollector
-
-    return BiolatCollector()
-
-
-def _pmc() -> Collector:
-    from bpftop.collectors.pmc import PmcCollector
-
-    return PmcCollector()
-
-
-def _tcp() -> Collector:
-    from bpftop.collectors.tcp import TcpCollector
-
-    return TcpCollector()
-
-
-def _bpfstats() -> Collector:
-    from bpftop.collectors.bpfstats import BpfstatsCollector
-
-    return BpfstatsCollector()
-
-
-def _stacks() -> Collector:
-    from bpftop.collectors.stacks import StacksCollector
-
-    return StacksCollector()
-
-
-COLLECTORS: dict[str, Callable[[], Collector]] = {
-    "syscalls": _syscalls,
-    "runqlat": _runqlat,
-    "biolat": _biolat,
-    "tcp": _tcp,
-    "pmc": _pmc,
-    "bpfstats": _bpfstats,
-    "stacks": _stacks,
-}
-# Which collectors each pane needs; `--pane` loads only those.
-PANES: dict[str, tuple[str, ...]] = {
-    "procs": ("syscalls", "runqlat", "biolat", "tcp", "pmc"),
-    "syscalls": ("syscalls",),
-    "runqlat": ("runqlat",),
-    "biolat": ("biolat",),
-    "tcp": ("tcp",),
-    "pmc": ("pmc",),
-    "bpf": ("bpfstats",),
-    "stacks": ("stacks",),
-}
+# Collector stem -> a function that builds its collector, in the order they open.
+COLLECTORS: dict[str, Callable[[], Collector]] = {s.name: _factory(s.collector) for s in STEMS.values()}
 CLOSE_WAIT_S = 0.5  # how long close() waits for a tick in progress
 
 
@@ -102,12 +51,6 @@ def host_info() -> HostInfo:
         ncpu=os.cpu_count() or 0,
         boot_time=psutil.boot_time(),
     )
-
-
-def collectors_for(panes: list[str]) -> list[str]:
-    """Collector stems needed by ``panes``, in a stable order."""
-    wanted = {c for p in panes for c in PANES[p]}
-    return [c for c in COLLECTORS if c in wanted]
 
 
 class Engine:

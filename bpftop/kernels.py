@@ -18,21 +18,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from bpftop.registry import STEMS
+
 KERNELS_JSON = Path(__file__).resolve().parent / "c" / "kernels.json"
-# The objects each collector loads; it fails only when every one of them fails.
-COLLECTOR_OBJECTS: dict[str, tuple[str, ...]] = {
-    "syscalls": ("syscalls",),
-    "runqlat": ("sched",),
-    "biolat": ("biolat",),
-    "tcp": ("tcp", "tcp_owner"),
-    "pmc": ("sched",),
-    "bpfstats": ("bpfstats",),
-    "stacks": ("profile", "offcpu"),
-}
-# Objects whose collector runs without them (bpfstats scans /proc when the
-# task_file iterator cannot load; tcp waits for a send or close to name the
-# owner of an accepted connection), so they never explain its failure.
-FALLBACK_OBJECTS = frozenset({"bpfstats", "tcp_owner"})
 # "5.14.0-427.el9.x86_64", "6.1.0-57-amd64", "5.15.0-91-generic", "6.18.0-rc3+".
 _RELEASE = re.compile(r"\s*(\d+)\.(\d+)")
 
@@ -84,12 +72,15 @@ def minimum(collector: str, data: dict[str, Any] | None = None) -> Minimum | Non
 
     Returns:
         None when the table does not know the collector, or it runs without
-        its objects (``FALLBACK_OBJECTS``).
+        its objects (``registry.Stem.fallback_objects``).
     """
+    stem = STEMS.get(collector)
+    if stem is None:
+        return None
     data = _load(KERNELS_JSON) if data is None else data
     best: Minimum | None = None
-    for obj in COLLECTOR_OBJECTS.get(collector, ()):
-        if obj in FALLBACK_OBJECTS:
+    for obj in stem.objects:
+        if obj in stem.fallback_objects:
             continue
         for family, req in data.get("objects", {}).get(obj, {}).get("families", {}).items():
             version = parse_release(req["min"])

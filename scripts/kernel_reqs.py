@@ -32,7 +32,8 @@ from bpf_object import BpfObject, ObjectError
 from bpf_scan import Features, Scanner
 
 from bpftop.bpf.object import METHODS, family_of
-from bpftop.kernels import COLLECTOR_OBJECTS, KERNELS_JSON
+from bpftop.kernels import KERNELS_JSON
+from bpftop.registry import STEMS
 
 ROOT = Path(__file__).resolve().parent.parent
 C_DIR = ROOT / "bpftop" / "c"
@@ -99,9 +100,9 @@ def generate() -> dict[str, Any]:
     """The whole table, for every committed object."""
     hooks = optional_hooks()
     objects = {p.name.removesuffix(".bpf.o"): p for p in sorted(C_DIR.glob("*.bpf.o"))}
-    covered = {stem for stems in COLLECTOR_OBJECTS.values() for stem in stems}
+    covered = {obj for stem in STEMS.values() for obj in stem.objects}
     if set(objects) != covered:
-        listed = f"COLLECTOR_OBJECTS (bpftop/kernels.py) lists {sorted(covered)}"
+        listed = f"the stems of bpftop/registry.py load {sorted(covered)}"
         raise ObjectError(f"{listed}, the objects are {sorted(objects)}")
     return {
         "generated_by": "scripts/kernel_reqs.py from the committed objects; do not edit",
@@ -120,8 +121,8 @@ def markdown(data: dict[str, Any]) -> str:
         "| collector | object | family | needs Linux | for | optional hooks (own minimum) |",
         "|---|---|---|---|---|---|",
     ]
-    for collector, stems in COLLECTOR_OBJECTS.items():
-        for stem in stems:
+    for collector, entry in STEMS.items():
+        for stem in entry.objects:
             for family, req in data["objects"][stem]["families"].items():
                 why = ", ".join(f"`{w}`" for w in req["why"])
                 opt = ", ".join(f"`{o['hook']}` {o['min']}" for o in req.get("optional", {}).values())

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import workloads
 
-from bpftop import engine
+from bpftop import engine, registry
 from bpftop.record.reader import Recording, RecordingError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +86,7 @@ def test_batch_json_loads_everything_and_counts_exactly(workload_exe: Path) -> N
 
 
 @pytest.mark.bpf
-@pytest.mark.parametrize("pane", sorted(engine.PANES))
+@pytest.mark.parametrize("pane", sorted(registry.PANES))
 def test_each_pane_runs_alone_in_batch(pane: str) -> None:
     out = _run("-b", "-n", "2", "-d", "0.5", "--pane", pane)
     assert out.returncode == 0, out.stderr

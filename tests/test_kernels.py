@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bpftop import check, kernels
+from bpftop.registry import STEMS
 
 TABLE = {
     "objects": {
@@ -70,7 +71,7 @@ def test_lowest_family_over_every_object_counts():
 
 
 def test_packaged_table_covers_every_collector():
-    for collector in kernels.COLLECTOR_OBJECTS:
+    for collector in STEMS:
         need = kernels.minimum(collector)
         assert (need is None) == (collector == "bpfstats"), collector
     tcp = kernels.minimum("tcp")

@@ -31,10 +31,10 @@ from textual.color import Color
 from bpftop.app import BpftopApp
 from bpftop.panes import process as process_screen
 from bpftop.panes.keyed_table import KeyedTable
-from bpftop.panes.main import PANE_ORDER
 from bpftop.panes.process import ProcessScreen
 from bpftop.record.reader import Recording
 from bpftop.record.replay import ReplaySource
+from bpftop.registry import PANE_ORDER
 from tests.snapshot_data import PROCESS_PID, SHOWN, write_recording
 from tests.test_app_pilot import wait_until
 

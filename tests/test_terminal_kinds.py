@@ -28,9 +28,9 @@ from rich.color import ColorSystem
 from rich.style import Style
 
 from bpftop.app import BpftopApp
-from bpftop.panes.main import PANE_ORDER
 from bpftop.record.reader import Recording
 from bpftop.record.replay import ReplaySource
+from bpftop.registry import PANE_ORDER
 from tests.snapshot_data import SHOWN, write_recording
 from tests.test_app_pilot import wait_until
 from tests.test_snapshots import screen_lines, table_areas

@@ -18,20 +18,8 @@ from rich.text import Text
 from bpftop.batch import procs
 from bpftop.batch.common import num
 from bpftop.derive import Derived
+from bpftop.registry import STEMS
 from bpftop.textsafe import printable
-
-# Collector stem -> module with PANES, json_section(view, pane) and
-# text_section(view, pane, limit). A new collector adds one line. The joined
-# ``procs`` section (bpftop.batch.procs) follows them.
-SECTIONS = {
-    "syscalls": "bpftop.batch.syscalls",
-    "runqlat": "bpftop.batch.runqlat",
-    "biolat": "bpftop.batch.biolat",
-    "tcp": "bpftop.batch.tcp",
-    "pmc": "bpftop.batch.pmc",
-    "stacks": "bpftop.batch.stacks",
-    "bpfstats": "bpftop.batch.bpfstats",
-}
 
 
 class SafeConsole(Console):
@@ -51,8 +39,13 @@ class SafeConsole(Console):
         return super().render_str(printable(text), **kwargs)
 
 
-def _section(stem: str) -> Any:
-    return importlib.import_module(SECTIONS[stem])
+def _section(stem: str, pane: str | None) -> Any:
+    """The batch module of ``stem`` (registry.Stem.section), None when ``pane``'s output leaves it out.
+
+    The joined ``procs`` section (bpftop.batch.procs) follows the collectors' sections.
+    """
+    entry = STEMS[stem]
+    return importlib.import_module(entry.section) if pane is None or pane in entry.batch_panes else None
 
 
 def to_json(d: Derived, pane: str | None) -> dict[str, Any]:
@@ -66,8 +59,8 @@ def to_json(d: Derived, pane: str | None) -> dict[str, Any]:
     if d.detail_s is not None:  # a replay whose per-process figures span more than the interval
         record["detail_s"] = num(d.detail_s, 3)
     for stem, view in d.views.items():
-        section = _section(stem)
-        if pane is None or pane in section.PANES:
+        section = _section(stem, pane)
+        if section is not None:
             record[stem] = section.json_section(view, pane)
     if pane in (None, *procs.PANES):
         joined = procs.json_section(d)
@@ -86,8 +79,8 @@ def text_tables(d: Derived, pane: str | None, limit: int = 20) -> list[Any]:
         if not st.ok:
             parts.append(f"{st.name}: not loaded: {st.error}" + (f" ({st.hint})" if st.hint else ""))
     for stem, view in d.views.items():
-        section = _section(stem)
-        if pane is None or pane in section.PANES:
+        section = _section(stem, pane)
+        if section is not None:
             parts.extend(section.text_section(view, pane, limit))
     if pane in (None, *procs.PANES):
         parts.extend(procs.text_section(d, limit))

@@ -11,7 +11,6 @@ from bpftop import hist
 from bpftop.batch.common import fmt_rate, hist_json, num
 from bpftop.derive.biolat import BiolatView, DiskOpRow, TimeStats
 
-PANES = ("biolat",)
 LEFT = {"DISK", "OP", "COMMAND", "USECS"}
 BAR_WIDTH = 30
 

@@ -10,7 +10,6 @@ from bpftop import hist
 from bpftop.batch.common import fmt_rate, num
 from bpftop.derive.bpfstats import BpfstatsView, MapStat, ProgStat
 
-PANES = ("bpf",)
 LEFT = {"TYPE", "NAME", "OWNERS"}
 STATS_COST = "run-time statistics cost every BPF program ~10-20 ns per run while on"
 

@@ -9,7 +9,6 @@ from rich.table import Table
 from bpftop.batch.common import num
 from bpftop.derive.pmc import Figure, PmcRow, PmcView
 
-PANES = ("pmc",)
 LEFT = {"USER", "COMMAND", "CPU"}
 CLOCK_EVENTS = ("task-clock", "cpu-clock")
 # Column labels of the common events; others show their name, upper-cased.

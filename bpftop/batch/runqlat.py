@@ -11,7 +11,6 @@ from bpftop import hist
 from bpftop.batch.common import fmt_rate, hist_json, num
 from bpftop.derive.runqlat import RunqlatView, SchedRow
 
-PANES = ("runqlat",)
 LEFT = {"USER", "COMMAND", "USECS"}
 BAR_WIDTH = 30
 

@@ -13,7 +13,6 @@ from rich.table import Table
 from bpftop.batch.common import num
 from bpftop.derive.stacks import StacksView, folded_lines, top_functions
 
-PANES = ("stacks",)
 UNITS = {"cpu": "samples", "off": "ns"}
 # Batch output of every pane leaves off-CPU stacks out: say so, and how to get them.
 OFF_PAUSED = "not taken: they cost every context switch two stack walks; --pane stacks takes them"

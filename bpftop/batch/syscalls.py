@@ -14,7 +14,6 @@ from bpftop import hist
 from bpftop.batch.common import fmt_rate, hist_json, num
 from bpftop.derive.syscalls import SyscallsView
 
-PANES = ("procs", "syscalls")
 LEFT = {"TOP ERRNO", "SYSCALL"}
 COLUMNS = ("SYSCALL", "CALLS/s", "ERR/s", "AVG", "P50", "P99", "MAX", "TOP ERRNO")
 LATENCY = {"AVG", "P50", "P99", "MAX"}

@@ -11,7 +11,6 @@ from bpftop.batch.common import fmt_rate, hist_json, num
 from bpftop.derive.tcp import ClosedRow, ConnRow, TcpProcRow, TcpView
 from bpftop.panes.columns import fmt_bytes
 
-PANES = ("tcp",)
 LEFT = {"COMMAND", "LOCAL", "REMOTE", "STATE"}
 
 

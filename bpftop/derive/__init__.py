@@ -15,18 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bpftop.frame import CollectorStatus, Frame, HostInfo, ProcMeta
-
-# Collector stem -> module whose derive_view(prev_sample, cur_sample, interval_s,
-# procs, comm_re) returns that collector's view. A new collector adds one line.
-DERIVERS = {
-    "syscalls": "bpftop.derive.syscalls",
-    "runqlat": "bpftop.derive.runqlat",
-    "biolat": "bpftop.derive.biolat",
-    "tcp": "bpftop.derive.tcp",
-    "pmc": "bpftop.derive.pmc",
-    "stacks": "bpftop.derive.stacks",
-    "bpfstats": "bpftop.derive.bpfstats",
-}
+from bpftop.registry import STEMS
 
 
 @dataclass(frozen=True)
@@ -148,7 +137,7 @@ def derive(prev: Frame | None, cur: Frame, comm: str = "", detail: Derived | Non
     comm_re = re.compile(comm) if comm else None
     makers: dict[str, Callable[[], Any]] = {}
     for stem, sample in cur.samples.items():
-        if stem not in DERIVERS:
+        if stem not in STEMS:
             continue  # a recording from a newer bpftop: show what this one knows
         prev_sample = prev.samples.get(stem) if prev is not None else None
         samples = (prev_sample, sample)
@@ -177,7 +166,7 @@ def _maker(
     detail: Derived | None,
 ) -> Callable[[], Any]:
     def make() -> Any:
-        module = importlib.import_module(DERIVERS[stem])
+        module = importlib.import_module(STEMS[stem].deriver)
         view = module.derive_view(*samples, interval_s, procs, comm_re)
         return view if detail is None else _with_detail(view, detail.views.get(stem))
 

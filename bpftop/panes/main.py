@@ -9,29 +9,15 @@ from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer
 
 from bpftop.derive import Derived
-from bpftop.panes.biolat import BiolatPane
-from bpftop.panes.bpfstats import BpfstatsPane
 from bpftop.panes.header import StatusHeader
-from bpftop.panes.pmc import PmcPane
-from bpftop.panes.procs import ProcsPane
-from bpftop.panes.runqlat import RunqlatPane
-from bpftop.panes.stacks import StacksPane
-from bpftop.panes.syscalls import SyscallsPane
 from bpftop.panes.table import TablePane
-from bpftop.panes.tcp import TcpPane
+from bpftop.registry import PANE_ORDER, PANES, resolve
 
-# `1`..`8` select panes in this order (DESIGN.md); only some exist so far.
-PANE_ORDER = ("procs", "syscalls", "biolat", "runqlat", "tcp", "pmc", "bpf", "stacks")
-PANE_CLASSES: dict[str, type[TablePane]] = {
-    "procs": ProcsPane,
-    "syscalls": SyscallsPane,
-    "biolat": BiolatPane,
-    "runqlat": RunqlatPane,
-    "tcp": TcpPane,
-    "pmc": PmcPane,
-    "stacks": StacksPane,
-    "bpf": BpfstatsPane,
-}
+
+def pane_class(name: str) -> type[TablePane]:
+    """The widget class of pane ``name``, imported when the screen is composed (``--pane``: one)."""
+    cls: type[TablePane] = resolve(PANES[name].pane_class)
+    return cls
 
 
 class MainScreen(Screen[None]):
@@ -66,7 +52,7 @@ class MainScreen(Screen[None]):
         yield StatusHeader()
         with ContentSwitcher(initial=self.first):
             for name in self.panes:
-                yield PANE_CLASSES[name](id=name)
+                yield pane_class(name)(id=name)
         if self.above_footer is not None:
             yield self.above_footer
         yield Footer(show_command_palette=False, compact=True)
@@ -116,7 +102,7 @@ class MainScreen(Screen[None]):
         name = PANE_ORDER[number - 1]
         if name in self.panes:
             self.activate(name)
-        elif name in PANE_CLASSES:
+        elif name in PANES:
             self.notify(f"pane {name} is not loaded (started with --pane {self.current})")
         else:
             self.notify(f"pane {name} is not implemented yet")

@@ -24,6 +24,7 @@ from bpftop.record.detail import BUDGET_BYTES_PER_HOUR, MAX_EVERY_S
 from bpftop.record.errors import RecordingError
 from bpftop.record.reader import Recording
 from bpftop.record.writer import RecordingWriter
+from bpftop.registry import PANE_ORDER, PANES, collectors_for
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$", re.IGNORECASE)
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
@@ -149,7 +150,7 @@ def discard_if_empty(writer: RecordingWriter) -> None:
 def record_main(argv: list[str]) -> int:
     """``bpftop record FILE``: record without a screen until the duration, Ctrl-C or SIGTERM."""
     from bpftop import cli
-    from bpftop.engine import Engine, collectors_for
+    from bpftop.engine import Engine
 
     p = OneLineParser(prog="bpftop record", description="Record frames to FILE, without a screen.")
     p.add_argument("file", metavar="FILE")
@@ -215,7 +216,6 @@ def _record_loop(
 def replay_main(argv: list[str]) -> int:
     """``bpftop replay FILE``: the dashboard or batch output, fed from a recording."""
     from bpftop import cli
-    from bpftop.engine import PANES
 
     p = OneLineParser(prog="bpftop replay", description="Replay a recording: no root, no BPF needed.")
     p.add_argument("file", metavar="FILE")
@@ -224,7 +224,7 @@ def replay_main(argv: list[str]) -> int:
         "--speed", type=_speed, metavar="X", help="playback speed (batch: paces output only if given)"
     )
     p.add_argument("--paused", action="store_true", help="open the dashboard paused")
-    p.add_argument("--pane", choices=[x for x in cli.PANE_ORDER if x in PANES], help="open on this pane")
+    p.add_argument("--pane", choices=PANE_ORDER, help="open on this pane")
     p.add_argument("--comm", default="", metavar="REGEX", help="only processes whose name matches")
     cli.add_batch_args(p)
     args = p.parse_args(argv)
@@ -278,9 +278,7 @@ def _replay_batch(recording: Recording, args: argparse.Namespace, start: int) ->
 
 
 def _replay_tui(recording: Recording, args: argparse.Namespace, start: int) -> None:
-    from bpftop import cli
     from bpftop.app import BpftopApp
-    from bpftop.engine import PANES
     from bpftop.record.replay import ReplaySource
     from bpftop.terminal import terminal_problem
 
@@ -289,7 +287,7 @@ def _replay_tui(recording: Recording, args: argparse.Namespace, start: int) -> N
         print(f"bpftop: {problem}", file=sys.stderr)
         raise SystemExit(2)
     recorded = set(recording.header.get("collectors") or ())
-    panes = [p for p in cli.PANE_ORDER if p in PANES and recorded & set(PANES[p])] or ["procs"]
+    panes = [p.name for p in PANES.values() if recorded & set(p.collectors)] or ["procs"]
     source = ReplaySource(recording, start=start, speed=args.speed or 1.0, playing=not args.paused)
     app = BpftopApp(source, pane=args.pane or panes[0], comm=args.comm, panes=tuple(panes))
     app.run()
