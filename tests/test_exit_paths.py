@@ -93,7 +93,7 @@ SCENARIOS = {
     "SIGTERM, SIGTERM, SIGHUP": [(0, "TERM"), (0.02, "TERM"), (0.3, "HUP")],
     "q, hang-up": [(0, "q"), (0.1, "hangup")],
     "Ctrl-C key, SIGTERM": [(0, "ctrl-c"), (0.05, "TERM")],
-    "Ctrl-C key": [(0, "ctrl-c")],  # htop's quit keys (DESIGN.md); Textual's own only says "press q"
+    "Ctrl-C key": [(0, "ctrl-c")],  # htop's quit keys; Textual's own only says "press q"
     "F10 key": [(0, "f10")],
 }
 
