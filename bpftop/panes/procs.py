@@ -92,6 +92,7 @@ class ProcsPane(TablePane[ProcsRow]):
 
     COLUMNS = COLUMNS
     TABLE_CLASS = ProcTable
+    COLLECTOR = "syscalls"  # the first of its collectors: its load error takes the table's place
     DEFAULT_SORT = "calls"
     FILTER_HINT = "filter by command, user or pid"
     _sort_chosen = False  # the user sorted or reversed: no switch to CPU %

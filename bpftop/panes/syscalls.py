@@ -58,6 +58,7 @@ class SyscallsPane(TablePane[SyscallRow]):
     """
     BINDINGS = [*HISTOGRAM_BINDINGS]
     COLUMNS = COLUMNS
+    COLLECTOR = "syscalls"
     DEFAULT_SORT = "calls"
     FILTER_HINT = "filter by syscall name"
 

@@ -50,7 +50,7 @@ class TablePane(Vertical, Generic[R]):
     TablePane > Input.-open { display: block; }
     """
     COLUMNS: ClassVar[Sequence[Col[Any]]] = ()
-    COLLECTOR: ClassVar[str] = "syscalls"
+    COLLECTOR: ClassVar[str]  # the collector whose load error the pane shows
     DEFAULT_SORT: ClassVar[str] = ""
     FILTER_HINT: ClassVar[str] = "filter"
     TABLE_CLASS: ClassVar[type[KeyedTable[Any]]] = KeyedTable
