@@ -5,7 +5,7 @@ import json
 
 from bpftop.batch import run_batch, text_tables, to_json
 from bpftop.derive import derive
-from tests.test_derive_syscalls import frame, sample
+from tests.test_syscalls_derive import frame, sample
 
 
 class ListSource:
