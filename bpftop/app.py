@@ -50,7 +50,7 @@ from bpftop.panes.procs import ProcsPane, ProcTable
 from bpftop.panes.table import TablePane
 from bpftop.panes.timeline import REPLAY_BINDINGS, REPLAY_HELP, Timeline, replay_command
 from bpftop.record.replay import ReplaySource
-from bpftop.registry import PANE_ORDER, PANES
+from bpftop.registry import PANE_ORDER, PANES, resolve
 from bpftop.terminal import HangupAwareDriver, HangupWatch, terminal_lost
 
 # How often the app checks that its terminal is still there (besides waking
@@ -311,6 +311,8 @@ class BpftopApp(App[None]):
                     # Here, off the event loop: what the screen shows; others when read.
                     shown = PANES.get(self.shown_pane)  # a process's screen shows every view
                     derived.views.warm(shown.views if shown is not None else derived.views)
+                    if shown is not None and shown.prepare:
+                        resolve(shown.prepare)(derived)
             except Exception as exc:
                 self._post(TickFailed(f"{type(exc).__name__}: {exc}"))
             else:

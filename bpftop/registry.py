@@ -68,12 +68,16 @@ class Pane:
         views: the views derived while it is on screen (the header shows the
             syscalls totals); a screen that is no pane (a process's) derives
             every view.
+        prepare: ``"module:function"`` of the derived frame that builds what
+            the pane joins from its views, called off the event loop while
+            it is on screen; "" when the pane reads its view as it is.
     """
 
     name: str
     pane_class: str
     collectors: tuple[str, ...]
     views: tuple[str, ...]
+    prepare: str = ""
 
 
 # In the order collectors open and their statuses are listed (`bpftop check`, JSON).
@@ -102,6 +106,7 @@ PANES: dict[str, Pane] = {
             "bpftop.panes.procs:ProcsPane",
             ("syscalls", "runqlat", "biolat", "tcp", "pmc"),
             ("syscalls", "runqlat", "biolat", "tcp"),  # and pmc with hardware counters (IPC)
+            prepare="bpftop.derive.procs:joined_rows",
         ),
         Pane("syscalls", "bpftop.panes.syscalls:SyscallsPane", ("syscalls",), ("syscalls",)),
         Pane("biolat", "bpftop.panes.biolat:BiolatPane", ("biolat",), ("syscalls", "biolat")),

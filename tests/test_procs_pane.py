@@ -178,3 +178,15 @@ def test_join_derives_pmc_only_for_hardware_ipc() -> None:
     sw = derive(prev, dataclasses.replace(cur, samples={**cur.samples, "pmc": software}))
     assert all(r.ipc is None for r in proc_rows(sw) or ())
     assert "pmc" in sw.views and "pmc" not in sw.views.derived()  # type: ignore[attr-defined]
+
+
+def test_the_join_is_built_once_per_frame_by_whoever_comes_first() -> None:
+    # The sampling thread builds it (registry Pane.prepare); the pane reads it.
+    from bpftop.derive.procs import joined_rows
+    from bpftop.registry import PANES, resolve
+    from tests.snapshot_data import build_frame
+
+    derived = derive(build_frame(1), build_frame(2))
+    rows = resolve(PANES["procs"].prepare)(derived)
+    assert rows and joined_rows(derived) is rows  # not joined again
+    assert rows == proc_rows(derived)

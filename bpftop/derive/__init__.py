@@ -35,6 +35,8 @@ class Derived:
         detail_s: seconds the per-process figures span when they come from
             other frames than the rest (a recording that keeps per-process
             tables every few seconds), None when they span ``interval_s``.
+        joins: what a pane builds from several views (the procs pane's rows),
+            made once per frame, by the sampling thread first (``Pane.prepare``).
     """
 
     ts_ns: int
@@ -46,6 +48,7 @@ class Derived:
     views: Mapping[str, Any] = field(default_factory=dict)
     delay_s: float = 1.0
     detail_s: float | None = None
+    joins: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def status_of(self, name: str) -> CollectorStatus | None:
         """Status of one collector, None if it was not asked for."""

@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.message import Message
 
 from bpftop.derive import Derived
-from bpftop.derive.procs import ProcsRow, hardware_pmc, proc_rows
+from bpftop.derive.procs import ProcsRow, hardware_pmc, joined_rows
 from bpftop.derive.syscalls import SyscallsView
 from bpftop.panes.columns import fmt_bytes
 from bpftop.panes.keyed_table import Col, KeyedTable, ns_col, rate_col, rate_order
@@ -114,7 +114,7 @@ class ProcsPane(TablePane[ProcsRow]):
         if (hardware_pmc(derived) is not None) != self._ipc_shown:  # hardware counters came or went
             self._ipc_shown = not self._ipc_shown
             self._fit_columns()
-        return proc_rows(derived)
+        return joined_rows(derived)
 
     def shows_syscall_latency(self, width: int) -> bool:
         """From ``WIDE`` cells, where SYS LAT comes in."""
