@@ -31,9 +31,10 @@ OFF = ((500, "spin", ("main", "nanosleep", "do_nanosleep", "schedule"), "uukk", 
 class FakeStacksSource(FakeSource):
     """FakeSource's frames plus a stacks sample (or its load error)."""
 
-    def __init__(self, failed: bool = False) -> None:
+    def __init__(self, failed: bool = False, while_shown: bool = False) -> None:
         super().__init__(delay_s=0.05)
         self.failed_stacks = failed
+        self.while_shown = while_shown  # the profile paused at times (another pane was shown)
 
     def tick(self) -> Frame:
         frame = super().tick()
@@ -48,6 +49,8 @@ class FakeStacksSource(FakeSource):
             cpu=tuple(StackCount(p, c, f, k, v * n, 0) for p, c, f, k, v in CPU),
             off=tuple(StackCount(p, c, f, k, n, ns * n) for p, c, f, k, ns in OFF),
             cpu_losses=StackLosses(events=50 * n, user_collided=2),
+            cpu_while_shown=self.while_shown,
+            off_while_shown=self.while_shown,
         )
         procs = dict(frame.procs) | {500: ProcMeta(500, user="root", name="spin", cmdline="./spin")}
         return dataclasses.replace(
@@ -110,6 +113,15 @@ async def test_icicle_at_80x24_with_top_functions() -> None:
         assert pane.table.get_cell("spin_hot", "self").strip() == "60.0"
         assert pane.table.get_cell("ksys_read", "kind").strip() == "kernel"
         assert "user collided 2" in str(pane.query_one(".pane-summary", Readout).content)
+
+
+async def test_title_says_the_counts_cover_only_the_time_on_screen() -> None:
+    # Stacks are sampled only while shown in the dashboard: "since start" would mislead.
+    async with make_app(FakeStacksSource(while_shown=True)).run_test(size=SIZE) as pilot:
+        pane = await started(pilot)
+        assert title(pane).startswith("CPU stacks while on screen")
+        await pilot.press("c")
+        await wait_until(pilot, lambda: title(pane).startswith("off-CPU stacks while on screen"))
 
 
 async def test_arrows_enter_and_escape_zoom() -> None:

@@ -348,7 +348,7 @@ def test_off_cpu_is_taken_only_while_stacks_are_on_screen() -> None:
         paused_at = _off_ns(collector.sample(), sleeper.pid)
         time.sleep(1.0)
         sample = collector.sample()
-        assert sample.off_paused
+        assert sample.off_paused and sample.off_while_shown
         assert _off_ns(sample, sleeper.pid) - paused_at < 0.05e9  # at most a block in flight
 
         collector.set_option("visible_pane", "stacks")

@@ -101,8 +101,8 @@ class StacksSample:
             them); their counts stand still until the stacks pane is shown.
         cpu_paused: the CPU profile is not sampling now, likewise.
         cpu_while_shown: the CPU profile was paused at times: its counts cover
-            the time stacks were on screen, not all since start (off-CPU
-            stacks are always so, outside ``--pane stacks``).
+            the time stacks were on screen, not all since start.
+        off_while_shown: the same of off-CPU stacks.
     """
 
     # Per-process tables a recording may keep only every few seconds (see
@@ -122,6 +122,7 @@ class StacksSample:
     off_paused: bool = False
     cpu_paused: bool = False
     cpu_while_shown: bool = False
+    off_while_shown: bool = False
 
 
 class _Totals:
@@ -202,7 +203,7 @@ class StacksCollector:
         self._active: set[int] = set()
         self._known: set[int] = set()
         self._paused = {"cpu": False, "off": False}
-        self._cpu_while_shown = False
+        self._while_shown = {"cpu": False, "off": False}  # paused at some time
         self._visible: object = None  # the pane on screen, once told (before open too)
 
     def open(self, filters: Filters) -> None:
@@ -310,7 +311,7 @@ class StacksCollector:
         else:
             perf.set_enabled(self._fds.values(), not paused)
         self._paused[kind] = paused
-        self._cpu_while_shown |= kind == "cpu" and paused
+        self._while_shown[kind] |= paused
 
     def sample(self, settle: bool = False) -> StacksSample:
         """Read and empty the count maps, symbolize new stacks, return the totals.
@@ -342,7 +343,8 @@ class StacksCollector:
             off_error=self._errors["off"],
             off_paused=self._paused["off"],
             cpu_paused=self._paused["cpu"],
-            cpu_while_shown=self._cpu_while_shown,
+            cpu_while_shown=self._while_shown["cpu"],
+            off_while_shown=self._while_shown["off"],
             notes=tuple(self._sym.notes) if self._sym is not None else (),
         )
 

@@ -111,6 +111,7 @@ class StacksView:
         off_paused: off-CPU stacks were not being taken (stacks off screen).
         cpu_paused: nor was the CPU profile.
         cpu_while_shown: the CPU profile covers only the time stacks were on screen.
+        off_while_shown: so do the off-CPU stacks.
     """
 
     # Fields derived from the sample's DETAIL tables (see bpftop.derive.derive).
@@ -129,6 +130,7 @@ class StacksView:
     off_paused: bool = False
     cpu_paused: bool = False
     cpu_while_shown: bool = False
+    off_while_shown: bool = False
 
     def rows(self, mode: str, pid: int = 0) -> tuple[StackRow, ...]:
         """The stacks of ``mode`` (``cpu`` or ``off``), of one process when ``pid``."""
@@ -179,6 +181,7 @@ def derive_stacks(
         off_paused=cur.off_paused,
         cpu_paused=cur.cpu_paused,
         cpu_while_shown=cur.cpu_while_shown,
+        off_while_shown=cur.off_while_shown,
     )
 
 

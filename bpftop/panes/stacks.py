@@ -138,7 +138,10 @@ class StacksPane(TablePane[FunctionRow]):
 
     def _titles(self) -> None:
         view = self.view
-        while_shown = view is not None and (view.cpu_while_shown if self.mode == "cpu" else view.off_paused)
+        if view is None:
+            while_shown = False
+        else:
+            while_shown = view.cpu_while_shown if self.mode == "cpu" else view.off_while_shown
         title = f"{MODE_NAMES[self.mode]} stacks " + ("while on screen" if while_shown else "since start")
         if self.pid:
             title += f" of pid {self.pid}"
