@@ -45,8 +45,9 @@ from bpftop.panes.header import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 from bpftop.panes.help import CURSOR_BINDINGS, HelpScreen
 from bpftop.panes.histogram import HISTOGRAM_BINDINGS
 from bpftop.panes.main import MainScreen
+from bpftop.panes.messages import OpenProcess
 from bpftop.panes.process import ProcessScreen
-from bpftop.panes.procs import ProcsPane, ProcTable
+from bpftop.panes.procs import ProcTable
 from bpftop.panes.table import TablePane
 from bpftop.panes.timeline import REPLAY_BINDINGS, REPLAY_HELP, Timeline, replay_command
 from bpftop.record.replay import ReplaySource
@@ -495,7 +496,7 @@ class BpftopApp(App[None]):
             self.syscall_latency = wanted
             set_option("syscall_latency", wanted)
 
-    def on_procs_pane_open_process(self, message: ProcsPane.OpenProcess) -> None:
+    def on_open_process(self, message: OpenProcess) -> None:
         """Open a process's screen (any pane's Enter on a process posts this message).
 
         The collectors focus on the process while it is open, and those that

@@ -15,8 +15,8 @@ from bpftop.panes.header import StatusHeader, TooSmallScreen
 from bpftop.panes.help import HelpScreen
 from bpftop.panes.histogram import HistogramBox, LatencyHistogram
 from bpftop.panes.main import MainScreen
+from bpftop.panes.messages import OpenProcess
 from bpftop.panes.process import ProcessScreen, ProcessSyscallsPane
-from bpftop.panes.procs import ProcsPane
 from bpftop.panes.syscalls import SyscallsPane
 from bpftop.panes.table import TablePane
 from tests.fakes import FakeSource
@@ -391,7 +391,7 @@ def test_frame_ready_replaces_only_frames() -> None:
     source = FakeSource()
     derived = derive(None, source.tick())
     assert FrameReady(derived).can_replace(FrameReady(derived))
-    assert not FrameReady(derived).can_replace(ProcsPane.OpenProcess(1))
+    assert not FrameReady(derived).can_replace(OpenProcess(1))
 
 
 async def test_only_the_shown_panes_views_are_derived() -> None:

@@ -18,7 +18,7 @@ from bpftop.derive.biolat import BiolatView, DiskOpRow, DiskRow, ProcIORow
 from bpftop.panes.header import Readout
 from bpftop.panes.histogram import HISTOGRAM_BINDINGS, HistogramBox, LatencyHistogram
 from bpftop.panes.keyed_table import Col, KeyedTable, fmt_rate, rate_order
-from bpftop.panes.procs import ProcsPane
+from bpftop.panes.messages import OpenProcess
 from bpftop.panes.table import TablePane
 
 TIMES = ("total", "queue", "device")
@@ -228,4 +228,4 @@ class BiolatPane(TablePane[DiskOpRow]):
     def _open(self, event: KeyedTable.RowSelected) -> None:
         event.stop()
         if isinstance(event.table, ProcIOTable):
-            self.post_message(ProcsPane.OpenProcess(int(event.row_key.split()[0])))
+            self.post_message(OpenProcess(int(event.row_key.split()[0])))

@@ -22,7 +22,7 @@ from bpftop.derive import Derived
 from bpftop.derive.pmc import PmcRow, PmcView
 from bpftop.panes.header import Readout
 from bpftop.panes.keyed_table import Col, KeyedTable
-from bpftop.panes.procs import ProcsPane
+from bpftop.panes.messages import OpenProcess
 from bpftop.panes.table import TablePane
 
 SLOTS = 6  # event columns, as many as the kernel's counter arrays
@@ -208,4 +208,4 @@ class PmcPane(TablePane[PmcRow]):
     def _open(self, event: KeyedTable.RowSelected) -> None:
         event.stop()
         if event.row_key.isdigit():  # a process, not a CPU
-            self.post_message(ProcsPane.OpenProcess(int(event.row_key)))
+            self.post_message(OpenProcess(int(event.row_key)))

@@ -11,13 +11,13 @@ from operator import attrgetter
 
 from textual import on
 from textual.binding import Binding
-from textual.message import Message
 
 from bpftop.derive import Derived
 from bpftop.derive.procs import ProcsRow, hardware_pmc, joined_rows
 from bpftop.derive.syscalls import SyscallsView
 from bpftop.panes.columns import fmt_bytes
 from bpftop.panes.keyed_table import Col, KeyedTable, ns_col, rate_col, rate_order
+from bpftop.panes.messages import OpenProcess
 from bpftop.panes.table import TablePane
 
 
@@ -98,13 +98,6 @@ class ProcsPane(TablePane[ProcsRow]):
     _sort_chosen = False  # the user sorted or reversed: no switch to CPU %
     _ipc_shown = False
 
-    class OpenProcess(Message):
-        """The user asked for one process's screen."""
-
-        def __init__(self, pid: int) -> None:
-            super().__init__()
-            self.pid = pid
-
     def rows_of(self, derived: Derived) -> list[ProcsRow] | None:
         """Processes of the syscalls, runqlat and biolat views, joined by pid."""
         if "runqlat" in derived.views and not self._sort_chosen and self.sort_column.key != "cpu":
@@ -159,4 +152,4 @@ class ProcsPane(TablePane[ProcsRow]):
     @on(KeyedTable.RowSelected)
     def _open(self, event: KeyedTable.RowSelected) -> None:
         event.stop()
-        self.post_message(self.OpenProcess(int(event.row_key)))
+        self.post_message(OpenProcess(int(event.row_key)))

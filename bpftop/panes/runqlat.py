@@ -18,7 +18,7 @@ from bpftop.derive.runqlat import RunqlatView, SchedRow, SystemSched
 from bpftop.panes.header import Readout
 from bpftop.panes.histogram import HISTOGRAM_BINDINGS, HistogramBox, LatencyHistogram
 from bpftop.panes.keyed_table import Col, KeyedTable, fmt_rate, ns_col, rate_order
-from bpftop.panes.procs import ProcsPane
+from bpftop.panes.messages import OpenProcess
 from bpftop.panes.table import TablePane
 
 US = 1000  # the histograms' unit, in ns
@@ -179,4 +179,4 @@ class RunqlatPane(TablePane[SchedRow]):
     @on(KeyedTable.RowSelected)
     def _open(self, event: KeyedTable.RowSelected) -> None:
         event.stop()
-        self.post_message(ProcsPane.OpenProcess(int(event.row_key)))
+        self.post_message(OpenProcess(int(event.row_key)))

@@ -21,7 +21,7 @@ from bpftop.panes.columns import fmt_bytes
 from bpftop.panes.header import Readout
 from bpftop.panes.histogram import HISTOGRAM_BINDINGS, HistogramBox, LatencyHistogram
 from bpftop.panes.keyed_table import Col, KeyedTable, fmt_rate, rate_order
-from bpftop.panes.procs import ProcsPane
+from bpftop.panes.messages import OpenProcess
 from bpftop.panes.table import TablePane
 
 US = 1000  # the histogram's unit, in ns
@@ -241,4 +241,4 @@ class TcpPane(TablePane[ConnRow]):
         if row is None or not row.pid:
             self.notify("no process owns this connection yet")
             return
-        self.post_message(ProcsPane.OpenProcess(row.pid))
+        self.post_message(OpenProcess(row.pid))
