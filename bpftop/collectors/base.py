@@ -57,6 +57,27 @@ def sorted_rows(rows: Iterable[T]) -> tuple[T, ...]:
     return tuple(sorted(rows))
 
 
+class Evictions:
+    """Since-start evictions of LRU maps: keys inserted, less those live, less those bpftop deleted.
+
+    Read the insert counters *before* dumping the maps: an insert between the
+    two then leaves a key in the dump that the counter missed (too low, made
+    up at the next read), never an eviction that did not happen (read after,
+    a key inserted meanwhile counted as evicted, then not: 0, 1, 0). The
+    figure never goes down, as a since-start counter must not.
+    """
+
+    def __init__(self) -> None:
+        """No evictions shown yet."""
+        self._shown: dict[str, int] = {}
+
+    def __call__(self, name: str, inserts: int, live: int, deleted: int) -> int:
+        """Evictions of map ``name`` so far."""
+        shown = max(self._shown.get(name, 0), inserts - live - deleted)
+        self._shown[name] = shown
+        return shown
+
+
 class Collector(Protocol):
     """A source of samples. ``open`` may raise; the engine then shows why."""
 

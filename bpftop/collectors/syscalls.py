@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
-from bpftop.collectors.base import Filters, header_defines, sorted_rows
+from bpftop.collectors.base import Evictions, Filters, header_defines, sorted_rows
 
 DEFS = header_defines("syscalls.h")
 HIST_SLOTS = DEFS["SYSCALLS_HIST_SLOTS"]
@@ -180,6 +180,7 @@ class SyscallsCollector:
         self._last: SyscallsSample | None = None
         # Keys bpftop deleted itself, so they are not counted as LRU evictions.
         self._deleted_procs = 0
+        self._evictions = Evictions()
         self._deleted_errnos = 0
 
     def open(self, filters: Filters) -> None:
@@ -260,11 +261,11 @@ class SyscallsCollector:
         if self._want_timing != bool(self._timing):
             self._apply_timing()
         ts_ns = time.monotonic_ns()
+        counters = obj.map("counters").dump()  # before the maps: see Evictions
+        c = [sum(row) for row in _percpu_u64(counters.values, counters.count, counters.ncpu)]
         hists = obj.map("hists").dump()
         procs_dump = obj.map("procs").dump()
         errnos_dump = obj.map("errnos").dump()
-        counters = obj.map("counters").dump()
-        c = [sum(row) for row in _percpu_u64(counters.values, counters.count, counters.ncpu)]
         focus: tuple[SyscallTotals, ...] = ()
         if self._focus_pid:
             fd = obj.map("focus_hists").dump()
@@ -279,9 +280,13 @@ class SyscallsCollector:
             focus=focus,
             unmatched_exits=c[DEFS["SC_UNMATCHED_EXITS"]],
             out_of_range=c[DEFS["SC_OUT_OF_RANGE"]],
-            evicted_procs=max(0, c[DEFS["SC_PROC_INSERTS"]] - procs_dump.count - self._deleted_procs),
+            evicted_procs=self._evictions(
+                "procs", c[DEFS["SC_PROC_INSERTS"]], procs_dump.count, self._deleted_procs
+            ),
             lost_procs=c[DEFS["SC_PROC_LOST"]],
-            evicted_errnos=max(0, c[DEFS["SC_ERRNO_INSERTS"]] - errnos_dump.count - self._deleted_errnos),
+            evicted_errnos=self._evictions(
+                "errnos", c[DEFS["SC_ERRNO_INSERTS"]], errnos_dump.count, self._deleted_errnos
+            ),
             lost_errnos=c[DEFS["SC_ERRNO_LOST"]],
         )
         return self._last
