@@ -303,12 +303,19 @@ class StackReader:
         start.delete([dump.keys[i : i + 4] for i in range(0, len(dump.keys), 4)])
 
     def discard(self) -> None:
-        """Drop what was counted so far, unread and unnamed (taken before anyone asked)."""
+        """Drop what was counted so far, unread and unnamed (taken before anyone asked).
+
+        Only the stack ids those counts name are deleted: a sweep of every
+        bucket is a syscall each (16,384), the stack map has no batch delete.
+        """
+        ids: set[int] = set()
         for gen in (0, 1):
             counts = self.obj.map(f"counts{gen}")
             dump = counts.dump()
             counts.delete([dump.keys[i : i + KEY.size] for i in range(0, len(dump.keys), KEY.size)])
-        self._reset(sweep=True)
+            for raw in decode_counts(dump.keys, dump.values):
+                ids.update((raw.user_stack_id, raw.kern_stack_id))
+        self.obj.map("stacks").delete([U32.pack(i) for i in ids if i >= 0])
 
     def _reset(self, sweep: bool) -> None:
         """Empty the stack map and start a new epoch (offcpu drops blocks of the old one)."""
