@@ -316,8 +316,8 @@ class PmcCollector:
 
         counters = self._counters
         n = len(counters.events)
+        stats = self._stats()  # before the map: see collectors.base.Evictions
         procs_dump = self._obj.map("pmc_procs").dump()
-        stats = self._stats()
         ts_ns = time.monotonic_ns()
         states = decode_cpus(*_values(self._obj.map("pmc_cpus").dump()))
         readings = counters.read()  # cpu -> per-event (count, enabled, running)

@@ -104,8 +104,8 @@ def sample(
     n = len(names)
     clock = names.index("task-clock") if "task-clock" in names else None
     # Per-process sums first, then the clock, then who runs: as runqlat reads them.
+    stats_dump = obj.map("counters").dump()  # before the maps: see collectors.base.Evictions
     procs_dump = obj.map("procs").dump()
-    stats_dump = obj.map("counters").dump()
     ts_ns = time.monotonic_ns()
     cpus_dump = obj.map("cpus").dump()
     readings = counters.read()

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
-from bpftop.collectors.base import Filters, header_defines, sorted_rows
+from bpftop.collectors.base import Evictions, Filters, header_defines, sorted_rows
 
 DEFS = header_defines("runqlat.h")
 HIST_SLOTS = DEFS["RUNQLAT_HIST_SLOTS"]
@@ -184,6 +184,7 @@ class RunqlatCollector:
         self._obj: Any = None
         self._filtered = False
         self._last: RunqlatSample | None = None
+        self._evictions = Evictions()
         # (kernel value, reported value) of each on-CPU and idle counter: the
         # running stint added here must never make a counter go down.
         self._seen: dict[tuple[str, int], tuple[int, int]] = {}
@@ -236,9 +237,9 @@ class RunqlatCollector:
         # Per-process maps first, then the clock, then who runs now: a stint
         # seen running then began before ts_ns and had not ended when the
         # process figures were read, so adding it cannot count it twice.
+        counters = obj.map("counters").dump()  # before the maps: see Evictions
         procs_dump = obj.map("procs").dump()
         hists_dump = obj.map("proc_hists").dump()
-        counters = obj.map("counters").dump()
         ts_ns = time.monotonic_ns()
         cpus_dump = obj.map("cpus").dump()
         cpus = decode_cpus(cpus_dump.values, cpus_dump.ncpu)
@@ -279,9 +280,13 @@ class RunqlatCollector:
             procs=sorted_rows(rows),
             unmatched=c[DEFS["RQ_UNMATCHED"]],
             lost_tasks=c[DEFS["RQ_TASK_LOST"]],
-            evicted_procs=max(0, c[DEFS["RQ_PROC_INSERTS"]] - procs_dump.count - deleted_procs),
+            evicted_procs=self._evictions(
+                "procs", c[DEFS["RQ_PROC_INSERTS"]], procs_dump.count, deleted_procs
+            ),
             lost_procs=c[DEFS["RQ_PROC_LOST"]],
-            evicted_hists=max(0, c[DEFS["RQ_HIST_INSERTS"]] - hists_dump.count - deleted_hists),
+            evicted_hists=self._evictions(
+                "hists", c[DEFS["RQ_HIST_INSERTS"]], hists_dump.count, deleted_hists
+            ),
             lost_hists=c[DEFS["RQ_HIST_LOST"]],
             recovered=c[DEFS["RQ_RECOVERED"]],
         )
