@@ -133,6 +133,8 @@ def test_batch_json_joins_every_collector() -> None:
         rec = json.loads(json.dumps(to_json(d, pane)))
         pg = next(p for p in rec["procs"] if p["pid"] == 200)
         assert pg["cpu_percent"] == 30.0 and pg["runq_wait_avg_ns"] == 96_000.0  # 1.5 x 64 us
+        # Not in the procs pane (no per-process histograms there): from the runqlat view's rows.
+        assert pg["runq_wait_p99_ns"] == d.views["runqlat"].by_pid[200].rq_p99_ns is not None
         assert pg["syscalls_per_s"] == 500.0 and pg["errors_per_s"] == 150.0
         assert pg["disk_bytes_per_s"] == 10 * MIB + 20 * 4096 and pg["disk_ios_per_s"] == 30.0
         assert pg["disk_avg_latency_ns"] == 1_000_000.0
@@ -190,3 +192,10 @@ def test_the_join_is_built_once_per_frame_by_whoever_comes_first() -> None:
     rows = resolve(PANES["procs"].prepare)(derived)
     assert rows and joined_rows(derived) is rows  # not joined again
     assert rows == proc_rows(derived)
+
+
+def test_the_positional_join_lines_up_by_name() -> None:
+    """Each part's named fields sit where ProcsRow declares them (the join is by position)."""
+    from bpftop.derive.procs import PARTS_IN_ORDER, ProcsRow
+
+    assert ProcsRow._fields[: len(PARTS_IN_ORDER)] == PARTS_IN_ORDER

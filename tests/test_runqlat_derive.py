@@ -176,6 +176,42 @@ def test_comm_filter_and_exited_processes():
     assert view(exited=True).by_pid[20].exited  # exited but active this interval: shown
 
 
+@pytest.mark.parametrize(
+    "case",
+    ["first frame", "interval", "comm filter", "exited idle", "exited active", "evicted"],
+)
+def test_lean_cpu_figures_are_the_full_rows_figures(case):
+    evicted = sample(3.0, (proc(10, 300, 10, 20, 3, slots(s11=10)), CUR.procs[1]), (0, 0))
+    idle = sample(3.0, (CUR.procs[0], PREV.procs[1]), (2900, 100))
+    v = {
+        "first frame": lambda: view(prev=None),
+        "interval": view,
+        "comm filter": lambda: view(comm="^sle"),
+        "exited idle": lambda: view(cur=idle, exited=True),
+        "exited active": lambda: view(exited=True),
+        "evicted": lambda: view(cur=evicted),
+    }[case]()
+    assert list(v.cpu) == sorted(v.by_pid)  # the same processes
+    for pid, lean in v.cpu.items():
+        full = v.by_pid[pid]
+        for name in lean._fields:
+            want = {"on_cpu_total_ns": full.on_cpu_total_ns}.get(name, getattr(full, name, None))
+            assert getattr(lean, name) == want, (case, pid, name)
+
+
+def test_full_rows_are_built_only_when_read(monkeypatch):
+    import bpftop.derive.runqlat as runqlat
+
+    def refuse(*args):
+        raise AssertionError("a full row was built")
+
+    monkeypatch.setattr(runqlat, "_row", refuse)
+    v = view()
+    assert v.cpu[10].cpu_pct == pytest.approx(50.0) and v.system.busy_pct == pytest.approx(100.0)
+    with pytest.raises(AssertionError, match="full row"):
+        v.procs
+
+
 def test_json_has_units_and_interval_and_cumulative_counts():
     d = derive(frame(PREV), frame(CUR))
     record = json.loads(json.dumps(to_json(d, "runqlat")))

@@ -15,6 +15,7 @@ from bpftop import hist
 from bpftop.batch.common import fmt_rate, num
 from bpftop.derive import Derived
 from bpftop.derive.procs import ProcsRow, proc_rows
+from bpftop.derive.runqlat import RunqlatView
 from bpftop.panes.columns import fmt_bytes
 
 PANES = ("procs",)
@@ -26,7 +27,8 @@ COLUMNS = (
 )
 
 
-def _proc_json(p: ProcsRow) -> dict[str, Any]:
+def _proc_json(p: ProcsRow, sched: RunqlatView | None) -> dict[str, Any]:
+    full = sched.by_pid.get(p.pid) if sched is not None else None  # the procs pane has no p99
     return {
         "pid": p.pid,
         "comm": p.comm,
@@ -39,7 +41,7 @@ def _proc_json(p: ProcsRow) -> dict[str, Any]:
         "runq_waits": p.rq_waits,
         "runq_waits_total": p.rq_waits_total,
         "runq_wait_avg_ns": num(p.rq_avg_ns),
-        "runq_wait_p99_ns": num(p.rq_p99_ns),
+        "runq_wait_p99_ns": num(full.rq_p99_ns if full is not None else None),
         "syscalls": p.calls,
         "syscalls_total": p.calls_total,
         "syscalls_per_s": num(p.calls_per_s),
@@ -79,7 +81,8 @@ def rows(d: Derived) -> list[ProcsRow] | None:
 def json_section(d: Derived) -> list[dict[str, Any]] | None:
     """The top-level ``procs`` list of a JSON record."""
     joined = rows(d)
-    return None if joined is None else [_proc_json(p) for p in joined]
+    sched: RunqlatView | None = d.views.get("runqlat")
+    return None if joined is None else [_proc_json(p, sched) for p in joined]
 
 
 def _pct(value: float | None) -> str:

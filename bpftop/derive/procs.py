@@ -11,12 +11,12 @@ runqlat could not load for.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from bpftop.derive import Derived, LazyViews
 from bpftop.derive.biolat import BiolatView, ProcIORow
 from bpftop.derive.pmc import PmcView
-from bpftop.derive.runqlat import RunqlatView, SchedRow
+from bpftop.derive.runqlat import ProcCpu, RunqlatView
 from bpftop.derive.syscalls import ProcRow, SyscallsView
 from bpftop.derive.tcp import TcpProcRow, TcpView
 
@@ -45,7 +45,6 @@ class ProcsRow(NamedTuple):
     rq_waits: int = 0
     rq_waits_total: int = 0
     rq_avg_ns: float | None = None
-    rq_p99_ns: float | None = None
     disk_ios: int = 0  # every disk and operation
     disk_bytes: int = 0
     disk_ios_total: int = 0
@@ -61,18 +60,29 @@ class ProcsRow(NamedTuple):
     net_retrans: int = 0  # TCP retransmits of its connections, interval
 
 
-SchedPart = tuple[float | None, int, int, int, int, float | None, float | None]
+# The rows are joined by position, for speed (300 processes a refresh): each
+# part's fields are named, and PARTS_IN_ORDER (checked by a test) says they line up.
+SCHED_FIELDS = ("cpu_pct", "on_cpu_ns", "on_cpu_total_ns", "rq_waits", "rq_waits_total", "rq_avg_ns")
+DISK_FIELDS = (
+    *("disk_ios", "disk_bytes", "disk_ios_total", "disk_bytes_total"),
+    *("disk_ios_per_s", "disk_bytes_per_s", "disk_avg_ns"),
+)
+PARTS_IN_ORDER = (*ProcRow._fields, *SCHED_FIELDS, *DISK_FIELDS)
+
+
+def _make(parts: tuple[Any, ...]) -> ProcsRow:
+    return ProcsRow(*parts)  # the fields after PARTS_IN_ORDER keep their defaults
+
+
+SchedPart = tuple[float | None, int, int, int, int, float | None]
 DiskPart = tuple[int, int, int, int, float | None, float | None, float | None]
-_NO_SCHED: SchedPart = (None, 0, 0, 0, 0, None, None)
+_NO_SCHED: SchedPart = (None, 0, 0, 0, 0, None)
 _NO_DISK: DiskPart = (0, 0, 0, 0, None, None, None)
 _NO_SYSCALLS = (0, 0, 0, 0, None, None, None, 0, "", "")
 
 
-def _sched_part(row: SchedRow) -> SchedPart:
-    return (
-        row.cpu_pct, row.on_cpu_ns, row.on_cpu_total_ns, row.rq_count, row.rq_count_total,
-        row.rq_avg_ns, row.rq_p99_ns,
-    )  # fmt: skip
+def _sched_part(row: ProcCpu) -> SchedPart:
+    return (row.cpu_pct, row.on_cpu_ns, row.on_cpu_total_ns, row.rq_count, row.rq_count_total, row.rq_avg_ns)
 
 
 def _sum_rates(rates: Iterable[float | None]) -> float | None:
@@ -113,7 +123,7 @@ def proc_rows(derived: Derived) -> list[ProcsRow] | None:
     biolat: BiolatView | None = derived.views.get("biolat")
     if syscalls is None and sched is None and biolat is None and "tcp" not in derived.views:
         return None
-    sched_by_pid = sched.by_pid if sched is not None else {}
+    sched_by_pid = sched.cpu if sched is not None else {}  # lean: no histograms
     disk_by_pid = _disk_by_pid(biolat)
     rows: list[ProcsRow] = []
     seen: set[int] = set()
@@ -121,23 +131,20 @@ def proc_rows(derived: Derived) -> list[ProcsRow] | None:
     for p in syscalls.procs if syscalls is not None else ():
         s = sched_by_pid.get(p.pid)
         d = disk_by_pid.get(p.pid)
-        rows.append(
-            ProcsRow(
-                *p, *(_sched_part(s) if s is not None else _NO_SCHED), *(_disk_part(d) if d else _NO_DISK)
-            )
-        )
+        sched_part = _sched_part(s) if s is not None else _NO_SCHED
+        rows.append(_make((*p, *sched_part, *(_disk_part(d) if d else _NO_DISK))))
         seen.add(p.pid)
-    for s in sched.procs if sched is not None else ():
+    for s in sched_by_pid.values():
         if s.pid not in seen:
             d = disk_by_pid.get(s.pid)
             head = (s.pid, s.comm, s.user, s.cmdline, *_NO_SYSCALLS, s.exited)
-            rows.append(ProcsRow(*head, *_sched_part(s), *(_disk_part(d) if d else _NO_DISK)))
+            rows.append(_make((*head, *_sched_part(s), *(_disk_part(d) if d else _NO_DISK))))
             seen.add(s.pid)
     for pid, d in disk_by_pid.items():
         if pid not in seen:
             meta = derived.procs.get(pid)
             head = (pid, d[0].comm, d[0].user, meta.cmdline if meta else "", *_NO_SYSCALLS, d[0].exited)
-            rows.append(ProcsRow(*head, *_NO_SCHED, *_disk_part(d)))
+            rows.append(_make((*head, *_NO_SCHED, *_disk_part(d))))
     tcp: TcpView | None = derived.views.get("tcp")
     if tcp is not None:  # a process only the tcp collector saw gets a row too
         rows = [_with_net(r, tcp.by_pid[r.pid]) if r.pid in tcp.by_pid else r for r in rows]
@@ -146,7 +153,7 @@ def proc_rows(derived: Derived) -> list[ProcsRow] | None:
             if t.pid not in known:
                 meta = derived.procs.get(t.pid)
                 head = (t.pid, t.comm, t.user, meta.cmdline if meta else "", *_NO_SYSCALLS, t.exited)
-                rows.append(_with_net(ProcsRow(*head, *_NO_SCHED, *_NO_DISK), t))
+                rows.append(_with_net(_make((*head, *_NO_SCHED, *_NO_DISK)), t))
     pmc = hardware_pmc(derived)
     if pmc is not None:
         ipc = {pid: r.ipc for pid, r in pmc.by_pid.items() if r.ipc is not None}

@@ -10,9 +10,11 @@ log2 of microseconds; percentiles are returned in ns.
 from __future__ import annotations
 
 import re
+import threading
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import accumulate
 from typing import ClassVar, NamedTuple
 
@@ -54,6 +56,22 @@ class SchedRow(NamedTuple):
     rq_count_total: int
 
 
+class ProcCpu(NamedTuple):
+    """One process's on-CPU and run-queue figures without histograms: what the procs pane joins."""
+
+    pid: int
+    comm: str
+    user: str
+    cmdline: str
+    exited: bool
+    cpu_pct: float | None
+    on_cpu_ns: int
+    on_cpu_total_ns: int
+    rq_count: int
+    rq_count_total: int
+    rq_avg_ns: float | None
+
+
 class SystemSched(NamedTuple):
     """All processes together, and the CPUs' idle time."""
 
@@ -70,17 +88,60 @@ class SystemSched(NamedTuple):
     busy_pct: float | None  # all CPUs, 100 = one CPU
 
 
+class LazyRows:
+    """The per-process ``SchedRow``s, built the first time they are asked for, once.
+
+    Their histograms, percentiles and maxima are most of the view's cost
+    (~20 us a process); the procs pane shows none of them, so while only it
+    is on screen they are never built (issue 23).
+    """
+
+    def __init__(self, build: Callable[[], tuple[SchedRow, ...]]) -> None:
+        self._build: Callable[[], tuple[SchedRow, ...]] | None = build
+        self._rows: tuple[SchedRow, ...] = ()
+        self._lock = threading.Lock()  # the UI and the sampling thread may both ask
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LazyRows) and self.get() == other.get()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable (filled in once), like a list
+
+    def __repr__(self) -> str:
+        return f"LazyRows({'built' if self._build is None else 'not built'})"
+
+    def get(self) -> tuple[SchedRow, ...]:
+        """The rows, most on-CPU time first."""
+        with self._lock:
+            if self._build is not None:
+                self._rows, self._build = self._build(), None
+            return self._rows
+
+
 @dataclass(frozen=True)
 class RunqlatView:
-    """Everything the runqlat pane, the procs pane's CPU columns and batch output show."""
+    """Everything the runqlat pane, the procs pane's CPU columns and batch output show.
+
+    ``cpu`` is derived with the view; ``procs`` and ``by_pid`` (the full rows)
+    when first read.
+    """
 
     # Fields derived from the sample's DETAIL tables (see bpftop.derive.derive).
-    DETAIL: ClassVar[tuple[str, ...]] = ("procs", "by_pid")
+    DETAIL: ClassVar[tuple[str, ...]] = ("cpu", "rows")
 
     system: SystemSched
-    procs: tuple[SchedRow, ...]
-    by_pid: Mapping[int, SchedRow]
+    cpu: Mapping[int, ProcCpu]  # the processes of ``procs``, lean
+    rows: LazyRows
     drops: Mapping[str, int] = field(default_factory=dict)
+
+    @cached_property
+    def procs(self) -> tuple[SchedRow, ...]:
+        """Every shown process's full row, most on-CPU time first."""
+        return self.rows.get()
+
+    @cached_property
+    def by_pid(self) -> Mapping[int, SchedRow]:
+        """``procs`` by pid."""
+        return {r.pid: r for r in self.procs}
 
 
 def wait_max_ns(cur_max: int, prev_max: int | None, slots: Sequence[int]) -> int | None:
@@ -215,6 +276,50 @@ def _system(prev: RunqlatSample | None, cur: RunqlatSample, interval_s: float | 
     )
 
 
+def _cpu(
+    cur: Sequence[ProcSched],
+    before: Mapping[int, ProcSched],
+    interval_s: float | None,
+    procs: Mapping[int, ProcMeta],
+    comm_re: re.Pattern[str] | None,
+) -> dict[int, ProcCpu]:
+    """Each shown process's lean figures: those ``--comm`` matches, exited ones only if active.
+
+    The same deltas as ``_row`` (a counter that went down: the entry was
+    evicted and re-created, so all of it counts), on plain numbers: this
+    runs for every process each refresh.
+    """
+    out: dict[int, ProcCpu] = {}
+    no_meta = ProcMeta(pid=0)
+    for c in cur:
+        pid = c.pid
+        meta = procs.get(pid) or no_meta
+        comm = meta.name or c.comm
+        if comm_re and not comm_re.search(comm):
+            continue
+        p = before.get(pid)
+        switches = c.vol_switches + c.invol_switches
+        if (
+            p is None
+            or c.rq_count < p.rq_count
+            or c.on_cpu_ns < p.on_cpu_ns
+            or (switches < p.vol_switches + p.invol_switches)
+        ):
+            on_cpu, count, wait = c.on_cpu_ns, c.rq_count, c.rq_wait_ns
+        else:
+            on_cpu, count = c.on_cpu_ns - p.on_cpu_ns, c.rq_count - p.rq_count
+            wait = c.rq_wait_ns - p.rq_wait_ns if c.rq_wait_ns >= p.rq_wait_ns else c.rq_wait_ns
+            switches -= p.vol_switches + p.invol_switches
+        if meta.exited and not (on_cpu or count or switches):
+            continue
+        out[pid] = ProcCpu(
+            pid, comm, meta.user, meta.cmdline, meta.exited,
+            None if not interval_s else 100.0 * on_cpu / (interval_s * 1e9),
+            on_cpu, c.on_cpu_ns, count, c.rq_count, wait / count if count else None,
+        )  # fmt: skip
+    return out
+
+
 def derive_runqlat(
     prev: RunqlatSample | None,
     cur: RunqlatSample,
@@ -224,20 +329,21 @@ def derive_runqlat(
 ) -> RunqlatView:
     """Derive the runqlat view from two samples (``prev`` None on the first tick)."""
     before = {p.pid: p for p in prev.procs} if prev else {}
-    rows = []
-    for p in cur.procs:
-        meta = procs.get(p.pid) or ProcMeta(pid=p.pid)
-        row = _row(p, before.get(p.pid), interval_s, meta)
-        if comm_re and not comm_re.search(row.comm):
-            continue
-        if row.exited and not (row.on_cpu_ns or row.rq_count or row.vol_switches or row.invol_switches):
-            continue
-        rows.append(row)
-    rows.sort(key=lambda r: (-r.on_cpu_ns, r.pid))
+    cpu = _cpu(cur.procs, before, interval_s, procs, comm_re)
+
+    def build() -> tuple[SchedRow, ...]:
+        rows = [
+            _row(p, before.get(p.pid), interval_s, procs.get(p.pid) or ProcMeta(pid=p.pid))
+            for p in cur.procs
+            if p.pid in cpu
+        ]
+        rows.sort(key=lambda r: (-r.on_cpu_ns, r.pid))
+        return tuple(rows)
+
     return RunqlatView(
         system=_system(prev, cur, interval_s),
-        procs=tuple(rows),
-        by_pid={r.pid: r for r in rows},
+        cpu=cpu,
+        rows=LazyRows(build),
         drops={
             "unmatched": cur.unmatched,
             "lost_tasks": cur.lost_tasks,
