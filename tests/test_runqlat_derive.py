@@ -209,7 +209,7 @@ def test_full_rows_are_built_only_when_read(monkeypatch):
     v = view()
     assert v.cpu[10].cpu_pct == pytest.approx(50.0) and v.system.busy_pct == pytest.approx(100.0)
     with pytest.raises(AssertionError, match="full row"):
-        v.procs
+        _ = v.procs
 
 
 def test_json_has_units_and_interval_and_cumulative_counts():

@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -83,6 +84,24 @@ def test_rates_over_an_interval():
     assert per_syscall["close"].errnos == (("EBADF", 20),)
     assert v.by_pid[200][0].top_errno == "EBADF"
     assert v.calls_per_s == 2010.0
+
+
+def test_header_totals_come_without_building_the_per_syscall_rows(monkeypatch):
+    import bpftop.derive.syscalls as syscalls
+
+    prev, cur = frame(sample(1.0, 1000, 10)), frame(sample(3.0, 500, 30))  # getppid restarted
+    built = derive(prev, cur).views["syscalls"]
+    assert built.calls_per_s == sum(r.calls for r in built.syscalls) / 2.0 == 260.0
+    assert built.errors_per_s == sum(r.errors for r in built.syscalls) / 2.0 == 10.0
+
+    def refuse(*args):
+        raise AssertionError("per-syscall rows were built")
+
+    monkeypatch.setattr(syscalls, "_syscall_rows", refuse)
+    v = derive(prev, cur).views["syscalls"]
+    assert (v.calls_per_s, v.errors_per_s) == (260.0, 10.0) and v.procs
+    with pytest.raises(AssertionError, match="per-syscall rows"):
+        _ = v.syscalls
 
 
 def test_eviction_restart_counts_new_value():

@@ -12,7 +12,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from bpftop.frame import CollectorStatus, Frame, HostInfo, ProcMeta
 from bpftop.registry import STEMS
@@ -107,6 +107,38 @@ class LazyViews(Mapping[str, Any]):
     def derived(self) -> frozenset[str]:
         """Stems whose views were derived so far."""
         return frozenset(self._views)
+
+
+T = TypeVar("T")
+
+
+class Once(Generic[T]):
+    """A value built the first time it is asked for, once, from any thread.
+
+    For the parts of a view only some panes show (per-process histograms and
+    percentiles, per-syscall rows): while no pane on screen reads them they
+    are never built (issue 23). Equal when the values are.
+    """
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build: Callable[[], T] | None = build
+        self._value: T | None = None
+        self._lock = threading.Lock()  # the UI and the sampling thread may both ask
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Once) and self.get() == other.get()
+
+    __hash__ = None  # type: ignore[assignment]  # filled in once, like a list
+
+    def __repr__(self) -> str:
+        return f"Once({'built' if self._build is None else 'not built'})"
+
+    def get(self) -> T:
+        """The value, built now if it was not yet."""
+        with self._lock:
+            if self._build is not None:
+                self._value, self._build = self._build(), None
+            return self._value  # type: ignore[return-value]  # set above
 
 
 def counter_delta(cur: int, prev: int | None) -> int:

@@ -10,9 +10,8 @@ log2 of microseconds; percentiles are returned in ns.
 from __future__ import annotations
 
 import re
-import threading
 from bisect import bisect_left
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import accumulate
@@ -20,7 +19,7 @@ from typing import ClassVar, NamedTuple
 
 from bpftop import hist
 from bpftop.collectors.runqlat import ProcSched, RunqlatSample
-from bpftop.derive import counter_delta, rate
+from bpftop.derive import Once, counter_delta, rate
 from bpftop.frame import ProcMeta
 
 US = 1000  # ns per histogram unit
@@ -88,35 +87,6 @@ class SystemSched(NamedTuple):
     busy_pct: float | None  # all CPUs, 100 = one CPU
 
 
-class LazyRows:
-    """The per-process ``SchedRow``s, built the first time they are asked for, once.
-
-    Their histograms, percentiles and maxima are most of the view's cost
-    (~20 us a process); the procs pane shows none of them, so while only it
-    is on screen they are never built (issue 23).
-    """
-
-    def __init__(self, build: Callable[[], tuple[SchedRow, ...]]) -> None:
-        self._build: Callable[[], tuple[SchedRow, ...]] | None = build
-        self._rows: tuple[SchedRow, ...] = ()
-        self._lock = threading.Lock()  # the UI and the sampling thread may both ask
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, LazyRows) and self.get() == other.get()
-
-    __hash__ = None  # type: ignore[assignment]  # mutable (filled in once), like a list
-
-    def __repr__(self) -> str:
-        return f"LazyRows({'built' if self._build is None else 'not built'})"
-
-    def get(self) -> tuple[SchedRow, ...]:
-        """The rows, most on-CPU time first."""
-        with self._lock:
-            if self._build is not None:
-                self._rows, self._build = self._build(), None
-            return self._rows
-
-
 @dataclass(frozen=True)
 class RunqlatView:
     """Everything the runqlat pane, the procs pane's CPU columns and batch output show.
@@ -130,7 +100,7 @@ class RunqlatView:
 
     system: SystemSched
     cpu: Mapping[int, ProcCpu]  # the processes of ``procs``, lean
-    rows: LazyRows
+    rows: Once[tuple[SchedRow, ...]]  # see Once: their histograms and percentiles are most of the cost
     drops: Mapping[str, int] = field(default_factory=dict)
 
     @cached_property
@@ -343,7 +313,7 @@ def derive_runqlat(
     return RunqlatView(
         system=_system(prev, cur, interval_s),
         cpu=cpu,
-        rows=LazyRows(build),
+        rows=Once(build),
         drops={
             "unmatched": cur.unmatched,
             "lost_tasks": cur.lost_tasks,

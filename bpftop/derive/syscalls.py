@@ -6,12 +6,13 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import ClassVar
 
 from bpftop import hist
 from bpftop.collectors.syscalls import SyscallsSample, SyscallTotals
 from bpftop.collectors.syscalls_table import syscall_name, table_for
-from bpftop.derive import counter_delta, rate
+from bpftop.derive import Once, counter_delta, rate
 from bpftop.derive.syscalls_pairs import Context, ProcRow, ProcSyscallRow, errno_name, proc_totals
 from bpftop.frame import ProcMeta
 
@@ -40,21 +41,37 @@ class SyscallRow:
     errnos: tuple[tuple[str, int], ...] = ()  # (name, interval count), most first
 
 
+Tables = tuple[tuple[SyscallRow, ...], tuple[SyscallRow, ...]]  # (syscalls, focus)
+
+
 @dataclass(frozen=True)
 class SyscallsView:
-    """Everything the syscall panes and batch output show."""
+    """Everything the syscall panes and batch output show.
+
+    ``syscalls`` and ``focus`` (rows per syscall, with percentiles) are built
+    when first read: the procs pane and the header show neither.
+    """
 
     # Fields derived from the sample's DETAIL tables (see bpftop.derive.derive).
     DETAIL: ClassVar[tuple[str, ...]] = ("procs", "by_pid")
 
-    syscalls: tuple[SyscallRow, ...]
+    tables: Once[Tables]
     procs: tuple[ProcRow, ...]
     by_pid: Mapping[int, tuple[ProcSyscallRow, ...]]
     focus_pid: int
-    focus: tuple[SyscallRow, ...]
     calls_per_s: float | None
     errors_per_s: float | None
     drops: Mapping[str, int] = field(default_factory=dict)
+
+    @cached_property
+    def syscalls(self) -> tuple[SyscallRow, ...]:
+        """Every syscall called so far, most calls this interval first."""
+        return self.tables.get()[0]
+
+    @cached_property
+    def focus(self) -> tuple[SyscallRow, ...]:
+        """Per syscall, only ``focus_pid`` (since it became the focus)."""
+        return self.tables.get()[1]
 
 
 def _at_most(value: float | None, limit: int) -> float | None:
@@ -102,6 +119,17 @@ def _syscall_rows(
     return tuple(rows)
 
 
+def _totals(cur: tuple[SyscallTotals, ...], prev: tuple[SyscallTotals, ...]) -> tuple[int, int]:
+    """Calls and errors of every syscall over the interval, as the rows would sum them."""
+    before = {s.nr: s for s in prev}
+    calls = errors = 0
+    for s in cur:
+        p = before.get(s.nr)
+        calls += counter_delta(s.calls, p.calls if p else None)
+        errors += counter_delta(s.errors, p.errors if p else None)
+    return calls, errors
+
+
 def derive_syscalls(
     prev: SyscallsSample | None,
     cur: SyscallsSample,
@@ -112,29 +140,33 @@ def derive_syscalls(
     """Derive the syscalls view from two samples (``prev`` None on the first tick)."""
     names = table_for(cur.arch)
     prev_errnos = {(e.pid, e.nr, e.errno): e.failures for e in prev.errnos} if prev else {}
-    # Interval errno counts, by (pid, nr) and by nr.
+    # Interval errno counts by (pid, nr).
     errs_by_pair: dict[tuple[int, int], dict[int, int]] = defaultdict(dict)
-    errs_by_nr: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for e in cur.errnos:
-        n = counter_delta(e.failures, prev_errnos.get((e.pid, e.nr, e.errno)))
-        errs_by_pair[(e.pid, e.nr)][e.errno] = n or 0
-        errs_by_nr[e.nr][e.errno] += n
+        errs_by_pair[(e.pid, e.nr)][e.errno] = counter_delta(
+            e.failures, prev_errnos.get((e.pid, e.nr, e.errno))
+        )
 
     prev_pairs = {(p.pid, p.nr): p for p in prev.procs} if prev else {}
     ctx = Context(prev_pairs, interval_s, names, errs_by_pair)
     proc_rows, by_pid = proc_totals(cur.procs, ctx, procs, comm_re)
 
-    syscalls = _syscall_rows(cur.syscalls, prev.syscalls if prev else None, interval_s, names, errs_by_nr)
-    same_focus = prev is not None and prev.focus_pid == cur.focus_pid
-    focus = _syscall_rows(cur.focus, prev.focus if same_focus and prev else None, interval_s, names, {})
-    total_calls = sum(r.calls for r in syscalls)
-    total_errors = sum(r.errors for r in syscalls)
+    def tables() -> Tables:
+        errs_by_nr: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        for (_, nr), counts in errs_by_pair.items():
+            for err, n in counts.items():
+                errs_by_nr[nr][err] += n
+        syscalls = _syscall_rows(cur.syscalls, prev.syscalls if prev else None, interval_s, names, errs_by_nr)
+        same_focus = prev is not None and prev.focus_pid == cur.focus_pid
+        focus = _syscall_rows(cur.focus, prev.focus if same_focus and prev else None, interval_s, names, {})
+        return tuple(sorted(syscalls, key=lambda r: (-r.calls, r.nr))), focus
+
+    total_calls, total_errors = _totals(cur.syscalls, prev.syscalls if prev else ())
     return SyscallsView(
-        syscalls=tuple(sorted(syscalls, key=lambda r: (-r.calls, r.nr))),
+        tables=Once(tables),
         procs=tuple(proc_rows),
         by_pid=by_pid,
         focus_pid=cur.focus_pid,
-        focus=focus,
         calls_per_s=rate(total_calls, interval_s),
         errors_per_s=rate(total_errors, interval_s),
         drops={
