@@ -105,7 +105,7 @@ class Engine:
         # (syscalls' syscall_latency) then loads as asked, not timing calls
         # until its first sample says otherwise; others act on it once open.
         for option, value in self._options.items():
-            _set_option(collector, option, value)
+            collector.set_option(option, value)
         try:
             collector.open(self.filters)
         except Exception as exc:  # any failure must stay in its pane
@@ -115,7 +115,7 @@ class Engine:
             return
         self._collectors[name] = collector
         for option, value in self._options.items():
-            _set_option(collector, option, value)
+            collector.set_option(option, value)
         self._status[name] = CollectorStatus(name, True, method=collector.method)
 
     @property
@@ -124,12 +124,10 @@ class Engine:
         return bool(self._collectors)
 
     def set_focus(self, pid: int) -> None:
-        """Ask collectors that support it to track one process in detail."""
+        """Ask the collectors to track one process in detail (those that can)."""
         with self._lock:
             for collector in self._collectors.values():
-                set_focus = getattr(collector, "set_focus", None)
-                if set_focus is not None:
-                    set_focus(pid)
+                collector.set_focus(pid)
 
     def set_option(self, name: str, value: object) -> None:
         """Pass a setting (``visible_pane``, ``bpf_stats``) to the collectors that take one.
@@ -138,7 +136,7 @@ class Engine:
         """
         self._options[name] = value
         for collector in list(self._collectors.values()):
-            _set_option(collector, name, value)
+            collector.set_option(name, value)
 
     def query(self, collector: str, *args: object) -> object:
         """Ask one running collector for on-demand detail (the bpf pane's Enter screens).
@@ -148,7 +146,7 @@ class Engine:
         """
         with self._lock:
             running = self._collectors.get(collector)
-            if running is None or not hasattr(running, "query"):
+            if running is None:
                 raise LookupError(f"{collector} is not running")
             return running.query(*args)
 
@@ -188,10 +186,9 @@ class Engine:
         # Exited processes appear in this frame with their last counts, then
         # their kernel entries go, so dead pids do not pile up in the maps.
         exited = {pid for pid, meta in procs.items() if meta.exited}
-        for collector in self._collectors.values():
-            forget = getattr(collector, "forget", None)
-            if forget is not None and exited:
-                forget(exited)
+        if exited:
+            for collector in self._collectors.values():
+                collector.forget(exited)
         return Frame(
             ts_ns=ts_ns,
             wall=wall,
@@ -224,9 +221,3 @@ class Engine:
                 collector.close()
             except Exception:  # one failing close must not keep the others attached
                 continue
-
-
-def _set_option(collector: Collector, name: str, value: object) -> None:
-    setter = getattr(collector, "set_option", None)
-    if setter is not None:
-        setter(name, value)

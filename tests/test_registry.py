@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bpftop import registry
+from bpftop.collectors.base import Collector
 from bpftop.panes.table import TablePane
 from bpftop.registry import PANES, STEMS
 
@@ -19,7 +20,8 @@ def test_stem_names_its_layers(name: str) -> None:
     stem = STEMS[name]
     assert stem.name == name
     collector = registry.resolve(stem.collector)
-    assert inspect.isclass(collector) and collector.name == name  # Collector is a protocol
+    # The engine calls set_focus, forget and set_option on each: the base has them as no-ops.
+    assert issubclass(collector, Collector) and collector.name == name
     assert callable(importlib.import_module(stem.deriver).derive_view)
     section = importlib.import_module(stem.section)
     assert callable(section.json_section) and callable(section.text_section)
@@ -52,3 +54,32 @@ def test_registry_imports_nothing_from_bpftop() -> None:
         for alias in node.names
     ]
     assert not [m for m in imported if m and m.startswith("bpftop")]
+
+
+def test_the_engine_calls_a_collector_s_defaults_without_probing() -> None:
+    from bpftop.collectors.base import Filters
+    from bpftop.engine import Engine
+
+    class Bare(Collector):
+        name = "bare"
+        method = "test"
+
+        def open(self, filters: Filters) -> None:
+            pass
+
+        def sample(self) -> object:
+            return None
+
+        def pids(self, sample: object) -> set[int]:
+            return set()
+
+        def close(self) -> None:
+            pass
+
+    engine = Engine([], Filters())
+    engine._collectors["bare"] = Bare()
+    engine.set_focus(42)
+    engine.set_option("visible_pane", "procs")
+    with pytest.raises(LookupError, match="answers no queries"):
+        engine.query("bare", "prog", 1)
+    Bare().forget({1})

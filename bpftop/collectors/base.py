@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T", bound=tuple[Any, ...])  # NamedTuple rows
 C_DIR = Path(__file__).resolve().parent.parent / "c"
@@ -78,20 +79,53 @@ class Evictions:
         return shown
 
 
-class Collector(Protocol):
-    """A source of samples. ``open`` may raise; the engine then shows why."""
+class Collector(ABC):
+    """A source of samples. ``open`` may raise; the engine then shows why.
+
+    The engine calls every member on every collector: what a collector has
+    nothing to do for (``set_focus``, ``forget``, ``set_option``, ``query``)
+    is a no-op here, so a collector overrides only what it acts on.
+
+    Attributes:
+        name: the collector's stem (``registry.STEMS``).
+        method: the hook family that loaded (``tp_btf``, ...), "" until open.
+    """
 
     name: str
     method: str
 
+    @abstractmethod
     def open(self, filters: Filters) -> None:
         """Load and attach; raise ``BpfError`` (or ``OSError``) with the reason."""
 
+    @abstractmethod
     def sample(self) -> Any:
         """Return a frozen dataclass of cumulative counters, stamped with CLOCK_MONOTONIC."""
 
+    @abstractmethod
     def pids(self, sample: Any) -> set[int]:
         """Pids the sample mentions, for process metadata."""
 
+    @abstractmethod
     def close(self) -> None:
         """Detach and free everything; safe to call twice."""
+
+    def set_focus(self, pid: int) -> None:
+        """Track one process in detail (0: none); most keep per-process figures anyway."""
+
+    def forget(self, pids: set[int]) -> None:
+        """Drop the kernel's entries of processes that have exited; nothing kept per process here."""
+
+    def set_option(self, name: str, value: object) -> None:
+        """Take a setting (``visible_pane``, ``syscall_latency``, ...); this one takes none.
+
+        Called from the UI thread: store it and act at the next ``sample``.
+        """
+
+    def query(self, *args: Any, **kwargs: Any) -> Any:
+        """On-demand detail (the bpf pane's Enter screens).
+
+        Raises:
+            LookupError: this collector answers no queries.
+        """
+        raise LookupError(f"{self.name} answers no queries")

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
-from bpftop.collectors.base import Filters, header_defines, sorted_rows
+from bpftop.collectors.base import Collector, Filters, header_defines, sorted_rows
 
 DEFS = header_defines("biolat.h")
 HIST_SLOTS = DEFS["BIOLAT_HIST_SLOTS"]
@@ -210,7 +210,7 @@ def rq_in_second_arg() -> bool:
     return (major, minor) < (5, 11)
 
 
-class BiolatCollector:
+class BiolatCollector(Collector):
     """Loads ``biolat.bpf.o`` and samples its maps."""
 
     name = "biolat"

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from bpftop.collectors.base import Filters
+from bpftop.collectors.base import Collector, Filters
 from bpftop.privileges import CAP_SYS_ADMIN, effective_caps
 
 # bpftop.bpf (and so cffi) is imported inside the methods: the sample types
@@ -121,7 +121,7 @@ def _owners(ids: set[int] | None, comms: dict[int, str]) -> tuple[tuple[int, str
     return tuple((pid, comms.get(pid, "")) for pid in sorted(ids or ()))
 
 
-class BpfstatsCollector:
+class BpfstatsCollector(Collector):
     """The ``bpf`` pane's source."""
 
     name = "bpfstats"

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
-from bpftop.collectors.base import Filters, header_defines
+from bpftop.collectors.base import Collector, Filters, header_defines
 from bpftop.collectors.cpu_fence import switch_every_cpu_soon
 
 logger = logging.getLogger(__name__)
@@ -163,7 +163,7 @@ def _values(dump: Any) -> tuple[bytes, int]:
     return dump.values, dump.ncpu
 
 
-class PmcCollector:
+class PmcCollector(Collector):
     """Opens the perf events, runs pmc's part of ``sched.bpf.o`` and samples both."""
 
     name = "pmc"

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
-from bpftop.collectors.base import Evictions, Filters, header_defines, sorted_rows
+from bpftop.collectors.base import Collector, Evictions, Filters, header_defines, sorted_rows
 
 DEFS = header_defines("runqlat.h")
 HIST_SLOTS = DEFS["RUNQLAT_HIST_SLOTS"]
@@ -166,7 +166,7 @@ def decode_procs(keys: bytes, values: bytes, hists: dict[int, tuple[int, ...]]) 
     return rows
 
 
-class RunqlatCollector:
+class RunqlatCollector(Collector):
     """Runs runqlat's part of ``sched.bpf.o`` and samples its maps."""
 
     name = "runqlat"

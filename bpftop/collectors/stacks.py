@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
-from bpftop.collectors.base import Filters
+from bpftop.collectors.base import Collector, Filters
 from bpftop.collectors.stacks_reader import COUNTER_NAMES, StackReader
 
 STACKS_PANE = "stacks"  # off-CPU stacks are taken while this pane is on screen (or asked for)
@@ -176,7 +176,7 @@ class _Totals:
         return self._snapshot
 
 
-class StacksCollector:
+class StacksCollector(Collector):
     """Loads profile.bpf.o and offcpu.bpf.o and turns their maps into ``StacksSample``s."""
 
     name = "stacks"

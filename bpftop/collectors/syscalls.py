@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
-from bpftop.collectors.base import Evictions, Filters, header_defines, sorted_rows
+from bpftop.collectors.base import Collector, Evictions, Filters, header_defines, sorted_rows
 
 DEFS = header_defines("syscalls.h")
 HIST_SLOTS = DEFS["SYSCALLS_HIST_SLOTS"]
@@ -162,7 +162,7 @@ def decode_errnos(keys: bytes, values: bytes) -> tuple[SyscallErrno, ...]:
     )
 
 
-class SyscallsCollector:
+class SyscallsCollector(Collector):
     """Loads ``syscalls.bpf.o`` and samples its maps."""
 
     name = "syscalls"

@@ -38,7 +38,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from bpftop.collectors.base import Filters, header_defines
+from bpftop.collectors.base import Collector, Filters, header_defines
 from bpftop.collectors.tcp_owner import OwnerWalk
 
 DEFS = header_defines("tcp.h")
@@ -163,7 +163,7 @@ class TcpSample:
     lost_procs: int = 0
 
 
-class TcpCollector:
+class TcpCollector(Collector):
     """Loads ``tcp.bpf.o``, samples its maps and drains its ring buffer.
 
     Args:
