@@ -1,10 +1,10 @@
 """The interactive dashboard: a Textual app fed by a frame source.
 
-A thread of its own owns the source: every ``delay_s`` it calls ``source.tick()``
-and ``derive`` (both off the event loop) and posts ``FrameReady``, which a
-busy UI coalesces so it only ever renders the newest frame. Focus changes for
-the process screen are handed to the same thread, so ``set_focus`` never
-blocks the UI and never races a tick.
+A thread of its own owns the source: every ``delay_s`` it calls
+``source.advance()`` and ``derive`` (both off the event loop) and posts
+``FrameReady``, which a busy UI coalesces so it only ever renders the newest
+frame. Focus changes for the process screen are handed to the same thread, so
+``set_focus`` never blocks the UI and never races a tick.
 
 Pause freezes the display, not the sampling: ticks go on, so the first frame
 shown after resuming has rates over one normal interval rather than over the
@@ -27,7 +27,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from textual import events
 from textual.app import App
@@ -40,7 +39,6 @@ from textual.widgets import Input
 
 from bpftop.derive import Derived, LazyViews, derive
 from bpftop.exiting import ExitGuard
-from bpftop.frame import CollectorStatus, Frame
 from bpftop.panes.header import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 from bpftop.panes.help import CURSOR_BINDINGS, HelpScreen
 from bpftop.panes.histogram import HISTOGRAM_BINDINGS
@@ -50,8 +48,8 @@ from bpftop.panes.process import ProcessScreen
 from bpftop.panes.procs import ProcTable
 from bpftop.panes.table import TablePane
 from bpftop.panes.timeline import REPLAY_BINDINGS, REPLAY_HELP, Timeline, replay_command
-from bpftop.record.replay import ReplaySource
 from bpftop.registry import PANE_ORDER, PANES, resolve
+from bpftop.source import Source
 from bpftop.terminal import HangupAwareDriver, HangupWatch, terminal_lost
 
 # How often the app checks that its terminal is still there (besides waking
@@ -64,25 +62,6 @@ TERMINAL_LOST_EXIT = 129
 FREEZE_AFTER_TICKS = 2
 # `+`/`-` step through these intervals.
 DELAYS_S = (0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
-
-
-class FrameSource(Protocol):
-    """What the app needs from the engine (or a replay, or a test fake)."""
-
-    delay_s: float
-
-    @property
-    def status(self) -> tuple[CollectorStatus, ...]:
-        """Per collector."""
-
-    def tick(self) -> Frame:
-        """Sample once; may block on the kernel, so only the worker thread calls it."""
-
-    def set_focus(self, pid: int) -> None:
-        """Track one process in detail (0: none)."""
-
-    def close(self) -> None:
-        """Release everything; must be safe to call twice."""
 
 
 class FrameReady(Message):
@@ -166,7 +145,7 @@ class BpftopApp(App[None]):
 
     def __init__(
         self,
-        source: FrameSource,
+        source: Source,
         pane: str = "procs",
         comm: str = "",
         delay_s: float | None = None,
@@ -195,7 +174,7 @@ class BpftopApp(App[None]):
         self._last_error = ""
         self._too_small: TooSmallScreen | None = None
         # Replay: the playback controls; the worker ticks at once after a move.
-        self.replay = source if isinstance(source, ReplaySource) else None
+        self.replay = source.replay
         self._tick_now = False
         self._tty_fd = -1
         self.shown_pane = ""  # what pane_shown last told the source
@@ -295,19 +274,16 @@ class BpftopApp(App[None]):
     def _tick_loop(self) -> None:
         if not self._open_source():
             return
-        prev: Frame | None = None
         ticks = 0
         while not self._stop.is_set():
             started = time.monotonic()
             self._tick_now = False
             self._apply_focus()
             try:
-                frame = self.source.tick()
-                # A replay derives against the frame recorded before this one
-                # and returns the same frame while paused (nothing to redo).
-                before = self.replay.frame_before() if self.replay is not None else prev
-                detail = self.replay.detail(self.comm) if self.replay is not None else None
-                derived = derive(before, frame, self.comm, detail) if frame is not prev else None
+                # The source says what to derive (a replay: against the frame
+                # recorded before; the same frame again while paused: nothing).
+                step = self.source.advance(self.comm)
+                derived = derive(step.prev, step.cur, self.comm, step.detail) if step.fresh else None
                 if derived is not None and isinstance(derived.views, LazyViews):
                     # Here, off the event loop: what the screen shows; others when read.
                     shown = PANES.get(self.shown_pane)  # a process's screen shows every view
@@ -317,7 +293,6 @@ class BpftopApp(App[None]):
             except Exception as exc:
                 self._post(TickFailed(f"{type(exc).__name__}: {exc}"))
             else:
-                prev = frame
                 if derived is not None:
                     self._post(FrameReady(derived))
                 ticks += 1
@@ -366,7 +341,7 @@ class BpftopApp(App[None]):
     def on_frame_ready(self, message: FrameReady) -> None:
         """Show the frame unless paused; keep it for when the pause ends."""
         self._latest = message.derived
-        self.record_label = getattr(self.source, "record_label", "")
+        self.record_label = self.source.record_label
         if not self.paused:
             self._apply(message.derived)
 
@@ -414,8 +389,7 @@ class BpftopApp(App[None]):
 
     def replay_moved(self) -> None:
         """The playback moved or changed speed: show it, and tick now."""
-        if self.replay is not None:
-            self.record_label = self.replay.record_label
+        self.record_label = self.source.record_label
         self._tick_now = True
         self._wake.set()
 
@@ -463,7 +437,7 @@ class BpftopApp(App[None]):
     @property
     def source_is_live(self) -> bool:
         """Whether the source can be asked for on-demand detail (the kernel; not a replay)."""
-        return callable(getattr(self.source, "query", None))
+        return self.source.live
 
     def query_source(self, collector: str, *args: object) -> object:
         """Ask one collector of a live source for detail; call from a worker thread.
@@ -471,20 +445,17 @@ class BpftopApp(App[None]):
         Raises:
             LookupError: that collector is not running.
         """
-        return self.source.query(collector, *args)  # type: ignore[attr-defined]
+        return self.source.query(collector, *args)
 
     def pane_shown(self, name: str) -> None:
-        """Tell the source which pane is on screen (replays and fakes may not care)."""
+        """Tell the source which pane is on screen (a replay does not care)."""
         self.shown_pane = name
-        set_option = getattr(self.source, "set_option", None)
-        if set_option is not None:
-            set_option("visible_pane", name)
+        self.source.set_option("visible_pane", name)
         self._sync_syscall_latency()
 
     def _sync_syscall_latency(self, width: int | None = None) -> None:
         """Time syscalls only while what is on screen shows their latency (a process's screen does)."""
-        set_option = getattr(self.source, "set_option", None)
-        if set_option is None or not self.shown_pane:
+        if not self.shown_pane:
             return
         wanted = self.shown_pane == "process"
         if not wanted:
@@ -494,7 +465,7 @@ class BpftopApp(App[None]):
             wanted = pane is not None and pane.shows_syscall_latency(width or self.size.width)
         if wanted != self.syscall_latency:
             self.syscall_latency = wanted
-            set_option("syscall_latency", wanted)
+            self.source.set_option("syscall_latency", wanted)
 
     def on_open_process(self, message: OpenProcess) -> None:
         """Open a process's screen (any pane's Enter on a process posts this message).

@@ -19,6 +19,7 @@ from bpftop.engine import Engine
 from bpftop.exiting import ExitGuard
 from bpftop.privileges import privilege_problem
 from bpftop.registry import PANE_ORDER, PANES, collectors_for
+from bpftop.source import Source
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 PROFILE_WRITE_S = 10.0  # after Ctrl-C, what `profile` may take to finish writing
@@ -217,7 +218,7 @@ def _report_nothing_running(engine: Engine, writer: Any) -> None:
         discard_if_empty(writer)
 
 
-def _run_batch(source: Any, args: argparse.Namespace) -> None:
+def _run_batch(source: Source, args: argparse.Namespace) -> None:
     """``--once``, ``-b`` and ``--json``: text or JSON lines until done or interrupted."""
     from bpftop.batch import run_batch
 
@@ -293,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(
     engine: Engine,
-    source: Any,
+    source: Source,
     writer: Any,
     args: argparse.Namespace,
     panes: tuple[str, ...],
@@ -313,7 +314,7 @@ def _run(
 
 
 def _run_dashboard(
-    source: Any,
+    source: Source,
     engine: Engine,
     writer: Any,
     args: argparse.Namespace,
@@ -348,7 +349,7 @@ def _run_dashboard(
 
 def _recording(
     args: argparse.Namespace, engine: Engine, collectors: list[str], batch: bool
-) -> tuple[Any, Any]:
+) -> tuple[Source, Any]:
     """``--record FILE``: the file is created before anything loads, so its errors come first."""
     from bpftop.record.commands import open_writer
     from bpftop.record.source import RecordingSource

@@ -27,6 +27,7 @@ from bpftop.frame import CollectorStatus, Frame, HostInfo
 from bpftop.privileges import NOT_ROOT_HINT, privilege_problem
 from bpftop.procinfo import ProcInfo
 from bpftop.registry import STEMS, resolve
+from bpftop.source import Source
 
 
 def _factory(path: str) -> Callable[[], Collector]:
@@ -53,8 +54,8 @@ def host_info() -> HostInfo:
     )
 
 
-class Engine:
-    """Owns the collectors. Thread-safe: ``tick`` and ``close`` share a lock."""
+class Engine(Source):
+    """The live source: owns the collectors. Thread-safe: ``tick`` and ``close`` share a lock."""
 
     def __init__(self, names: list[str], filters: Filters, delay_s: float = 1.0) -> None:
         self.filters = filters
@@ -117,6 +118,11 @@ class Engine:
         for option, value in self._options.items():
             collector.set_option(option, value)
         self._status[name] = CollectorStatus(name, True, method=collector.method)
+
+    @property
+    def live(self) -> bool:
+        """The kernel is behind the engine: ``query`` can answer."""
+        return True
 
     @property
     def any_running(self) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from bpftop.collectors.syscalls import HIST_SLOTS, ProcSyscall, SyscallErrno, SyscallsSample, SyscallTotals
 from bpftop.frame import CollectorStatus, Frame, HostInfo, ProcMeta
+from bpftop.source import Source
 
 NR = {"read": 0, "write": 1, "openat": 257, "futex": 202}
 
@@ -41,7 +42,7 @@ HOST = HostInfo(hostname="testhost", kernel="6.8.0-test", machine="x86_64", ncpu
 WALL0 = 1_000.0 + 3 * 86400 + 4 * 3600 + 5 * 60
 
 
-class FakeSource:
+class FakeSource(Source):
     """Frames with growing counters; records ``set_focus`` calls.
 
     Args:
@@ -59,7 +60,7 @@ class FakeSource:
         self._exit_tick: dict[int, int] = {}
         self._lock = threading.Lock()
         if failed:
-            self.status: tuple[CollectorStatus, ...] = (
+            self._status: tuple[CollectorStatus, ...] = (
                 CollectorStatus(
                     "syscalls",
                     False,
@@ -68,7 +69,12 @@ class FakeSource:
                 ),
             )
         else:
-            self.status = (CollectorStatus("syscalls", True, method="tp_btf"),)
+            self._status = (CollectorStatus("syscalls", True, method="tp_btf"),)
+
+    @property
+    def status(self) -> tuple[CollectorStatus, ...]:
+        """The syscalls collector's, failed or not."""
+        return self._status
 
     def kill(self, pid: int) -> None:
         """The process stops counting now; it is reported exited for 2 ticks, then gone."""

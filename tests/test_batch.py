@@ -5,15 +5,21 @@ import json
 
 from bpftop.batch import run_batch, text_tables, to_json
 from bpftop.derive import derive
+from bpftop.source import Source
 from tests.test_syscalls_derive import frame, sample
 
 
-class ListSource:
+class ListSource(Source):
+    status = ()
+
     def __init__(self, frames):
         self.frames = list(frames)
 
     def tick(self):
         return self.frames.pop(0)
+
+    def close(self):
+        pass
 
 
 def test_json_has_interval_rate_and_cumulative_with_units():

@@ -14,6 +14,7 @@ from bpftop.frame import CollectorStatus, Frame, HostInfo, ProcMeta
 from bpftop.panes.biolat import BiolatPane, DiskHistogram, ProcIOTable
 from bpftop.panes.header import Readout
 from bpftop.panes.process import ProcessScreen
+from bpftop.source import Source
 
 SIZE = (80, 24)
 VDA, LOOP0 = 253 << 20, 7 << 20
@@ -34,7 +35,7 @@ def disk_op(
     return DiskOpTotals(dev, name, op, False, ios * n, ios * n * 4096, sums, maxima, hists)  # type: ignore[arg-type]
 
 
-class FakeBiolatSource:
+class FakeBiolatSource(Source):
     """One virtual second per tick: vda reads and writes, loop0 flushes, two processes."""
 
     def __init__(self, failed: bool = False) -> None:
@@ -43,11 +44,15 @@ class FakeBiolatSource:
         self.focus_calls: list[int] = []
         self._lock = threading.Lock()
         if failed:
-            self.status = (
+            self._status = (
                 CollectorStatus("biolat", False, error="no BTF", hint="build the kernel with BTF"),
             )
         else:
-            self.status = (CollectorStatus("biolat", True, method="tp_btf"),)
+            self._status = (CollectorStatus("biolat", True, method="tp_btf"),)
+
+    @property
+    def status(self) -> tuple[CollectorStatus, ...]:
+        return self._status
 
     def set_focus(self, pid: int) -> None:
         self.focus_calls.append(pid)

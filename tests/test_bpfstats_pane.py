@@ -28,6 +28,8 @@ SIZE = (100, 30)
 class FakeBpfSource(FakeSource):
     """Three programs (one bpftop's own, one busy) and two maps; answers detail queries."""
 
+    live = True
+
     def __init__(self) -> None:
         super().__init__(delay_s=0.05)
         self.options: list[tuple[str, object]] = []
@@ -136,7 +138,7 @@ async def test_enter_opens_program_and_map_screens() -> None:
 class ReplayLikeSource(FakeBpfSource):
     """The same frames from a source that cannot ask the kernel (as a replay)."""
 
-    query = None  # type: ignore[assignment]
+    live = False
 
 
 async def test_program_screen_says_a_replay_cannot_read_the_kernel() -> None:

@@ -8,6 +8,7 @@ import pytest
 from conftest import scaled
 
 from bpftop import cli, engine
+from bpftop.source import Source
 from tests.test_record_compat import FIXTURE
 
 
@@ -151,7 +152,7 @@ def test_bpf_pane_with_cap_bpf_and_perfmon_asks_for_cap_sys_admin(drop):
     assert "CAP_SYS_ADMIN" in hint and "grant CAP_BPF and CAP_PERFMON" not in hint, proc.stderr
 
 
-class _OptionsEngine:
+class _OptionsEngine(Source):
     """Records the options set before ``open``; nothing can run, so main stops there."""
 
     made: list["_OptionsEngine"] = []
@@ -172,6 +173,9 @@ class _OptionsEngine:
     def open(self, only=None):
         self.at_open = self.at_open or dict(self.options)
         return ()
+
+    def tick(self):
+        raise AssertionError("nothing runs")
 
     def close(self):
         pass

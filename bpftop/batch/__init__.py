@@ -19,6 +19,7 @@ from bpftop.batch import procs
 from bpftop.batch.common import num
 from bpftop.derive import Derived
 from bpftop.registry import STEMS
+from bpftop.source import Source
 from bpftop.textsafe import printable
 
 
@@ -88,7 +89,7 @@ def text_tables(d: Derived, pane: str | None, limit: int = 20) -> list[Any]:
 
 
 def run_batch(
-    source: Any,
+    source: Source,
     *,
     iterations: int,
     delay_s: float,
@@ -101,15 +102,13 @@ def run_batch(
     from bpftop.derive import derive
 
     console = SafeConsole(file=out, soft_wrap=False, width=None if out is None else 160)
-    prev = source.tick()
+    source.advance(comm)  # the first frame has no rates: nothing to print
     next_at = time.monotonic()
     for _ in range(iterations):
         next_at += delay_s
         time.sleep(max(0.0, next_at - time.monotonic()))
-        cur = source.tick()
-        detail = getattr(source, "detail", None)  # a replay's per-process figures
-        d = derive(prev, cur, comm, detail(comm) if detail is not None else None)
-        prev = cur
+        step = source.advance(comm)
+        d = derive(step.prev, step.cur, comm, step.detail)
         if as_json:
             line = json.dumps(to_json(d, pane), separators=(",", ":"))
             if out is None:

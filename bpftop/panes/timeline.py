@@ -20,7 +20,7 @@ from textual.widgets import Input, Static
 
 from bpftop.panes.header import Readout
 from bpftop.record.attime import AT_HELP, duration_text
-from bpftop.record.replay import ReplaySource
+from bpftop.source import ReplayControls
 
 REPLAY_BINDINGS: list[BindingType] = [
     Binding("[", "replay('step', -1)", "Back", show=False, tooltip="replay: previous frame (pauses)"),
@@ -47,7 +47,7 @@ REPLAY_HELP: list[BindingType] = [
 ]
 
 
-def timeline_text(source: ReplaySource, width: int, detail_s: float | None = None) -> Text:
+def timeline_text(source: ReplayControls, width: int, detail_s: float | None = None) -> Text:
     """``▶ 2x  2024-05-01 14:03:22  ━━━━╸────  12:34/1:00:00  frame 754/3600``.
 
     ``detail_s``: per-process figures span that many seconds here (a recording
@@ -81,7 +81,7 @@ class Timeline(Readout):
     Timeline { height: 1; background: $panel; color: $foreground; }
     """
 
-    def __init__(self, source: ReplaySource) -> None:
+    def __init__(self, source: ReplayControls) -> None:
         super().__init__("", id="timeline")
         self.source = source
 
@@ -90,8 +90,8 @@ class Timeline(Readout):
         for name in ("derived", "record_label"):
             self.watch(self.app, name, self.refresh_state, init=False)
         self.refresh_state()
-        for damage in self.source.recording.damage:
-            self.app.notify(damage.describe(), title="recording damaged", severity="warning", timeout=15)
+        for damage in self.source.damage:
+            self.app.notify(damage, title="recording damaged", severity="warning", timeout=15)
 
     def on_resize(self) -> None:
         """The bar fills the width."""
@@ -133,7 +133,7 @@ class GoToScreen(ModalScreen[str]):
         self.dismiss("")
 
 
-def replay_command(app: Any, source: ReplaySource, command: str, amount: float) -> None:
+def replay_command(app: Any, source: ReplayControls, command: str, amount: float) -> None:
     """What a replay key does: ``play``, ``step`` N frames, ``jump`` N s, ``speed`` ±1, ``goto``.
 
     Args:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from bpftop.derive import Derived, derive
 from bpftop.frame import CollectorStatus, Frame
@@ -19,6 +18,7 @@ from bpftop.record.attime import clock_text, frame_at
 from bpftop.record.detail import detail_pair
 from bpftop.record.errors import FrameDecodeError
 from bpftop.record.reader import Recording
+from bpftop.source import Interval, PlaybackState, ReplayControls, Source
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 
@@ -83,7 +83,7 @@ class DetailFrames:
             del self._frames[i]
 
 
-class ReplayFrames:
+class ReplayFrames(Source):
     """Every frame from ``start`` on, in order, one per ``tick`` (batch output).
 
     Args:
@@ -94,7 +94,7 @@ class ReplayFrames:
     def __init__(self, recording: Recording, start: int = 0) -> None:
         self.recording = recording
         self.delay_s = recording.delay_s
-        self.status: tuple[CollectorStatus, ...] = ()
+        self._status: tuple[CollectorStatus, ...] = ()
         self._frames = recording.frames(start)
         self._detail = DetailFrames(recording)
 
@@ -110,52 +110,37 @@ class ReplayFrames:
             raise EndOfRecording from None
         self._detail.observe(index, frame)
         self._detail.prepare(index)
-        self.status = frame.status
+        self._status = frame.status
         return frame
+
+    @property
+    def status(self) -> tuple[CollectorStatus, ...]:
+        """Collector statuses as recorded in the frame ``tick`` returned last."""
+        return self._status
+
+    def advance(self, comm: str = "") -> Interval:
+        """The next frame against the one before, with the per-process figures it takes."""
+        interval = super().advance(comm)
+        return Interval(interval.prev, interval.cur, self.detail(comm), interval.fresh)
 
     def detail(self, comm: str = "") -> Derived | None:
         """Per-process figures for the frame ``tick`` returned last (see ``DetailFrames``)."""
         return self._detail.derived(comm)
 
-    def set_focus(self, pid: int) -> None:
-        """Nothing to do: the focus data is whatever was recorded."""
-
     def close(self) -> None:
         """The caller closes the recording."""
 
 
-@dataclass(frozen=True)
-class PlaybackState:
-    """Where the playback is, for the timeline.
-
-    Attributes:
-        index: frame shown (index into ``Recording.entries``).
-        count: frames in the recording.
-        wall: epoch seconds of the frame shown.
-        elapsed_s: seconds since the first frame.
-        duration_s: seconds from the first frame to the last.
-        speed: playback speed (1: real time).
-        playing: the clock is running.
-    """
-
-    index: int
-    count: int
-    wall: float
-    elapsed_s: float
-    duration_s: float
-    speed: float
-    playing: bool
-
-
-class ReplaySource:
+class ReplaySource(Source):
     """The dashboard's frame source in replay: a playback clock over a recording.
 
     ``tick`` returns the frame at the playback clock: the clock runs at
-    ``speed`` times real time while playing and stops at the end. The app derives
-    each frame against ``frame_before()``, the frame recorded just before it, so
-    rates are the recorded interval's whatever the speed. Controls are called
-    from the UI thread; ``tick`` (the only one to read frames from the file)
-    from the app's worker thread.
+    ``speed`` times real time while playing and stops at the end. ``advance``
+    says to derive each frame against ``frame_before()``, the frame recorded
+    just before it, so rates are the recorded interval's whatever the speed.
+    The controls (``replay``: this source itself) are called from the UI
+    thread; ``tick`` (the only one to read frames from the file) from the
+    app's worker thread.
 
     Args:
         recording: an open recording with at least one frame.
@@ -248,6 +233,21 @@ class ReplaySource:
         self._before, self._status = before, frame.status
         return frame
 
+    def advance(self, comm: str = "") -> Interval:
+        """The frame at the playback clock against the one recorded before it (not the one shown before)."""
+        interval = super().advance(comm)
+        return Interval(self._before, interval.cur, self.detail(comm), interval.fresh)
+
+    @property
+    def replay(self) -> ReplayControls:
+        """This source is its own playback controls."""
+        return self
+
+    @property
+    def damage(self) -> tuple[str, ...]:
+        """What of the recording was found damaged so far, one line each."""
+        return tuple(damage.describe() for damage in self.recording.damage)
+
     def frame_before(self) -> Frame | None:
         """The frame recorded just before the one ``tick`` returned last."""
         return self._before
@@ -255,9 +255,6 @@ class ReplaySource:
     def detail(self, comm: str = "") -> Derived | None:
         """Per-process figures for the frame ``tick`` returned last (see ``DetailFrames``)."""
         return self._detail.derived(comm)
-
-    def set_focus(self, pid: int) -> None:
-        """Nothing to do: the focus data is whatever was recorded."""
 
     def close(self) -> None:
         """Close the recording."""
