@@ -223,3 +223,31 @@ def test_process_totals_add_up_their_syscall_rows(before, after, shuffle, exited
     assert all(
         pid in shown or (pid in exited and not sum(r.calls for r in v.by_pid[pid])) for pid in v.by_pid
     )
+
+
+def test_decode_hists_folds_cpus_and_skips_untimed_slots():
+    from bpftop.collectors.syscalls import HIST_FIELDS, decode_hists
+
+    def cpu_row(calls, errors, total, mx, slots=()):
+        row = [calls, errors, total, mx] + [0] * HIST_SLOTS
+        for slot, n in slots:
+            row[4 + slot] = n
+        assert len(row) == HIST_FIELDS
+        return row
+
+    table = {  # nr -> one row per CPU (2 CPUs)
+        0: (cpu_row(0, 0, 0, 0), cpu_row(0, 0, 0, 0)),  # never called: left out
+        3: (cpu_row(5, 5, 0, 0), cpu_row(2, 1, 0, 0)),  # counted, not timed
+        39: (cpu_row(4, 0, 800, 300, [(8, 4)]), cpu_row(0, 0, 0, 0)),  # timed on CPU 0 only
+        110: (cpu_row(3, 0, 900, 400, [(8, 2), (9, 1)]), cpu_row(6, 1, 700, 500, [(9, 6)])),
+    }
+    count = 111
+    words = [w for nr in range(count) for row in table.get(nr, (cpu_row(0, 0, 0, 0),) * 2) for w in row]
+    values = b"".join(w.to_bytes(8, "little") for w in words)
+    got = {t.nr: t for t in decode_hists(values, count, 2)}
+    assert sorted(got) == [3, 39, 110]
+    assert (got[3].calls, got[3].errors, got[3].hist) == (7, 6, (0,) * HIST_SLOTS)
+    assert got[39].hist == hist_with(8, 4) and got[39].max_ns == 300
+    t = got[110]
+    assert (t.calls, t.errors, t.total_ns, t.max_ns) == (9, 1, 1600, 500)
+    assert (t.hist[8], t.hist[9], sum(t.hist)) == (2, 7, 9)

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
-from bpftop.collectors.base import Collector, Evictions, Filters, header_defines, sorted_rows
+from bpftop.collectors.base import Collector, Evictions, Filters, header_defines, sorted_rows, tuple_maker
 
 DEFS = header_defines("runqlat.h")
 HIST_SLOTS = DEFS["RUNQLAT_HIST_SLOTS"]
@@ -137,9 +137,13 @@ def decode_hists(keys: bytes, values: bytes) -> dict[int, tuple[int, ...]]:
     }
 
 
+_NEW_PROC = tuple_maker(ProcSched)
+
+
 def decode_procs(keys: bytes, values: bytes, hists: dict[int, tuple[int, ...]]) -> list[ProcSched]:
     """The ``procs`` LRU hash dump, each row with its histogram when the kernel kept one."""
     kthread = DEFS["RUNQLAT_KTHREAD"]
+    new = _NEW_PROC
     rows = []
     for (pid,), value in zip(U32.iter_unpack(keys), PROC_VAL.iter_unpack(values), strict=True):
         # faults and migrations are the pmc collector's (collectors/pmc_sched.py)
@@ -148,21 +152,9 @@ def decode_procs(keys: bytes, values: bytes, hists: dict[int, tuple[int, ...]]) 
         )
         name = comm.split(b"\0", 1)[0].decode("utf-8", "replace")
         rows.append(
-            ProcSched(
-                pid,
-                name,
-                bool(flags & kthread),
-                on_cpu,
-                rq_wait,
-                rq_count,
-                rq_max,
-                vol,
-                invol,
-                off_blocked,
-                off_preempted,
-                hists.get(pid, ()),
-            )
-        )
+            new((pid, name, bool(flags & kthread), on_cpu, rq_wait, rq_count, rq_max, vol, invol,
+                 off_blocked, off_preempted, hists.get(pid, ())))
+        )  # fmt: skip
     return rows
 
 

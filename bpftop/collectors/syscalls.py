@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
-from bpftop.collectors.base import Collector, Evictions, Filters, header_defines, sorted_rows
+from bpftop.collectors.base import Collector, Evictions, Filters, header_defines, tuple_maker
 
 DEFS = header_defines("syscalls.h")
 HIST_SLOTS = DEFS["SYSCALLS_HIST_SLOTS"]
@@ -115,6 +115,12 @@ class SyscallsSample:
     lost_errnos: int = 0
 
 
+_NEW_PAIR = tuple_maker(ProcSyscall)
+_NEW_ERRNO = tuple_maker(SyscallErrno)
+_NO_SLOTS = (0,) * HIST_SLOTS
+_ZERO_SLOTS = bytes(8 * HIST_SLOTS)
+
+
 def decode_hists(values: bytes, count: int, ncpu: int) -> tuple[SyscallTotals, ...]:
     """Fold the per-CPU ``hists`` array dump into totals of syscalls ever called."""
     fields = HIST_FIELDS
@@ -130,9 +136,13 @@ def decode_hists(values: bytes, count: int, ncpu: int) -> tuple[SyscallTotals, .
             continue
         base = nr * stride
         per_cpu = [words[base + c * fields : base + (c + 1) * fields] for c in range(ncpu)]
-        col = tuple(map(sum, zip(*per_cpu, strict=True)))
         max_ns = max(row[3] for row in per_cpu)
-        out.append(SyscallTotals(nr, calls, col[1], col[2], max_ns, col[4:]))
+        # Untimed syscalls (timing is off while no pane shows latency) have
+        # empty slots: compare their bytes (memcmp) instead of summing them.
+        timed = [row for row in per_cpu if row[4:].tobytes() != _ZERO_SLOTS]
+        slots = tuple(map(sum, zip(*(row[4:] for row in timed), strict=True))) if timed else _NO_SLOTS
+        errors, total_ns = sum(row[1] for row in per_cpu), sum(row[2] for row in per_cpu)
+        out.append(SyscallTotals(nr, calls, errors, total_ns, max_ns, slots))
     return tuple(out)
 
 
@@ -140,6 +150,7 @@ def decode_procs(keys: bytes, values: bytes) -> tuple[ProcSyscall, ...]:
     """Decode the ``procs`` LRU hash dump, sorted by key (see ``sorted_rows``)."""
     # A process's name repeats in each of its pairs: decode each once.
     names: dict[bytes, str] = {}
+    new_pair = _NEW_PAIR
     rows = []
     for (pid, nr), (timed, counted, errors, total, mx, raw) in zip(
         PROC_KEY.iter_unpack(keys), PROC_VAL.iter_unpack(values), strict=True
@@ -147,19 +158,18 @@ def decode_procs(keys: bytes, values: bytes) -> tuple[ProcSyscall, ...]:
         comm = names.get(raw)
         if comm is None:
             comm = names[raw] = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
-        rows.append(ProcSyscall(pid, nr, timed + counted, errors, total, mx, comm, timed))
+        rows.append(new_pair((pid, nr, timed + counted, errors, total, mx, comm, timed)))
     rows.sort()
     return tuple(rows)
 
 
 def decode_errnos(keys: bytes, values: bytes) -> tuple[SyscallErrno, ...]:
     """Decode the ``errnos`` LRU hash dump, sorted by key."""
-    return sorted_rows(
-        SyscallErrno(pid, nr, err, count)
-        for (pid, nr, err, _), (count,) in zip(
-            ERRNO_KEY.iter_unpack(keys), U64.iter_unpack(values), strict=True
-        )
-    )
+    new = _NEW_ERRNO
+    pairs = zip(ERRNO_KEY.iter_unpack(keys), U64.iter_unpack(values), strict=True)
+    rows = [new((pid, nr, err, count)) for (pid, nr, err, _), (count,) in pairs]
+    rows.sort()  # by key: see sorted_rows
+    return tuple(rows)
 
 
 class SyscallsCollector(Collector):

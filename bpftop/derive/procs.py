@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from bpftop.collectors.base import tuple_maker
 from bpftop.derive import Derived, LazyViews
 from bpftop.derive.biolat import BiolatView, ProcIORow
 from bpftop.derive.pmc import PmcView
@@ -70,8 +71,12 @@ DISK_FIELDS = (
 PARTS_IN_ORDER = (*ProcRow._fields, *SCHED_FIELDS, *DISK_FIELDS)
 
 
+_NEW = tuple_maker(ProcsRow)
+_DEFAULTS = tuple(ProcsRow._field_defaults[name] for name in ProcsRow._fields[len(PARTS_IN_ORDER) :])
+
+
 def _make(parts: tuple[Any, ...]) -> ProcsRow:
-    return ProcsRow(*parts)  # the fields after PARTS_IN_ORDER keep their defaults
+    return _NEW(parts + _DEFAULTS)  # the fields after PARTS_IN_ORDER keep their defaults
 
 
 SchedPart = tuple[float | None, int, int, int, int, float | None]

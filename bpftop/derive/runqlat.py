@@ -18,6 +18,7 @@ from itertools import accumulate
 from typing import ClassVar, NamedTuple
 
 from bpftop import hist
+from bpftop.collectors.base import tuple_maker
 from bpftop.collectors.runqlat import ProcSched, RunqlatSample
 from bpftop.derive import Once, counter_delta, rate
 from bpftop.frame import ProcMeta
@@ -246,6 +247,9 @@ def _system(prev: RunqlatSample | None, cur: RunqlatSample, interval_s: float | 
     )
 
 
+_NEW_CPU = tuple_maker(ProcCpu)
+
+
 def _cpu(
     cur: Sequence[ProcSched],
     before: Mapping[int, ProcSched],
@@ -260,6 +264,7 @@ def _cpu(
     runs for every process each refresh.
     """
     out: dict[int, ProcCpu] = {}
+    new = _NEW_CPU
     no_meta = ProcMeta(pid=0)
     for c in cur:
         pid = c.pid
@@ -282,11 +287,11 @@ def _cpu(
             switches -= p.vol_switches + p.invol_switches
         if meta.exited and not (on_cpu or count or switches):
             continue
-        out[pid] = ProcCpu(
+        out[pid] = new((
             pid, comm, meta.user, meta.cmdline, meta.exited,
             None if not interval_s else 100.0 * on_cpu / (interval_s * 1e9),
             on_cpu, c.on_cpu_ns, count, c.rq_count, wait / count if count else None,
-        )  # fmt: skip
+        ))  # fmt: skip
     return out
 
 

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
+from bpftop.collectors.base import tuple_maker
 from bpftop.collectors.syscalls import ProcSyscall
 from bpftop.collectors.syscalls_table import syscall_name
 from bpftop.derive import rate
@@ -144,6 +145,9 @@ class PairRows(Mapping[int, tuple[ProcSyscallRow, ...]]):
         )
 
 
+_NEW_PROC_ROW = tuple_maker(ProcRow)
+
+
 def proc_totals(
     pairs: tuple[ProcSyscall, ...],
     ctx: Context,
@@ -235,20 +239,14 @@ def _proc_row(
         err = _top_errno(ctx.errs_by_pair.get((pid, failing.nr)))
         if err:
             top_errno = f"{names.get(failing.nr) or syscall_name(failing.nr, names)}:{err}"
-    return ProcRow(
-        pid=pid,
-        comm=comm,
-        user=meta.user,
-        cmdline=meta.cmdline,
-        calls=calls,
-        errors=errors,
-        calls_total=calls_total,
-        errors_total=errors_total,
-        calls_per_s=rate(calls, ctx.interval_s),
-        errors_per_s=rate(errors, ctx.interval_s),
-        avg_ns=latency / timed if timed else None,
-        max_ns=max_ns,
-        top_syscall=(names.get(top.nr) or syscall_name(top.nr, names)) if top_calls else "",
-        top_errno=top_errno,
-        exited=meta.exited,
-    )
+    interval_s = ctx.interval_s
+    return _NEW_PROC_ROW((
+        pid, comm, meta.user, meta.cmdline, calls, errors, calls_total, errors_total,
+        None if not interval_s else calls / interval_s,  # rate(), inlined: once per process
+        None if not interval_s else errors / interval_s,
+        latency / timed if timed else None,
+        max_ns,
+        (names.get(top.nr) or syscall_name(top.nr, names)) if top_calls else "",
+        top_errno,
+        meta.exited,
+    ))  # fmt: skip
