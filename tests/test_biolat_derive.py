@@ -238,3 +238,25 @@ def test_removed_disk_keeps_its_name_once(tmp_path: Path) -> None:
     (links / "8:16").unlink()  # hot-unplugged
     assert c._resolve([sdb]) == {sdb}  # its histograms go after this sample
     assert c._names[sdb] == "sdb"
+
+
+def test_known_disk_is_only_checked_for_presence_until_renaming_is_due(tmp_path: Path, monkeypatch) -> None:
+    import bpftop.collectors.biolat as biolat
+
+    (tmp_path / "devices" / "block" / "sdb").mkdir(parents=True)
+    (tmp_path / "devices" / "block" / "sdc").mkdir(parents=True)
+    links = tmp_path / "dev" / "block"
+    links.mkdir(parents=True)
+    (links / "8:16").symlink_to(tmp_path / "devices" / "block" / "sdb")
+    sdb = (8 << 20) | 16
+    named = []
+    real = biolat.disk_name
+    monkeypatch.setattr(biolat, "disk_name", lambda dev, root: named.append(dev) or real(dev, root))
+    c = biolat.BiolatCollector(sys_root=tmp_path)
+    c._resolve([sdb])
+    c._resolve([sdb])
+    assert named == [sdb]  # the second refresh only saw that its link is there
+    (links / "8:16").unlink()
+    (links / "8:16").symlink_to(tmp_path / "devices" / "block" / "sdc")  # the number reused
+    c._names_checked -= biolat.RENAME_CHECK_S
+    assert c._resolve([sdb]) == set() and c._names[sdb] == "sdc"
