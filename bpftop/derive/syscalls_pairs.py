@@ -82,9 +82,11 @@ def _deltas(ps: ProcSyscall, p: ProcSyscall | None) -> tuple[int, int, int, int]
 
 
 def _top_errno(errs: dict[int, int] | None) -> str:
-    if errs and any(n > 0 for n in errs.values()):
-        return errno_name(max(errs, key=errs.__getitem__))
-    return ""
+    """The errno counted most this interval, "" when none was."""
+    if not errs:
+        return ""
+    top = max(errs, key=errs.__getitem__) if len(errs) > 1 else next(iter(errs))
+    return errno_name(top) if errs[top] > 0 else ""
 
 
 class Context(NamedTuple):
@@ -166,26 +168,30 @@ def proc_totals(
     #               top pair, its calls, failing pair, its errors]
     acc: dict[int, list[Any]] = {}
     shown: dict[int, str | None] = {}  # pid -> name, None: filtered out by --comm
-    run_pid, run_start, a = -1, 0, None
+    # The current run's sums live in locals (a list's items cost ~3x as much
+    # to add to), folded into acc when the pid changes.
+    run_pid, run_start, keep = -1, 0, False
+    calls_s = errors_s = latency_s = timed_s = 0  # interval sums
+    calls_t = errors_t = max_s = top_calls = fail_errors = 0  # totals, maximum, top pairs' counts
+    top = fail = None
     for i, ps in enumerate(pairs):
-        pid = ps.pid
+        pid, nr, c_calls, c_errors, c_total, c_max, comm, c_timed = ps
         if pid != run_pid:
-            if run_pid >= 0 and a is not None:
-                spans[run_pid].append(range(run_start, i))
+            if keep:
+                run = [calls_s, errors_s, latency_s, timed_s, calls_t, errors_t, max_s]
+                _fold(acc, spans, run_pid, range(run_start, i), [*run, top, top_calls, fail, fail_errors])
             run_pid, run_start = pid, i
             if pid not in shown:
                 meta = procs.get(pid)
-                name = meta.name if meta and meta.name else ps.comm
-                comm = None if comm_re and not comm_re.search(name) else name
-                shown[pid] = comm
-                if comm is not None:
-                    spans[pid] = []
-                    acc[pid] = [0, 0, 0, 0, 0, 0, 0, ps, 0, ps, 0]
-            a = acc.get(pid)
-        if a is None:
+                name = meta.name if meta and meta.name else comm
+                shown[pid] = None if comm_re and not comm_re.search(name) else name
+            keep = shown[pid] is not None
+            calls_s = errors_s = latency_s = timed_s = 0
+            calls_t = errors_t = max_s = top_calls = fail_errors = 0
+            top = fail = ps
+        if not keep:
             continue
-        # _deltas inlined, on the tuple's fields: this runs once per pair.
-        _, nr, c_calls, c_errors, c_total, c_max, _, c_timed = ps
+        # _deltas inlined: this runs once per pair.
         p = prev_get((pid, nr))
         if p is None or c_calls < p[2]:
             calls, errors, latency, timed = c_calls, c_errors, c_total, c_timed if c_timed >= 0 else c_calls
@@ -193,24 +199,43 @@ def proc_totals(
             calls = c_calls - p[2]
             errors, latency = c_errors - p[3], c_total - p[4]
             timed = c_timed - p[7] if c_timed >= 0 and p[7] >= 0 else calls
-        a[0] += calls
-        a[1] += errors
-        a[2] += latency
-        a[3] += timed
-        a[4] += c_calls
-        a[5] += c_errors
-        if c_max > a[6]:  # noqa: PLR1730 (max() costs a call per pair)
-            a[6] = c_max
-        if calls > a[8]:
-            a[7], a[8] = ps, calls
-        if errors > a[10]:
-            a[9], a[10] = ps, errors
-    if run_pid >= 0 and a is not None:
-        spans[run_pid].append(range(run_start, len(pairs)))
+        calls_s += calls
+        errors_s += errors
+        latency_s += latency
+        timed_s += timed
+        calls_t += c_calls
+        errors_t += c_errors
+        if c_max > max_s:  # noqa: PLR1730 (max() costs a call per pair)
+            max_s = c_max
+        if calls > top_calls:
+            top, top_calls = ps, calls
+        if errors > fail_errors:
+            fail, fail_errors = ps, errors
+    if keep:
+        run = [calls_s, errors_s, latency_s, timed_s, calls_t, errors_t, max_s]
+        _fold(acc, spans, run_pid, range(run_start, len(pairs)), [*run, top, top_calls, fail, fail_errors])
 
     rows = [row for pid, a in acc.items() if (row := _proc_row(pid, a, shown[pid] or "", procs, ctx))]
     rows.sort(key=lambda r: (-r.calls, r.pid))
     return rows, PairRows(pairs, spans, ctx)
+
+
+def _fold(
+    acc: dict[int, list[Any]], spans: dict[int, list[range]], pid: int, span: range, run: list[Any]
+) -> None:
+    """Add one run of a process's pairs to its sums (a recording's pairs may come in several runs)."""
+    spans.setdefault(pid, []).append(span)
+    a = acc.get(pid)
+    if a is None:
+        acc[pid] = run
+        return
+    for k in range(6):
+        a[k] += run[k]
+    a[6] = max(a[6], run[6])
+    if run[8] > a[8]:
+        a[7], a[8] = run[7], run[8]
+    if run[10] > a[10]:
+        a[9], a[10] = run[9], run[10]
 
 
 def _proc_row(
