@@ -186,8 +186,7 @@ class Engine(Source):
                 continue
             samples[name] = sample
             pids |= collector.pids(sample)
-            for p in getattr(sample, "procs", ()):
-                comms.setdefault(p.pid, getattr(p, "comm", ""))
+            comms = {**collector.comms(sample), **comms}  # the first collector's name stands
         procs = self._procinfo.lookup(pids, comms)
         # Exited processes appear in this frame with their last counts, then
         # their kernel entries go, so dead pids do not pile up in the maps.

@@ -83,3 +83,50 @@ def test_the_engine_calls_a_collector_s_defaults_without_probing() -> None:
     with pytest.raises(LookupError, match="answers no queries"):
         engine.query("bare", "prog", 1)
     Bare().forget({1})
+
+
+def test_the_engine_gives_procinfo_the_first_collector_s_comm_of_each_pid() -> None:
+    from typing import NamedTuple
+
+    from bpftop.collectors.base import Filters, pid_comms
+    from bpftop.engine import Engine
+    from bpftop.frame import ProcMeta
+
+    class Row(NamedTuple):
+        pid: int
+        comm: str
+
+    class Named(Collector):
+        method = "test"
+
+        def __init__(self, name: str, rows: tuple[Row, ...]) -> None:
+            self.name, self.rows = name, rows
+
+        def open(self, filters: Filters) -> None:
+            pass
+
+        def sample(self) -> tuple[Row, ...]:
+            return self.rows
+
+        def pids(self, sample: tuple[Row, ...]) -> set[int]:
+            return {r.pid for r in sample}
+
+        def comms(self, sample: tuple[Row, ...]) -> dict[int, str]:
+            return pid_comms(sample)
+
+        def close(self) -> None:
+            pass
+
+    assert pid_comms(()) == {}
+    engine = Engine([], Filters())
+    engine._collectors["a"] = Named("a", (Row(1, "first"), Row(2, "two")))
+    engine._collectors["b"] = Named("b", (Row(1, "second"), Row(3, "three")))
+    seen = {}
+
+    def lookup(pids: set[int], comms: dict[int, str]) -> dict[int, ProcMeta]:
+        seen.update(comms)
+        return {pid: ProcMeta(pid) for pid in pids}
+
+    engine._procinfo.lookup = lookup  # type: ignore[method-assign]
+    engine.tick()
+    assert seen == {1: "first", 2: "two", 3: "three"}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -56,6 +57,18 @@ def tuple_maker(cls: type[T]) -> Callable[[tuple[Any, ...]], T]:
     must hold every field.
     """
     return cast(Callable[[tuple[Any, ...]], T], partial(tuple.__new__, cls))
+
+
+def pid_comms(rows: Sequence[Any]) -> dict[int, str]:
+    """Each pid's comm, from NamedTuple rows with ``pid`` and ``comm`` fields, folded in C.
+
+    A Python loop over a refresh's ~1,300 (process, syscall) pairs cost ~0.4 ms.
+    """
+    if not rows:
+        return {}
+    fields = rows[0]._fields
+    pids, names = itemgetter(fields.index("pid")), itemgetter(fields.index("comm"))
+    return dict(zip(map(pids, rows), map(names, rows), strict=True))
 
 
 def sorted_rows(rows: Iterable[T]) -> tuple[T, ...]:
@@ -117,6 +130,14 @@ class Collector(ABC):
     @abstractmethod
     def pids(self, sample: Any) -> set[int]:
         """Pids the sample mentions, for process metadata."""
+
+    def comms(self, sample: Any) -> Mapping[int, str]:
+        """The kernel's name (comm) of each process the sample names one for; none by default.
+
+        ``ProcInfo`` compares them with what it read from ``/proc`` to catch a
+        reused pid or an exec.
+        """
+        return {}
 
     @abstractmethod
     def close(self) -> None:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
-from bpftop.collectors.base import Collector, Filters, header_defines, sorted_rows
+from bpftop.collectors.base import Collector, Filters, header_defines, pid_comms, sorted_rows
 
 DEFS = header_defines("biolat.h")
 HIST_SLOTS = DEFS["BIOLAT_HIST_SLOTS"]
@@ -340,6 +340,10 @@ class BiolatCollector(Collector):
     def pids(self, sample: BiolatSample) -> set[int]:
         """Pids of the per-process table."""
         return {p.pid for p in sample.procs}
+
+    def comms(self, sample: BiolatSample) -> Mapping[int, str]:
+        """The kernel's name of each process of the per-process table."""
+        return pid_comms(sample.procs)
 
     def close(self) -> None:
         """Detach and free; safe to call twice."""

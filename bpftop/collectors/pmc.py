@@ -28,11 +28,11 @@ import itertools
 import logging
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
-from bpftop.collectors.base import Collector, Filters, header_defines
+from bpftop.collectors.base import Collector, Filters, header_defines, pid_comms
 from bpftop.collectors.cpu_fence import switch_every_cpu_soon
 
 logger = logging.getLogger(__name__)
@@ -421,6 +421,10 @@ class PmcCollector(Collector):
     def pids(self, sample: PmcSample) -> set[int]:
         """Pids of the per-process table."""
         return {p.pid for p in sample.procs}
+
+    def comms(self, sample: PmcSample) -> Mapping[int, str]:
+        """The kernel's name of each process of the per-process table."""
+        return pid_comms(sample.procs)
 
     def close(self) -> None:
         """Turn pmc off, let the shared object go and close the events; safe to call twice."""

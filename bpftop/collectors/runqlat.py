@@ -24,10 +24,19 @@ from __future__ import annotations
 
 import struct
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
-from bpftop.collectors.base import Collector, Evictions, Filters, header_defines, sorted_rows, tuple_maker
+from bpftop.collectors.base import (
+    Collector,
+    Evictions,
+    Filters,
+    header_defines,
+    pid_comms,
+    sorted_rows,
+    tuple_maker,
+)
 
 DEFS = header_defines("runqlat.h")
 HIST_SLOTS = DEFS["RUNQLAT_HIST_SLOTS"]
@@ -287,6 +296,10 @@ class RunqlatCollector(Collector):
     def pids(self, sample: RunqlatSample) -> set[int]:
         """Pids of the per-process table."""
         return {p.pid for p in sample.procs}
+
+    def comms(self, sample: RunqlatSample) -> Mapping[int, str]:
+        """The kernel's name of each process of the per-process table."""
+        return pid_comms(sample.procs)
 
     def close(self) -> None:
         """Turn runqlat off and let the shared object go; safe to call twice."""

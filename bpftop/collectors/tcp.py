@@ -35,10 +35,11 @@ from __future__ import annotations
 import struct
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from bpftop.collectors.base import Collector, Filters, header_defines
+from bpftop.collectors.base import Collector, Filters, header_defines, pid_comms
 from bpftop.collectors.tcp_owner import OwnerWalk
 
 DEFS = header_defines("tcp.h")
@@ -315,6 +316,10 @@ class TcpCollector(Collector):
         pids = {p.pid for p in sample.procs} | {c.pid for c in sample.conns} | {c.pid for c in sample.closed}
         pids.discard(0)
         return pids
+
+    def comms(self, sample: TcpSample) -> Mapping[int, str]:
+        """The kernel's name of each process of the per-process table."""
+        return pid_comms(sample.procs)
 
     def close(self) -> None:
         """Detach and free; safe to call twice."""
