@@ -13,6 +13,8 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from itertools import accumulate
 
+from bpftop.fmt import format_ns
+
 
 def slot_bounds(slot: int) -> tuple[int, int]:
     """Return ``[low, high)`` of a slot."""
@@ -67,17 +69,6 @@ def delta(cur: Sequence[int], prev: Sequence[int] | None) -> tuple[int, ...]:
     # and generator expressions made this the worker's top cost.
     diff = tuple(map(operator.sub, cur, prev))
     return diff if not diff or min(diff) >= 0 else tuple(cur)
-
-
-def format_ns(ns: float | None) -> str:
-    """Short human duration: ``850ns``, ``12.3us``, ``4.1ms``, ``2.05s``; ``-`` for None."""
-    if ns is None:
-        return "-"
-    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
-        if ns >= scale:
-            value = ns / scale
-            return f"{value:.3g}{unit}" if value < 100 else f"{value:.0f}{unit}"
-    return f"{ns:.0f}ns"
 
 
 def slot_label(slot: int, last: bool = False, unit_ns: int = 1) -> str:

@@ -30,11 +30,3 @@ def test_delta_handles_restart():
     assert hist.delta((5, 6), (1, 2)) == (4, 4)
     assert hist.delta((1, 6), (2, 2)) == (1, 6)  # a slot went down: the source restarted
     assert hist.delta((1, 2), None) == (1, 2)
-
-
-@pytest.mark.parametrize(
-    ("ns", "text"),
-    [(None, "-"), (850, "850ns"), (12_300, "12.3us"), (4_100_000, "4.1ms"), (2_050_000_000, "2.05s")],
-)
-def test_format_ns(ns, text):
-    assert hist.format_ns(ns) == text

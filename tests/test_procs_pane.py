@@ -159,14 +159,6 @@ def test_batch_text_procs_table_has_every_collectors_columns() -> None:
     assert cells["PID"][0] == "500"  # busiest CPU first, like the pane
 
 
-def test_fmt_bytes_in_powers_of_1024() -> None:
-    from bpftop.panes.columns import fmt_bytes
-
-    cases = {None: "-", 0: "0", 1023: "1023", 1024: "1.0K", 409_600: "400K"}
-    cases |= {1_258_291: "1.2M", 5 << 30: "5.0G"}
-    assert {v: fmt_bytes(v) for v in cases} == cases
-
-
 def test_join_derives_pmc_only_for_hardware_ipc() -> None:
     # Software counters have no IPC, the procs pane's only pmc column: their
     # view (6 ms a tick at 300 processes) is not derived for it (issue 23).

@@ -10,6 +10,7 @@ from rich.table import Table
 from bpftop import hist
 from bpftop.batch.common import fmt_rate, hist_json, num
 from bpftop.derive.biolat import BiolatView, DiskOpRow, TimeStats
+from bpftop.fmt import fmt_mb, fmt_ratio, format_ns
 
 LEFT = {"DISK", "OP", "COMMAND", "USECS"}
 BAR_WIDTH = 30
@@ -88,11 +89,6 @@ def json_section(view: BiolatView, pane: str | None) -> dict[str, Any]:
     }
 
 
-def fmt_bytes_per_s(value: float | None) -> str:
-    """MB/s for a text table (10**6 bytes, like iostat -m); ``-`` before the first interval."""
-    return "-" if value is None else f"{value / 1e6:.2f}"
-
-
 def _table(*columns: str) -> Table:
     t = Table(box=None, pad_edge=False, header_style="bold")
     for col in columns:
@@ -121,14 +117,14 @@ def text_section(view: BiolatView, pane: str | None, limit: int) -> list[Any]:
         parts.append("Dropped/unmatched: " + ", ".join(f"{k}={v}" for k, v in drops.items()))
     t = _table("DISK", "IO/s", "MB/s", "READ MB", "WRITE MB", "AVG", "QUEUE DEPTH")
     for d in view.disks[:limit]:
-        depth = "-" if d.queue_depth is None else f"{d.queue_depth:.2f}"
+        depth = fmt_ratio(d.queue_depth)
         t.add_row(
             d.disk,
             fmt_rate(d.iops),
-            fmt_bytes_per_s(d.bytes_per_s),
-            f"{d.read_bytes / 1e6:.2f}",
-            f"{d.write_bytes / 1e6:.2f}",
-            hist.format_ns(d.avg_ns),
+            fmt_mb(d.bytes_per_s),
+            fmt_mb(d.read_bytes),
+            fmt_mb(d.write_bytes),
+            format_ns(d.avg_ns),
             depth,
         )
     parts.append(t)
@@ -139,11 +135,11 @@ def text_section(view: BiolatView, pane: str | None, limit: int) -> list[Any]:
             r.op,
             str(r.ios),
             fmt_rate(r.iops),
-            fmt_bytes_per_s(r.bytes_per_s),
-            *(hist.format_ns(v) for v in (r.total.avg_ns, r.total.p50_ns, r.total.p90_ns, r.total.p99_ns)),
-            hist.format_ns(r.total.max_ns),
-            hist.format_ns(r.queue.avg_ns),
-            hist.format_ns(r.device.avg_ns),
+            fmt_mb(r.bytes_per_s),
+            *(format_ns(v) for v in (r.total.avg_ns, r.total.p50_ns, r.total.p90_ns, r.total.p99_ns)),
+            format_ns(r.total.max_ns),
+            format_ns(r.queue.avg_ns),
+            format_ns(r.device.avg_ns),
         )
     parts.append(t)
     for r in view.disk_ops[:limit]:
@@ -159,7 +155,7 @@ def text_section(view: BiolatView, pane: str | None, limit: int) -> list[Any]:
             p.op,
             str(p.ios),
             f"{p.bytes / 1024:.0f}",
-            hist.format_ns(p.avg_ns),
+            format_ns(p.avg_ns),
         )
     parts.append(t)
     return parts

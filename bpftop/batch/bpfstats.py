@@ -6,9 +6,9 @@ from typing import Any
 
 from rich.table import Table
 
-from bpftop import hist
 from bpftop.batch.common import fmt_rate, num
 from bpftop.derive.bpfstats import BpfstatsView, MapStat, ProgStat
+from bpftop.fmt import fmt_pct, format_ns
 
 LEFT = {"TYPE", "NAME", "OWNERS"}
 STATS_COST = "run-time statistics cost every BPF program ~10-20 ns per run while on"
@@ -122,9 +122,9 @@ def text_section(view: BpfstatsView, pane: str | None, limit: int) -> list[Any]:
             str(p.id),
             p.type,
             p.name + (" *" if p.own else ""),
-            hist.format_ns(p.avg_ns),
+            format_ns(p.avg_ns),
             fmt_rate(p.events_per_s),
-            "-" if p.cpu_pct is None else f"{p.cpu_pct:.2f}",
+            fmt_pct(p.cpu_pct, 2),
             str(p.recursion_misses),
             size(p.xlated_bytes),
             p.owners,
@@ -141,7 +141,7 @@ def text_section(view: BpfstatsView, pane: str | None, limit: int) -> list[Any]:
             str(m.value_size),
             str(m.max_entries),
             entries_text(m),
-            "-" if m.fill_pct is None else f"{m.fill_pct:.0f}",
+            fmt_pct(m.fill_pct, 0),
             size(m.memlock_bytes),
             m.owners,
         )

@@ -8,6 +8,7 @@ from rich.table import Table
 
 from bpftop.batch.common import num
 from bpftop.derive.pmc import Figure, PmcRow, PmcView
+from bpftop.fmt import fmt_count, fmt_ratio
 
 LEFT = {"USER", "COMMAND", "CPU"}
 CLOCK_EVENTS = ("task-clock", "cpu-clock")
@@ -85,17 +86,6 @@ def json_section(view: PmcView, pane: str | None) -> dict[str, Any]:
     }
 
 
-def fmt_count(value: float | None) -> str:
-    """A count for a cell: ``-`` when unknown, ``12.3k``, ``4.5M``, ``1.2G``."""
-    if value is None:
-        return "-"
-    if value >= 1e9:
-        return f"{value / 1e9:.1f}G"
-    if value < 1e4:
-        return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
-    return f"{value / 1e3:.1f}k" if value < 1e6 else f"{value / 1e6:.1f}M"
-
-
 def fmt_figure(name: str, f: Figure, per_s: bool) -> str:
     """A clock as milliseconds (per second when ``per_s``), any other event as a count or rate.
 
@@ -107,11 +97,6 @@ def fmt_figure(name: str, f: Figure, per_s: bool) -> str:
         return "-" if value is None else f"{value / 1e6:.1f}ms"
     mark = "*" if f.running_pct is not None and f.running_pct < 100.0 else ""
     return fmt_count(value) + mark
-
-
-def fmt_ratio(value: float | None, digits: int = 2) -> str:
-    """IPC or a percentage: ``-`` when not counted."""
-    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def headline(view: PmcView) -> list[str]:

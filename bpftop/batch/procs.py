@@ -11,12 +11,11 @@ from typing import Any
 
 from rich.table import Table
 
-from bpftop import hist
 from bpftop.batch.common import fmt_rate, num
 from bpftop.derive import Derived
 from bpftop.derive.procs import ProcsRow, proc_rows
 from bpftop.derive.runqlat import RunqlatView
-from bpftop.panes.columns import fmt_bytes
+from bpftop.fmt import fmt_bytes, fmt_pct, fmt_ratio, format_ns
 
 PANES = ("procs",)
 LEFT = {"USER", "COMMAND"}
@@ -85,10 +84,6 @@ def json_section(d: Derived) -> list[dict[str, Any]] | None:
     return None if joined is None else [_proc_json(p, sched) for p in joined]
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
 def _net(p: ProcsRow) -> str:
     """TCP bytes sent + received per second; ``-`` for a process without TCP."""
     if p.net_sent_per_s is None or p.net_recv_per_s is None:
@@ -111,17 +106,17 @@ def text_section(d: Derived, limit: int) -> list[Any]:
         width = MIN_WIDTHS.get(col, len(col))
         t.add_column(col, justify="left" if col in LEFT else "right", no_wrap=True, min_width=width)
     for p in joined[:limit]:
-        ipc_cell = ("-" if p.ipc is None else f"{p.ipc:.2f}",) if ipc else ()
+        ipc_cell = (fmt_ratio(p.ipc),) if ipc else ()
         t.add_row(
             str(p.pid),
             p.user[:10],
-            _pct(p.cpu_pct),
-            hist.format_ns(p.rq_avg_ns),
+            fmt_pct(p.cpu_pct),
+            format_ns(p.rq_avg_ns),
             fmt_rate(p.calls_per_s),
             fmt_rate(p.errors_per_s),
             fmt_bytes(p.disk_bytes_per_s) if p.disk_ios_total else "-",
             fmt_rate(p.disk_ios_per_s) if p.disk_ios_total else "-",
-            hist.format_ns(p.disk_avg_ns),
+            format_ns(p.disk_avg_ns),
             _net(p),
             *ipc_cell,
             p.comm + (" (exited)" if p.exited else ""),

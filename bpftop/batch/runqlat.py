@@ -10,6 +10,7 @@ from rich.table import Table
 from bpftop import hist
 from bpftop.batch.common import fmt_rate, hist_json, num
 from bpftop.derive.runqlat import RunqlatView, SchedRow
+from bpftop.fmt import fmt_pct, format_ns
 
 LEFT = {"USER", "COMMAND", "USECS"}
 BAR_WIDTH = 30
@@ -79,19 +80,15 @@ def hist_table(slots: Sequence[int]) -> Table:
     return t
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
 def text_section(view: RunqlatView, pane: str | None, limit: int) -> list[Any]:
     """Summary lines, the system histogram and the per-process table."""
     s = view.system
-    idle = " ".join(_pct(p) for p in s.idle_pct)
+    idle = " ".join(fmt_pct(p) for p in s.idle_pct)
     parts: list[Any] = [
-        f"CPU: busy {_pct(s.busy_pct)}% (100% = one CPU), idle per CPU: {idle}",
-        f"Run queue: {fmt_rate(s.rq_per_s)} waits/s, avg {hist.format_ns(s.rq_avg_ns)}, "
-        f"p50 {hist.format_ns(s.rq_p50_ns)}, p99 {hist.format_ns(s.rq_p99_ns)}, "
-        f"max {hist.format_ns(s.rq_max_ns)}",
+        f"CPU: busy {fmt_pct(s.busy_pct)}% (100% = one CPU), idle per CPU: {idle}",
+        f"Run queue: {fmt_rate(s.rq_per_s)} waits/s, avg {format_ns(s.rq_avg_ns)}, "
+        f"p50 {format_ns(s.rq_p50_ns)}, p99 {format_ns(s.rq_p99_ns)}, "
+        f"max {format_ns(s.rq_max_ns)}",
     ]
     drops = {k: v for k, v in view.drops.items() if v}
     if drops:
@@ -108,13 +105,13 @@ def text_section(view: RunqlatView, pane: str | None, limit: int) -> list[Any]:
         t.add_row(
             str(p.pid),
             p.user[:10],
-            _pct(p.cpu_pct),
-            hist.format_ns(p.rq_avg_ns),
-            hist.format_ns(p.rq_p99_ns),
-            hist.format_ns(p.rq_max_ns),
+            fmt_pct(p.cpu_pct),
+            format_ns(p.rq_avg_ns),
+            format_ns(p.rq_p99_ns),
+            format_ns(p.rq_max_ns),
             fmt_rate(p.vol_per_s),
             fmt_rate(p.invol_per_s),
-            _pct(p.off_cpu_pct),
+            fmt_pct(p.off_cpu_pct),
             p.comm + (" [kthread]" if p.kthread else "") + (" (exited)" if p.exited else ""),
         )
     parts.append(t)

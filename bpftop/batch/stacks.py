@@ -12,6 +12,7 @@ from rich.table import Table
 
 from bpftop.batch.common import num
 from bpftop.derive.stacks import StacksView, folded_lines, top_functions
+from bpftop.fmt import fmt_pct
 
 UNITS = {"cpu": "samples", "off": "ns"}
 # Batch output of every pane leaves off-CPU stacks out: say so, and how to get them.
@@ -70,6 +71,6 @@ def text_section(view: StacksView, pane: str | None, limit: int) -> list[Any]:
             left = col in ("KIND", "FUNCTION")
             t.add_column(col, justify="left" if left else "right", no_wrap=True, min_width=len(col) + 1)
         for f in top_functions(view.rows(mode))[:limit]:
-            t.add_row(f"{f.self_pct:.1f}", f"{f.total_pct:.1f}", f.kind, f.name)
+            t.add_row(fmt_pct(f.self_pct), fmt_pct(f.total_pct), f.kind, f.name)
         parts.append(t)
     return parts

@@ -10,9 +10,9 @@ from typing import Any
 
 from rich.table import Table
 
-from bpftop import hist
 from bpftop.batch.common import fmt_rate, hist_json, num
 from bpftop.derive.syscalls import SyscallsView
+from bpftop.fmt import format_ns
 
 LEFT = {"TOP ERRNO", "SYSCALL"}
 COLUMNS = ("SYSCALL", "CALLS/s", "ERR/s", "AVG", "P50", "P99", "MAX", "TOP ERRNO")
@@ -94,10 +94,10 @@ def text_section(view: SyscallsView, pane: str | None, limit: int) -> list[Any]:
             top = f"{row.errnos[0][0]} x{row.errnos[0][1]}" if row.errnos else ""
             latency = (
                 (
-                    hist.format_ns(row.avg_ns),
-                    hist.format_ns(row.p50_ns),
-                    hist.format_ns(row.p99_ns),
-                    hist.format_ns(row.max_ns),
+                    format_ns(row.avg_ns),
+                    format_ns(row.p50_ns),
+                    format_ns(row.p99_ns),
+                    format_ns(row.max_ns),
                 )
                 if timed
                 else ()

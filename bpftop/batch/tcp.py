@@ -6,10 +6,9 @@ from typing import Any
 
 from rich.table import Table
 
-from bpftop import hist
 from bpftop.batch.common import fmt_rate, hist_json, num
 from bpftop.derive.tcp import ClosedRow, ConnRow, TcpProcRow, TcpView
-from bpftop.panes.columns import fmt_bytes
+from bpftop.fmt import fmt_bytes, format_ns
 
 LEFT = {"COMMAND", "LOCAL", "REMOTE", "STATE"}
 
@@ -122,7 +121,7 @@ def _endpoint(addr: str, port: int) -> str:
 
 
 def _rtt(srtt_us: int) -> str:
-    return hist.format_ns(srtt_us * 1000 if srtt_us else None)
+    return format_ns(srtt_us * 1000 if srtt_us else None)
 
 
 def text_section(view: TcpView, pane: str | None, limit: int) -> list[Any]:
@@ -131,7 +130,7 @@ def text_section(view: TcpView, pane: str | None, limit: int) -> list[Any]:
     parts: list[Any] = [
         f"TCP: {t.conns} connections, TX {fmt_bytes(t.sent_per_s)}/s RX {fmt_bytes(t.recv_per_s)}/s, "
         f"retrans {fmt_rate(t.retrans_per_s)}/s, resets {t.resets_sent} sent {t.resets_recv} recv, "
-        f"RTT p50 {hist.format_ns(view.rtt_p50_us * 1000 if view.rtt_p50_us else None)}",
+        f"RTT p50 {format_ns(view.rtt_p50_us * 1000 if view.rtt_p50_us else None)}",
     ]
     if not view.live_bytes:
         parts.append("TCP bytes only at close: no sock_send_length/sock_recv_length (Linux < 6.3)")
@@ -150,7 +149,7 @@ def text_section(view: TcpView, pane: str | None, limit: int) -> list[Any]:
     for k in view.closed[:limit]:
         closed.add_row(
             str(k.pid) if k.pid else "-", k.comm, _endpoint(k.laddr, k.lport), _endpoint(k.raddr, k.rport),
-            fmt_bytes(k.tx_bytes), fmt_bytes(k.rx_bytes), hist.format_ns(k.duration_ns), str(k.retrans),
+            fmt_bytes(k.tx_bytes), fmt_bytes(k.rx_bytes), format_ns(k.duration_ns), str(k.retrans),
         )  # fmt: skip
     parts.extend([f"Recently closed: {len(view.closed)}", closed])
     return parts

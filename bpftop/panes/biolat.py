@@ -12,12 +12,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 
-from bpftop import hist
 from bpftop.derive import Derived
 from bpftop.derive.biolat import BiolatView, DiskOpRow, DiskRow, ProcIORow
+from bpftop.fmt import fmt_mb, fmt_rate, fmt_ratio, format_ns
 from bpftop.panes.header import Readout
 from bpftop.panes.histogram import HISTOGRAM_BINDINGS, HistogramBox, LatencyHistogram
-from bpftop.panes.keyed_table import Col, KeyedTable, fmt_rate, rate_order
+from bpftop.panes.keyed_table import Col, KeyedTable, rate_order
 from bpftop.panes.messages import OpenProcess
 from bpftop.panes.table import TablePane
 
@@ -26,17 +26,12 @@ TIME_HELP = {"total": "insert → complete", "queue": "insert → issue", "devic
 US = 1000  # the histograms' unit, in ns
 
 
-def fmt_mb(bytes_per_s: float | None) -> str:
-    """MB/s (10**6 bytes, like iostat -m); ``-`` before the first interval."""
-    return "-" if bytes_per_s is None else f"{bytes_per_s / 1e6:.2f}"
-
-
 def disk_summary(disk: DiskRow) -> str:
     """``vda 120 IO/s 0.48 MB/s avg 180us depth 0.02``."""
-    depth = "-" if disk.queue_depth is None else f"{disk.queue_depth:.2f}"
+    depth = fmt_ratio(disk.queue_depth)
     return (
         f"{disk.disk} {fmt_rate(disk.iops)} IO/s {fmt_mb(disk.bytes_per_s)} MB/s "
-        f"avg {hist.format_ns(disk.avg_ns)} depth {depth}"
+        f"avg {format_ns(disk.avg_ns)} depth {depth}"
     )
 
 
@@ -50,7 +45,7 @@ def _time_col(key: str, label: str, field: str) -> Col[DiskOpRow]:
     def value(r: DiskOpRow) -> float | None:
         return getattr(r.total, field)
 
-    return Col(key, label, 8, lambda r: hist.format_ns(value(r)), value)
+    return Col(key, label, 8, lambda r: format_ns(value(r)), value)
 
 
 COLUMNS: list[Col[DiskOpRow]] = [
@@ -72,7 +67,7 @@ PROC_COLUMNS: list[Col[ProcIORow]] = [
     Col("op", "OP", 8, lambda r: r.op, lambda r: r.op, numeric=False),
     Col("iops", "IO/s", 7, lambda r: fmt_rate(r.iops), lambda r: rate_order(r.iops, r.ios)),
     Col("mbs", "MB/s", 8, lambda r: fmt_mb(r.bytes_per_s), lambda r: rate_order(r.bytes_per_s, r.bytes)),
-    Col("avg", "AVG", 8, lambda r: hist.format_ns(r.avg_ns), lambda r: r.avg_ns),
+    Col("avg", "AVG", 8, lambda r: format_ns(r.avg_ns), lambda r: r.avg_ns),
 ]
 
 
@@ -88,9 +83,9 @@ class DiskHistogram(LatencyHistogram):
         total = sum(self._slots)
         parts = [f"{self._title}: n={total}"]
         if total:
-            parts += [f"p{q} {hist.format_ns(self.percentile_ns(q))}" for q in (50, 90, 99)]
+            parts += [f"p{q} {format_ns(self.percentile_ns(q))}" for q in (50, 90, 99)]
         if self._max_ns is not None:
-            parts.append(f"max {hist.format_ns(self._max_ns)}")
+            parts.append(f"max {format_ns(self._max_ns)}")
         return " · ".join(parts)
 
 

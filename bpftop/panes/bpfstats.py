@@ -19,21 +19,16 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 
-from bpftop import hist
 from bpftop.batch.bpfstats import entries_text, stats_line
 from bpftop.derive import Derived
 from bpftop.derive.bpfstats import BpfstatsView, MapStat, ProgStat
-from bpftop.panes.columns import fmt_bytes
+from bpftop.fmt import fmt_bytes, fmt_pct, fmt_rate, format_ns
 from bpftop.panes.header import Readout
-from bpftop.panes.keyed_table import Col, KeyedTable, fmt_rate, rate_order
+from bpftop.panes.keyed_table import Col, KeyedTable, rate_order
 from bpftop.panes.table import TablePane
 
 HISTORY = 60  # frames of history per program
 SPARK = "▁▂▃▄▅▆▇█"
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
 
 
 def _name(row: ProgStat | MapStat) -> str:
@@ -45,7 +40,7 @@ PROG_COLUMNS: list[Col[ProgStat]] = [
     Col("id", "ID", 7, lambda r: str(r.id), lambda r: r.id),
     Col("type", "TYPE", 12, lambda r: r.type, lambda r: r.type, numeric=False),
     Col("name", "NAME", 0, _name, lambda r: r.name.lower(), numeric=False),
-    Col("avg", "AVG", 8, lambda r: hist.format_ns(r.avg_ns), lambda r: r.avg_ns),
+    Col("avg", "AVG", 8, lambda r: format_ns(r.avg_ns), lambda r: r.avg_ns),
     Col(
         "events",
         "EVENTS/s",
@@ -53,13 +48,13 @@ PROG_COLUMNS: list[Col[ProgStat]] = [
         lambda r: fmt_rate(r.events_per_s),
         lambda r: rate_order(r.events_per_s, r.runs),
     ),
-    Col("cpu", "CPU%", 7, lambda r: _pct(r.cpu_pct), lambda r: rate_order(r.cpu_pct, r.run_time_ns)),
+    Col("cpu", "CPU%", 7, lambda r: fmt_pct(r.cpu_pct, 2), lambda r: rate_order(r.cpu_pct, r.run_time_ns)),
     Col("misses", "MISS", 6, lambda r: str(r.recursion_misses), lambda r: r.recursion_misses, shown_from=90),
     Col(
         "avg_total",
         "AVG ALL",
         8,
-        lambda r: hist.format_ns(r.avg_total_ns),
+        lambda r: format_ns(r.avg_total_ns),
         lambda r: r.avg_total_ns,
         shown_from=100,
     ),
@@ -75,9 +70,7 @@ MAP_COLUMNS: list[Col[MapStat]] = [
     Col("value", "VALUE", 6, lambda r: str(r.value_size), lambda r: r.value_size, shown_from=100),
     Col("max", "MAX", 8, lambda r: str(r.max_entries), lambda r: r.max_entries, shown_from=100),
     Col("entries", "ENTRIES", 8, entries_text, lambda r: r.entries),
-    Col(
-        "fill", "FILL%", 6, lambda r: "-" if r.fill_pct is None else f"{r.fill_pct:.0f}", lambda r: r.fill_pct
-    ),
+    Col("fill", "FILL%", 6, lambda r: fmt_pct(r.fill_pct, 0), lambda r: r.fill_pct),
     Col("memlock", "MEMLOCK", 9, lambda r: fmt_bytes(r.memlock_bytes), lambda r: r.memlock_bytes),
     Col("owners", "OWNERS", 18, lambda r: r.owners, lambda r: r.owners, numeric=False),
 ]
@@ -111,9 +104,9 @@ def history_text(
     cpu, events, avg = ([h[i] for h in history] for i in range(3))
     return (
         f"{prog.name} ({prog.id}) · last {len(history)} frames\n"
-        f"CPU%     {_pct(prog.cpu_pct):>9} {sparkline(cpu, HISTORY)}\n"
+        f"CPU%     {fmt_pct(prog.cpu_pct, 2):>9} {sparkline(cpu, HISTORY)}\n"
         f"events/s {fmt_rate(prog.events_per_s):>9} {sparkline(events, HISTORY)}\n"
-        f"avg      {hist.format_ns(prog.avg_ns):>9} {sparkline(avg, HISTORY)}"
+        f"avg      {format_ns(prog.avg_ns):>9} {sparkline(avg, HISTORY)}"
     )
 
 
@@ -230,7 +223,7 @@ class BpfstatsPane(TablePane[ProgStat]):
         if view is None:
             return []
         return [
-            f"total CPU {_pct(view.cpu_pct_total)}% · {fmt_rate(view.events_per_s_total)} events/s",
+            f"total CPU {fmt_pct(view.cpu_pct_total, 2)}% · {fmt_rate(view.events_per_s_total)} events/s",
             f"{len(view.maps)} maps · * bpftop's own{' (hidden, o)' if self.hide_own else ' (o hides)'}",
             f"refresh {view.scan_ms:.1f} ms",
         ]

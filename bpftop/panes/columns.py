@@ -1,4 +1,4 @@
-"""Column specs and number formats of the table panes."""
+"""Column specs of the table panes."""
 
 from __future__ import annotations
 
@@ -7,37 +7,9 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
-from bpftop.hist import format_ns
+from bpftop.fmt import fmt_rate, format_ns
 
 R = TypeVar("R")
-
-
-def fmt_rate(value: float | None) -> str:
-    """Compact per-second rate: ``-`` before the first interval, ``12.3k``, ``4.5M``."""
-    if value is None:
-        return "-"
-    if value == 0:
-        return "0"
-    if value < 10:
-        return f"{value:.1f}"
-    if value < 10_000:
-        return f"{value:.0f}"
-    if value < 1_000_000:
-        return f"{value / 1e3:.1f}k"
-    return f"{value / 1e6:.1f}M"
-
-
-def fmt_bytes(value: float | None) -> str:
-    """Compact byte count or rate in powers of 1024, like top: ``512``, ``4.0K``, ``1.2M``, ``3.4G``."""
-    if value is None:
-        return "-"
-    if value < 1024:
-        return f"{value:.0f}"
-    for unit in "KMGT":
-        value /= 1024
-        if value < 1024 or unit == "T":
-            break
-    return f"{value:.1f}{unit}" if value < 100 else f"{value:.0f}{unit}"
 
 
 def rate_order(rate_per_s: float | None, count: int) -> float:

@@ -11,8 +11,8 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from bpftop.derive import Derived
+from bpftop.fmt import fmt_rate
 from bpftop.frame import CollectorStatus
-from bpftop.panes.keyed_table import fmt_rate
 
 MIN_WIDTH = 80
 MIN_HEIGHT = 24

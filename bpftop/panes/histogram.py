@@ -12,6 +12,7 @@ from textual.geometry import Size
 from textual.widget import Widget
 
 from bpftop import hist
+from bpftop.fmt import format_ns
 
 EIGHTHS = " ▏▎▍▌▋▊▉"
 FULL = "█"
@@ -131,11 +132,11 @@ class LatencyHistogram(Widget):
         parts = [f"{self._title}: n={total}"]
         if total:
             parts += [
-                f"p50 {hist.format_ns(self.percentile_ns(50))}",
-                f"p99 {hist.format_ns(self.percentile_ns(99))}",
+                f"p50 {format_ns(self.percentile_ns(50))}",
+                f"p99 {format_ns(self.percentile_ns(99))}",
             ]
         if self._max_ns is not None:
-            parts.append(f"max {hist.format_ns(self._max_ns)}")
+            parts.append(f"max {format_ns(self._max_ns)}")
         return " · ".join(parts)
 
     def percentile_ns(self, q: float) -> float | None:

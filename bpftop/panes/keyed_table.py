@@ -21,10 +21,10 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 # Column specs live in columns.py; the panes import them from here with the table.
-from bpftop.panes.columns import Col, R, fmt_rate, ns_col, rate_col, rate_order
+from bpftop.panes.columns import Col, R, ns_col, rate_col, rate_order
 from bpftop.textsafe import printable
 
-__all__ = ["Col", "Column", "KeyedTable", "R", "fit", "fmt_rate", "ns_col", "rate_col", "rate_order"]
+__all__ = ["Col", "Column", "KeyedTable", "R", "fit", "ns_col", "rate_col", "rate_order"]
 
 
 @dataclass

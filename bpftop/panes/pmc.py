@@ -17,9 +17,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 
-from bpftop.batch.pmc import fmt_figure, fmt_ratio, headline, label
+from bpftop.batch.pmc import fmt_figure, headline, label
 from bpftop.derive import Derived
 from bpftop.derive.pmc import PmcRow, PmcView
+from bpftop.fmt import fmt_ratio
 from bpftop.panes.header import Readout
 from bpftop.panes.keyed_table import Col, KeyedTable
 from bpftop.panes.messages import OpenProcess

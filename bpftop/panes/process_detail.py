@@ -7,10 +7,8 @@ collector on the one page, like atop's process view.
 
 from __future__ import annotations
 
-from bpftop import hist
 from bpftop.derive.stacks import top_functions
-from bpftop.panes.biolat import fmt_mb
-from bpftop.panes.columns import fmt_bytes, fmt_rate
+from bpftop.fmt import fmt_bytes, fmt_mb, fmt_rate, format_ns
 from bpftop.panes.histogram import histogram_lines
 from bpftop.panes.process_model import ProcessData
 from bpftop.panes.tcp import STATE_SHORT, closed_line, endpoint, fmt_rtt
@@ -35,7 +33,7 @@ def _syscalls(d: ProcessData, width: int) -> list[str]:
     rows = sorted(d.syscalls, key=lambda r: (-r.calls, -r.calls_total, r.name))[:ROWS]
     return [
         f"{r.name:<16} {fmt_rate(r.calls_per_s):>7}/s {fmt_rate(r.errors_per_s):>6} err/s "
-        f"avg {hist.format_ns(r.avg_ns):>7} max {hist.format_ns(r.max_ns):>7} {r.top_errno}"
+        f"avg {format_ns(r.avg_ns):>7} max {format_ns(r.max_ns):>7} {r.top_errno}"
         for r in rows
     ]
 
@@ -44,7 +42,7 @@ def _disk(d: ProcessData, width: int) -> list[str]:
     rows = sorted(d.disk, key=lambda r: (-r.ios, r.disk, r.op))[:ROWS]
     return [
         f"{r.disk:<10} {r.op:<8} {fmt_rate(r.iops):>7} IO/s {fmt_mb(r.bytes_per_s):>8} MB/s "
-        f"avg {hist.format_ns(r.avg_ns):>7} {fmt_bytes(r.bytes_total):>7} since start"
+        f"avg {format_ns(r.avg_ns):>7} {fmt_bytes(r.bytes_total):>7} since start"
         for r in rows
     ]
 

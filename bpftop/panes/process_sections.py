@@ -11,12 +11,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
-from bpftop import hist
-from bpftop.batch.pmc import fmt_figure, fmt_ratio, headline, label
+from bpftop.batch.pmc import fmt_figure, headline, label
 from bpftop.derive import Derived
 from bpftop.derive.stacks import top_functions
-from bpftop.panes.biolat import fmt_mb
-from bpftop.panes.columns import fmt_bytes, fmt_rate
+from bpftop.fmt import fmt_bytes, fmt_mb, fmt_pct, fmt_rate, fmt_ratio, format_ns
 from bpftop.panes.header import Readout
 from bpftop.panes.histogram import HistogramBox, LatencyHistogram
 from bpftop.panes.process_detail import TALL, detail_lines
@@ -27,11 +25,11 @@ LABEL_W = 9
 
 
 def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}%"
+    return "-" if value is None else f"{fmt_pct(value)}%"
 
 
 def _ns(value: float | None) -> str:
-    return hist.format_ns(value)
+    return format_ns(value)
 
 
 def unavailable(derived: Derived | None, collector: str) -> str:
@@ -219,7 +217,7 @@ class CpuSection(Section):
             histogram.show("run-queue wait", (), empty="no data", unit_ns=US)
             return
         lines = [
-            f"on-CPU {_pct(s.cpu_pct)} of one CPU ({hist.format_ns(s.on_cpu_total_ns)} since start)",
+            f"on-CPU {_pct(s.cpu_pct)} of one CPU ({format_ns(s.on_cpu_total_ns)} since start)",
             f"off-CPU {_pct(s.off_cpu_pct)}: blocked {_ns(s.off_blocked_ns)}, "
             f"preempted {_ns(s.off_preempted_ns)} in the interval",
             f"switches {fmt_rate(s.vol_per_s)}/s voluntary, {fmt_rate(s.invol_per_s)}/s involuntary",

@@ -19,9 +19,9 @@ from bpftop.derive.biolat import ProcIORow
 from bpftop.derive.stacks import FunctionRow, top_functions
 from bpftop.derive.syscalls import ProcSyscallRow
 from bpftop.derive.tcp import ConnRow
+from bpftop.fmt import fmt_bytes, fmt_mb
 from bpftop.panes import stacks, tcp
-from bpftop.panes.biolat import PROC_COLUMNS, fmt_mb
-from bpftop.panes.columns import fmt_bytes
+from bpftop.panes.biolat import PROC_COLUMNS
 from bpftop.panes.header import Readout
 from bpftop.panes.histogram import HISTOGRAM_BINDINGS, HistogramBox, LatencyHistogram
 from bpftop.panes.keyed_table import Col, KeyedTable, ns_col, rate_col

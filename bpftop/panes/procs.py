@@ -15,7 +15,7 @@ from textual.binding import Binding
 from bpftop.derive import Derived
 from bpftop.derive.procs import ProcsRow, hardware_pmc, joined_rows
 from bpftop.derive.syscalls import SyscallsView
-from bpftop.panes.columns import fmt_bytes
+from bpftop.fmt import fmt_bytes, fmt_pct, fmt_ratio
 from bpftop.panes.keyed_table import Col, KeyedTable, ns_col, rate_col, rate_order
 from bpftop.panes.messages import OpenProcess
 from bpftop.panes.table import TablePane
@@ -34,7 +34,7 @@ def _command(row: ProcsRow) -> str:
 
 
 def _cpu(row: ProcsRow) -> str:
-    return "-" if row.cpu_pct is None else f"{row.cpu_pct:.1f}"
+    return fmt_pct(row.cpu_pct)
 
 
 def _disk(row: ProcsRow) -> str:
@@ -80,7 +80,7 @@ COLUMNS: list[Col[ProcsRow]] = [
     # TCP sent + received (tcp collector); from 90 cells, so COMMAND keeps 20 at 80.
     Col("net", "NET/s", 8, _net, _net_order, shown_from=90),
     # Only with hardware counters (pmc): ProcsPane._shows hides it otherwise.
-    Col("ipc", "IPC", 6, lambda r: "-" if r.ipc is None else f"{r.ipc:.2f}", attrgetter("ipc")),
+    Col("ipc", "IPC", 6, lambda r: fmt_ratio(r.ipc), attrgetter("ipc")),
     _name_col("top", "TOP SYSCALL", 12, "top_syscall", WIDE),
     replace(ns_col("avg", "SYS LAT", 8, "avg_ns"), shown_from=WIDE),
     _name_col("errno", "TOP ERRNO", 10, "top_errno", WIDER),

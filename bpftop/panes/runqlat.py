@@ -12,30 +12,25 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 
-from bpftop import hist
 from bpftop.derive import Derived
 from bpftop.derive.runqlat import RunqlatView, SchedRow, SystemSched
+from bpftop.fmt import fmt_pct, fmt_rate, format_ns
 from bpftop.panes.header import Readout
 from bpftop.panes.histogram import HISTOGRAM_BINDINGS, HistogramBox, LatencyHistogram
-from bpftop.panes.keyed_table import Col, KeyedTable, fmt_rate, ns_col, rate_order
+from bpftop.panes.keyed_table import Col, KeyedTable, ns_col, rate_order
 from bpftop.panes.messages import OpenProcess
 from bpftop.panes.table import TablePane
 
 US = 1000  # the histograms' unit, in ns
 
 
-def fmt_pct(value: float | None) -> str:
-    """A percentage for a cell: ``-`` before the first interval."""
-    return "-" if value is None else f"{value:.1f}"
-
-
 def system_text(s: SystemSched) -> str:
     """``CPU busy 37.5% · idle 81% 44% · run queue 310/s p50 12us p99 3.1ms max 4.2ms``."""
-    idle = " ".join("-" if p is None else f"{p:.0f}%" for p in s.idle_pct)
+    idle = " ".join("-" if p is None else f"{fmt_pct(p, 0)}%" for p in s.idle_pct)
     return (
         f"CPU busy {fmt_pct(s.busy_pct)}% · idle {idle} · run queue {fmt_rate(s.rq_per_s)}/s "
-        f"p50 {hist.format_ns(s.rq_p50_ns)} p99 {hist.format_ns(s.rq_p99_ns)} "
-        f"max {hist.format_ns(s.rq_max_ns)}"
+        f"p50 {format_ns(s.rq_p50_ns)} p99 {format_ns(s.rq_p99_ns)} "
+        f"max {format_ns(s.rq_max_ns)}"
     )
 
 

@@ -21,6 +21,7 @@ from textual.widgets import Footer, Input, Static
 
 from bpftop.derive import Derived
 from bpftop.derive.stacks import FunctionRow, StacksView, build_tree, match_share, top_functions
+from bpftop.fmt import fmt_pct, format_ns
 from bpftop.panes.flamegraph import FlameGraph
 from bpftop.panes.header import Readout, StatusHeader
 from bpftop.panes.keyed_table import Col, KeyedTable
@@ -33,19 +34,14 @@ MODE_NAMES = {"cpu": "CPU", "off": "off-CPU"}
 COLUMNS: list[Col[FunctionRow]] = [
     Col("name", "FUNCTION", 0, lambda r: r.name, lambda r: r.name.lower(), numeric=False),
     Col("kind", "KIND", 8, lambda r: KIND_NAMES.get(r.kind, "?"), lambda r: r.kind, numeric=False),
-    Col("self", "SELF%", 7, lambda r: f"{r.self_pct:.1f}", lambda r: r.self_value),
-    Col("total", "TOTAL%", 7, lambda r: f"{r.total_pct:.1f}", lambda r: r.total_value),
+    Col("self", "SELF%", 7, lambda r: fmt_pct(r.self_pct), lambda r: r.self_value),
+    Col("total", "TOTAL%", 7, lambda r: fmt_pct(r.total_pct), lambda r: r.total_value),
 ]
 
 
 def format_value(value: int, mode: str) -> str:
     """Samples, or off-CPU time in readable units."""
-    if mode == "cpu":
-        return f"{value} samples"
-    for unit, div in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
-        if value >= div:
-            return f"{value / div:.3g}{unit}"
-    return f"{value}ns"
+    return f"{value} samples" if mode == "cpu" else format_ns(value)
 
 
 class FunctionsTable(KeyedTable[FunctionRow]):

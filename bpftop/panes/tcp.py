@@ -14,13 +14,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 
-from bpftop import hist
 from bpftop.derive import Derived
 from bpftop.derive.tcp import ClosedRow, ConnRow, TcpView
-from bpftop.panes.columns import fmt_bytes
+from bpftop.fmt import fmt_bytes, fmt_rate, format_ns
 from bpftop.panes.header import Readout
 from bpftop.panes.histogram import HISTOGRAM_BINDINGS, HistogramBox, LatencyHistogram
-from bpftop.panes.keyed_table import Col, KeyedTable, fmt_rate, rate_order
+from bpftop.panes.keyed_table import Col, KeyedTable, rate_order
 from bpftop.panes.messages import OpenProcess
 from bpftop.panes.table import TablePane
 
@@ -39,7 +38,7 @@ def endpoint(addr: str, port: int) -> str:
 
 def fmt_rtt(srtt_us: int) -> str:
     """Smoothed RTT, ``-`` when the kernel has none yet."""
-    return hist.format_ns(srtt_us * US) if srtt_us else "-"
+    return format_ns(srtt_us * US) if srtt_us else "-"
 
 
 def _command(row: ConnRow) -> str:
@@ -129,7 +128,7 @@ def drops_text(view: TcpView) -> str:
 
 def closed_line(c: ClosedRow) -> str:
     """One tcplife line in 80 cells: pid, command, local port, remote, TX/RX, duration, retransmits."""
-    duration = hist.format_ns(c.duration_ns) if c.duration_ns is not None else "?"
+    duration = format_ns(c.duration_ns) if c.duration_ns is not None else "?"
     retrans = f" retr {c.retrans}" if c.retrans else ""
     return (
         f"{c.pid or '-':>7} {c.comm[:12]:12} {c.lport:>5} > {endpoint(c.raddr, c.rport)[:21]:21} "
