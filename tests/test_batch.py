@@ -115,3 +115,17 @@ def test_batch_times_syscalls_only_for_a_pane_showing_their_latency():
     assert batch_times_syscalls("syscalls", False) and batch_times_syscalls("syscalls", True)
     assert not batch_times_syscalls("procs", False)  # its text has no syscall latency
     assert batch_times_syscalls("procs", True)  # its JSON has syscall_avg_latency_ns
+
+
+def test_text_rates_read_as_the_pane_shows_them_and_json_keeps_raw_numbers():
+    # One formatter (bpftop/fmt.py): 12,345 calls a second is 12.3k in batch
+    # text as in the panes, at the same width; JSON keeps the number.
+    frames = [frame(sample(1.0, 1000, 10)), frame(sample(2.0, 13_345, 20))]
+    out = io.StringIO()
+    run_batch(ListSource(frames), iterations=1, delay_s=0.0, pane=None, as_json=False, out=out)
+    text = out.getvalue()
+    assert "Syscalls: 12.4k/s, errors 10/s" in text  # getppid 12,345 + close 10
+    assert "12.3k" in next(line for line in text.splitlines() if line.startswith("getppid"))
+    assert "12,3" not in text
+    d = derive(frames[0], frames[1])
+    assert to_json(d, None)["syscalls"]["calls_per_s"] == 12_355.0

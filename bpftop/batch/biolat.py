@@ -8,9 +8,9 @@ from typing import Any
 from rich.table import Table
 
 from bpftop import hist
-from bpftop.batch.common import fmt_rate, hist_json, num
+from bpftop.batch.common import hist_json, num
 from bpftop.derive.biolat import BiolatView, DiskOpRow, TimeStats
-from bpftop.fmt import fmt_mb, fmt_ratio, format_ns
+from bpftop.fmt import fmt_mb, fmt_rate, fmt_ratio, format_ns
 
 LEFT = {"DISK", "OP", "COMMAND", "USECS"}
 BAR_WIDTH = 30

@@ -6,9 +6,9 @@ from typing import Any
 
 from rich.table import Table
 
-from bpftop.batch.common import fmt_rate, num
+from bpftop.batch.common import num
 from bpftop.derive.bpfstats import BpfstatsView, MapStat, ProgStat
-from bpftop.fmt import fmt_pct, format_ns
+from bpftop.fmt import fmt_bytes, fmt_pct, fmt_rate, format_ns
 
 LEFT = {"TYPE", "NAME", "OWNERS"}
 STATS_COST = "run-time statistics cost every BPF program ~10-20 ns per run while on"
@@ -87,15 +87,6 @@ def stats_line(view: BpfstatsView) -> str:
     )
 
 
-def size(value: int) -> str:
-    """Bytes as 4.0K, 1.2M."""
-    for unit in ("", "K", "M", "G"):
-        if value < 1024 or unit == "G":
-            return f"{value:.0f}{unit}" if not unit else f"{value:.1f}{unit}"
-        value /= 1024  # type: ignore[assignment]
-    return str(value)
-
-
 def entries_text(m: MapStat) -> str:
     """``123`` / ``≥1048576`` / ``-`` when the kind cannot be counted."""
     if m.entries < 0:
@@ -126,7 +117,7 @@ def text_section(view: BpfstatsView, pane: str | None, limit: int) -> list[Any]:
             fmt_rate(p.events_per_s),
             fmt_pct(p.cpu_pct, 2),
             str(p.recursion_misses),
-            size(p.xlated_bytes),
+            fmt_bytes(p.xlated_bytes),
             p.owners,
         )
     parts.append(t)
@@ -142,7 +133,7 @@ def text_section(view: BpfstatsView, pane: str | None, limit: int) -> list[Any]:
             str(m.max_entries),
             entries_text(m),
             fmt_pct(m.fill_pct, 0),
-            size(m.memlock_bytes),
+            fmt_bytes(m.memlock_bytes),
             m.owners,
         )
     parts.append(t)

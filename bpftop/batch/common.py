@@ -1,4 +1,4 @@
-"""Number and histogram formatting shared by the batch sections."""
+"""JSON numbers and histograms shared by the batch sections (text goes through bpftop.fmt)."""
 
 from __future__ import annotations
 
@@ -36,10 +36,3 @@ def hist_json(interval: Sequence[int], total: Sequence[int] = (), unit: str = "n
             entry["count_total"] = count_total
         out.append(entry)
     return out
-
-
-def fmt_rate(value: float | None) -> str:
-    """A rate for a text table: ``-`` before the first interval."""
-    if value is None:
-        return "-"
-    return f"{value:,.0f}" if value >= 10 else f"{value:.1f}"

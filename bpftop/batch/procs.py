@@ -11,11 +11,11 @@ from typing import Any
 
 from rich.table import Table
 
-from bpftop.batch.common import fmt_rate, num
+from bpftop.batch.common import num
 from bpftop.derive import Derived
 from bpftop.derive.procs import ProcsRow, proc_rows
 from bpftop.derive.runqlat import RunqlatView
-from bpftop.fmt import fmt_bytes, fmt_pct, fmt_ratio, format_ns
+from bpftop.fmt import fmt_bytes, fmt_pct, fmt_rate, fmt_ratio, format_ns
 
 PANES = ("procs",)
 LEFT = {"USER", "COMMAND"}

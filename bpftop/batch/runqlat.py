@@ -8,9 +8,9 @@ from typing import Any
 from rich.table import Table
 
 from bpftop import hist
-from bpftop.batch.common import fmt_rate, hist_json, num
+from bpftop.batch.common import hist_json, num
 from bpftop.derive.runqlat import RunqlatView, SchedRow
-from bpftop.fmt import fmt_pct, format_ns
+from bpftop.fmt import fmt_pct, fmt_rate, format_ns
 
 LEFT = {"USER", "COMMAND", "USECS"}
 BAR_WIDTH = 30

@@ -10,9 +10,9 @@ from typing import Any
 
 from rich.table import Table
 
-from bpftop.batch.common import fmt_rate, hist_json, num
+from bpftop.batch.common import hist_json, num
 from bpftop.derive.syscalls import SyscallsView
-from bpftop.fmt import format_ns
+from bpftop.fmt import fmt_rate, format_ns
 
 LEFT = {"TOP ERRNO", "SYSCALL"}
 COLUMNS = ("SYSCALL", "CALLS/s", "ERR/s", "AVG", "P50", "P99", "MAX", "TOP ERRNO")

@@ -6,9 +6,9 @@ from typing import Any
 
 from rich.table import Table
 
-from bpftop.batch.common import fmt_rate, hist_json, num
+from bpftop.batch.common import hist_json, num
 from bpftop.derive.tcp import ClosedRow, ConnRow, TcpProcRow, TcpView
-from bpftop.fmt import fmt_bytes, format_ns
+from bpftop.fmt import fmt_bytes, fmt_rate, format_ns
 
 LEFT = {"COMMAND", "LOCAL", "REMOTE", "STATE"}
 

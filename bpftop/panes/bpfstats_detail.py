@@ -17,9 +17,10 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Log
 
-from bpftop.batch.bpfstats import entries_text, size
+from bpftop.batch.bpfstats import entries_text
 from bpftop.derive import Derived
 from bpftop.derive.bpfstats import BpfstatsView, MapStat, ProgStat
+from bpftop.fmt import fmt_bytes
 from bpftop.panes.header import Readout, StatusHeader
 
 COLLECTOR = "bpfstats"
@@ -32,7 +33,8 @@ def program_info(p: ProgStat) -> str:
     return (
         f"{p.id}: {p.type} name {p.name} tag {p.tag} · loaded {loaded} uid {p.uid} · "
         f"owners {p.owners or '-'}\n"
-        f"xlated {size(p.xlated_bytes)}B jited {size(p.jited_bytes)}B memlock {size(p.memlock_bytes)}B "
+        f"xlated {fmt_bytes(p.xlated_bytes)}B jited {fmt_bytes(p.jited_bytes)}B "
+        f"memlock {fmt_bytes(p.memlock_bytes)}B "
         f"map_ids {maps} btf_id {p.btf_id} verified {p.verified_insns} insns · "
         f"runs {p.run_cnt_total} avg {p.avg_total_ns or 0:.0f}ns overall · misses {p.recursion_misses_total}"
     )
@@ -44,7 +46,7 @@ def map_info(m: MapStat) -> str:
     return (
         f"{m.id}: {m.type} name {m.name} flags {m.flags:#x} · key {m.key_size}B value {m.value_size}B "
         f"max_entries {m.max_entries} entries {entries_text(m)}\n"
-        f"memlock {size(m.memlock_bytes)}B btf_id {m.btf_id or '-'} · used by programs {used} · "
+        f"memlock {fmt_bytes(m.memlock_bytes)}B btf_id {m.btf_id or '-'} · used by programs {used} · "
         f"owners {m.owners or '-'}"
     )
 
