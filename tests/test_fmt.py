@@ -1,12 +1,7 @@
 """The one formatter (bpftop/fmt.py): every text output shows a figure this way."""
 
-import ast
-import inspect
-from pathlib import Path
-
 import pytest
 
-from bpftop import fmt
 from bpftop.fmt import fmt_bytes, fmt_count, fmt_mb, fmt_pct, fmt_rate, fmt_ratio, format_ns
 
 
@@ -55,14 +50,3 @@ def test_decimal_megabytes_percentages_and_ratios() -> None:
     assert (fmt_pct(None), fmt_pct(37.54), fmt_pct(0.123, 2), fmt_pct(81.4, 0)) == ("-", "37.5", "0.12", "81")
     assert (fmt_ratio(None), fmt_ratio(1.2468), fmt_ratio(1.25, 1)) == ("-", "1.25", "1.2")
 
-
-def test_fmt_is_a_leaf() -> None:
-    """Every layer formats through it, so it imports nothing from bpftop."""
-    tree = ast.parse(Path(inspect.getfile(fmt)).read_text())
-    imported = [
-        node.module if isinstance(node, ast.ImportFrom) else alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import | ast.ImportFrom)
-        for alias in node.names
-    ]
-    assert not [m for m in imported if m and m.startswith("bpftop")]

@@ -8,10 +8,10 @@ from rich.table import Table
 
 from bpftop.batch.common import num
 from bpftop.derive.bpfstats import BpfstatsView, MapStat, ProgStat
+from bpftop.display.bpfstats import entries_text, stats_line
 from bpftop.fmt import fmt_bytes, fmt_pct, fmt_rate, format_ns
 
 LEFT = {"TYPE", "NAME", "OWNERS"}
-STATS_COST = "run-time statistics cost every BPF program ~10-20 ns per run while on"
 
 
 def _prog_json(p: ProgStat) -> dict[str, Any]:
@@ -73,25 +73,6 @@ def json_section(view: BpfstatsView, pane: str | None) -> dict[str, Any]:
         "progs": [_prog_json(p) for p in view.progs],
         "maps": [_map_json(m) for m in view.maps],
     }
-
-
-def stats_line(view: BpfstatsView) -> str:
-    """Whether run-time statistics are on, how, and what they cost."""
-    if view.stats_method:
-        return f"BPF stats on ({view.stats_method}): {STATS_COST}; CPU% is of one CPU"
-    if view.stats_error:
-        return f"BPF stats unavailable: {view.stats_error}"
-    return (
-        "BPF stats not turned on by bpftop (the bpf pane off screen, no --bpf-stats): "
-        "run times show only if another tool turned them on"
-    )
-
-
-def entries_text(m: MapStat) -> str:
-    """``123`` / ``≥1048576`` / ``-`` when the kind cannot be counted."""
-    if m.entries < 0:
-        return "-"
-    return f"≥{m.entries}" if m.entries_capped else str(m.entries)
 
 
 def _table(columns: tuple[str, ...]) -> Table:

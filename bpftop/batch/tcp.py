@@ -8,6 +8,7 @@ from rich.table import Table
 
 from bpftop.batch.common import hist_json, num
 from bpftop.derive.tcp import ClosedRow, ConnRow, TcpProcRow, TcpView
+from bpftop.display.tcp import endpoint, fmt_rtt
 from bpftop.fmt import fmt_bytes, fmt_rate, format_ns
 
 LEFT = {"COMMAND", "LOCAL", "REMOTE", "STATE"}
@@ -116,14 +117,6 @@ def _table(columns: tuple[str, ...]) -> Table:
     return t
 
 
-def _endpoint(addr: str, port: int) -> str:
-    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
-
-
-def _rtt(srtt_us: int) -> str:
-    return format_ns(srtt_us * 1000 if srtt_us else None)
-
-
 def text_section(view: TcpView, pane: str | None, limit: int) -> list[Any]:
     """Totals, live connections and recently closed ones (tcplife's columns)."""
     t = view.totals
@@ -140,15 +133,15 @@ def text_section(view: TcpView, pane: str | None, limit: int) -> list[Any]:
     conns = _table(("PID", "COMMAND", "LOCAL", "REMOTE", "STATE", "TX/s", "RX/s", "TX", "RX", "RETR", "RTT"))
     for c in view.conns[:limit]:
         conns.add_row(
-            str(c.pid) if c.pid else "-", c.comm, _endpoint(c.laddr, c.lport), _endpoint(c.raddr, c.rport),
+            str(c.pid) if c.pid else "-", c.comm, endpoint(c.laddr, c.lport), endpoint(c.raddr, c.rport),
             c.state, fmt_bytes(c.sent_per_s), fmt_bytes(c.recv_per_s), fmt_bytes(c.sent_total),
-            fmt_bytes(c.recv_total), str(c.retrans_total), _rtt(c.srtt_us),
+            fmt_bytes(c.recv_total), str(c.retrans_total), fmt_rtt(c.srtt_us),
         )  # fmt: skip
     parts.append(conns)
     closed = _table(("PID", "COMMAND", "LOCAL", "REMOTE", "TX", "RX", "DURATION", "RETR"))
     for k in view.closed[:limit]:
         closed.add_row(
-            str(k.pid) if k.pid else "-", k.comm, _endpoint(k.laddr, k.lport), _endpoint(k.raddr, k.rport),
+            str(k.pid) if k.pid else "-", k.comm, endpoint(k.laddr, k.lport), endpoint(k.raddr, k.rport),
             fmt_bytes(k.tx_bytes), fmt_bytes(k.rx_bytes), format_ns(k.duration_ns), str(k.retrans),
         )  # fmt: skip
     parts.extend([f"Recently closed: {len(view.closed)}", closed])

@@ -19,9 +19,9 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 
-from bpftop.batch.bpfstats import entries_text, stats_line
 from bpftop.derive import Derived
 from bpftop.derive.bpfstats import BpfstatsView, MapStat, ProgStat
+from bpftop.display.bpfstats import entries_text, stats_line
 from bpftop.fmt import fmt_bytes, fmt_pct, fmt_rate, format_ns
 from bpftop.panes.header import Readout
 from bpftop.panes.keyed_table import Col, KeyedTable, rate_order

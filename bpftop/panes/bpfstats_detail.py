@@ -17,9 +17,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Log
 
-from bpftop.batch.bpfstats import entries_text
 from bpftop.derive import Derived
 from bpftop.derive.bpfstats import BpfstatsView, MapStat, ProgStat
+from bpftop.display.bpfstats import entries_text
 from bpftop.fmt import fmt_bytes
 from bpftop.panes.header import Readout, StatusHeader
 

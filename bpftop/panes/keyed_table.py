@@ -20,8 +20,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-# Column specs live in columns.py; the panes import them from here with the table.
-from bpftop.panes.columns import Col, R, ns_col, rate_col, rate_order
+# Column specs live in bpftop.display (batch tables use them too); panes import them here.
+from bpftop.display import Col, R, ns_col, rate_col, rate_order
 from bpftop.textsafe import printable
 
 __all__ = ["Col", "Column", "KeyedTable", "R", "fit", "ns_col", "rate_col", "rate_order"]

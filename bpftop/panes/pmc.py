@@ -17,9 +17,9 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 
-from bpftop.batch.pmc import fmt_figure, headline, label
 from bpftop.derive import Derived
 from bpftop.derive.pmc import PmcRow, PmcView
+from bpftop.display.pmc import fmt_figure, headline, label
 from bpftop.fmt import fmt_ratio
 from bpftop.panes.header import Readout
 from bpftop.panes.keyed_table import Col, KeyedTable

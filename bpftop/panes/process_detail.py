@@ -8,10 +8,11 @@ collector on the one page, like atop's process view.
 from __future__ import annotations
 
 from bpftop.derive.stacks import top_functions
+from bpftop.display.tcp import endpoint, fmt_rtt
 from bpftop.fmt import fmt_bytes, fmt_mb, fmt_rate, format_ns
 from bpftop.panes.histogram import histogram_lines
 from bpftop.panes.process_model import ProcessData
-from bpftop.panes.tcp import STATE_SHORT, closed_line, endpoint, fmt_rtt
+from bpftop.panes.tcp import STATE_SHORT, closed_line
 
 TALL = 40  # terminal lines from which the overview has detail lines
 ROWS = 4  # detail rows per collector

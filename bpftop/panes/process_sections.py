@@ -11,9 +11,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
-from bpftop.batch.pmc import fmt_figure, headline, label
 from bpftop.derive import Derived
 from bpftop.derive.stacks import top_functions
+from bpftop.display.pmc import fmt_figure, headline, label
 from bpftop.fmt import fmt_bytes, fmt_mb, fmt_pct, fmt_rate, fmt_ratio, format_ns
 from bpftop.panes.header import Readout
 from bpftop.panes.histogram import HistogramBox, LatencyHistogram

@@ -16,6 +16,7 @@ from textual.binding import Binding
 
 from bpftop.derive import Derived
 from bpftop.derive.tcp import ClosedRow, ConnRow, TcpView
+from bpftop.display.tcp import endpoint, fmt_rtt
 from bpftop.fmt import fmt_bytes, fmt_rate, format_ns
 from bpftop.panes.header import Readout
 from bpftop.panes.histogram import HISTOGRAM_BINDINGS, HistogramBox, LatencyHistogram
@@ -29,16 +30,6 @@ STATE_SHORT = {
     "ESTABLISHED": "ESTAB", "SYN_SENT": "SYN-S", "SYN_RECV": "SYN-R", "FIN_WAIT1": "FIN-W1",
     "FIN_WAIT2": "FIN-W2", "TIME_WAIT": "TIME-W", "CLOSE_WAIT": "CLOSE-W", "LAST_ACK": "LASTACK",
 }  # fmt: skip
-
-
-def endpoint(addr: str, port: int) -> str:
-    """``10.0.0.1:80`` or ``[::1]:80``."""
-    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
-
-
-def fmt_rtt(srtt_us: int) -> str:
-    """Smoothed RTT, ``-`` when the kernel has none yet."""
-    return format_ns(srtt_us * US) if srtt_us else "-"
 
 
 def _command(row: ConnRow) -> str:

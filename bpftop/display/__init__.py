@@ -1,4 +1,15 @@
-"""Column specs of the table panes."""
+"""What a derived view looks like as text, shared by its pane and its batch section.
+
+A field shown both live and by ``bpftop -b`` is defined once here: its
+column (label, cell text, sort key; the width and ``shown_from`` only the
+panes use) and the summary lines both print. Modules are named by stem
+(``display/procs.py``). Numbers go through ``bpftop.fmt``.
+
+The layer sits between the model and its two outputs: it imports the model
+(``bpftop.derive``) and ``bpftop.fmt``, never ``bpftop.panes``,
+``bpftop.batch`` or Textual, so the panes and batch import it and never
+each other (tests/test_layers.py).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +30,7 @@ def rate_order(rate_per_s: float | None, count: int) -> float:
 
 @dataclass(frozen=True)
 class Col(Generic[R]):
-    """One column of a table pane.
+    """One column of a table pane, and of the batch table showing the same rows.
 
     Attributes:
         key: column key, stable across label changes.
