@@ -15,15 +15,21 @@ from bpftop.batch.common import num
 from bpftop.derive import Derived
 from bpftop.derive.procs import ProcsRow, proc_rows
 from bpftop.derive.runqlat import RunqlatView
-from bpftop.fmt import fmt_bytes, fmt_pct, fmt_rate, fmt_ratio, format_ns
+from bpftop.display import procs as display
 
 PANES = ("procs",)
-LEFT = {"USER", "COMMAND"}
-MIN_WIDTHS = {"PID": 7, "USER": 4, "SYSC/s": 7, "IO/s": 6, "COMMAND": 12}
+# The pane's columns (bpftop.display.procs) by key, in top's order, plus disk
+# I/Os a second; the syscalls view's details are in the syscalls section.
+# Batch widths are its own: one cell between columns, so 80 cells (a pipe's
+# width) leave the command 20; narrower terminals shorten the command, never
+# the figures.
 COLUMNS = (
-    *("PID", "USER", "CPU%", "RQ AVG", "SYSC/s", "ERR/s"),
-    *("DISK/s", "IO/s", "IO LAT", "NET/s", "COMMAND"),
+    *("pid", "user", "cpu", "rq", "calls", "errors"),
+    *("disk", "disk_ios", "io_lat", "net", "ipc", "command"),
 )
+MIN_WIDTHS = {"pid": 7, "user": 4, "calls": 7, "disk_ios": 6, "command": 12}
+MAX_WIDTHS = {"user": 10}  # cut, as top cuts user names
+_BY_KEY = {c.key: c for c in (*display.COLUMNS, display.DISK_IOS)}
 
 
 def _proc_json(p: ProcsRow, sched: RunqlatView | None) -> dict[str, Any]:
@@ -84,41 +90,23 @@ def json_section(d: Derived) -> list[dict[str, Any]] | None:
     return None if joined is None else [_proc_json(p, sched) for p in joined]
 
 
-def _net(p: ProcsRow) -> str:
-    """TCP bytes sent + received per second; ``-`` for a process without TCP."""
-    if p.net_sent_per_s is None or p.net_recv_per_s is None:
-        return "-"
-    return fmt_bytes(p.net_sent_per_s + p.net_recv_per_s)
-
-
 def text_section(d: Derived, limit: int) -> list[Any]:
     """The joined process table."""
     joined = rows(d)
     if joined is None:
         return []
-    # One cell between columns, so 80 cells (a pipe's width) leave the command
-    # 20; narrower terminals shorten the command, never the figures. The top
-    # syscall and errno are in the syscalls section and the JSON.
     t = Table(box=None, pad_edge=False, header_style="bold", padding=(0, 1), collapse_padding=True)
     ipc = any(p.ipc is not None for p in joined)  # only with hardware counters (pmc)
-    columns = (*COLUMNS[:-1], "IPC", COLUMNS[-1]) if ipc else COLUMNS
+    columns = [_BY_KEY[key] for key in COLUMNS if key != "ipc" or ipc]
     for col in columns:
-        width = MIN_WIDTHS.get(col, len(col))
-        t.add_column(col, justify="left" if col in LEFT else "right", no_wrap=True, min_width=width)
-    for p in joined[:limit]:
-        ipc_cell = (fmt_ratio(p.ipc),) if ipc else ()
-        t.add_row(
-            str(p.pid),
-            p.user[:10],
-            fmt_pct(p.cpu_pct),
-            format_ns(p.rq_avg_ns),
-            fmt_rate(p.calls_per_s),
-            fmt_rate(p.errors_per_s),
-            fmt_bytes(p.disk_bytes_per_s) if p.disk_ios_total else "-",
-            fmt_rate(p.disk_ios_per_s) if p.disk_ios_total else "-",
-            format_ns(p.disk_avg_ns),
-            _net(p),
-            *ipc_cell,
-            p.comm + (" (exited)" if p.exited else ""),
+        t.add_column(
+            col.label,
+            justify="right" if col.numeric else "left",
+            no_wrap=True,
+            min_width=MIN_WIDTHS.get(col.key, len(col.label)),
+            max_width=MAX_WIDTHS.get(col.key),
+            overflow="crop" if col.key in MAX_WIDTHS else "ellipsis",
         )
+    for p in joined[:limit]:
+        t.add_row(*(col.text(p) for col in columns))
     return [f"Processes: {len(joined)}", t]

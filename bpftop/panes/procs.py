@@ -6,17 +6,14 @@ picked a sort), like top; by syscalls per second without them.
 
 from __future__ import annotations
 
-from dataclasses import replace
-from operator import attrgetter
-
 from textual import on
 from textual.binding import Binding
 
 from bpftop.derive import Derived
 from bpftop.derive.procs import ProcsRow, hardware_pmc, joined_rows
 from bpftop.derive.syscalls import SyscallsView
-from bpftop.fmt import fmt_bytes, fmt_pct, fmt_ratio
-from bpftop.panes.keyed_table import Col, KeyedTable, ns_col, rate_col, rate_order
+from bpftop.display.procs import COLUMNS, WIDE
+from bpftop.panes.keyed_table import Col, KeyedTable
 from bpftop.panes.messages import OpenProcess
 from bpftop.panes.table import TablePane
 
@@ -27,64 +24,6 @@ class ProcTable(KeyedTable[ProcsRow]):
     BINDINGS = [
         Binding("enter", "select_cursor", "Process", tooltip="open the highlighted process (procs)"),
     ]
-
-
-def _command(row: ProcsRow) -> str:
-    return f"{row.comm} (exited)" if row.exited else row.comm
-
-
-def _cpu(row: ProcsRow) -> str:
-    return fmt_pct(row.cpu_pct)
-
-
-def _disk(row: ProcsRow) -> str:
-    return fmt_bytes(row.disk_bytes_per_s) if row.disk_ios_total else "-"
-
-
-def _name_col(key: str, label: str, width: int, field: str, shown_from: int) -> Col[ProcsRow]:
-    name = attrgetter(field)
-    return Col(key, label, width, name, name, numeric=False, shown_from=shown_from)
-
-
-def _disk_order(row: ProcsRow) -> tuple[float, int]:
-    # A process with no I/O this interval but some before ranks above one with none ever.
-    return rate_order(row.disk_bytes_per_s, row.disk_bytes), row.disk_ios_total
-
-
-def _net(row: ProcsRow) -> str:
-    total = row.net_sent_bytes + row.net_recv_bytes
-    if row.net_sent_per_s is None or row.net_recv_per_s is None:
-        return fmt_bytes(total) if total else "-"  # the first frame: no interval yet
-    return fmt_bytes(row.net_sent_per_s + row.net_recv_per_s)
-
-
-def _net_order(row: ProcsRow) -> float:
-    if row.net_sent_per_s is None or row.net_recv_per_s is None:
-        return float(row.net_sent_bytes + row.net_recv_bytes)
-    return row.net_sent_per_s + row.net_recv_per_s
-
-
-# 80 columns show the figures of every collector and leave COMMAND ~21 cells;
-# the syscalls view's details come in from 100 (TOP ERRNO from 120).
-WIDE, WIDER = 100, 120
-COLUMNS: list[Col[ProcsRow]] = [
-    Col("pid", "PID", 7, lambda r: str(r.pid), lambda r: r.pid),
-    Col("user", "USER", 9, lambda r: r.user, lambda r: r.user.lower(), numeric=False),
-    Col("cpu", "CPU%", 6, _cpu, lambda r: rate_order(r.cpu_pct, r.on_cpu_ns)),
-    ns_col("rq", "RQ AVG", 7, "rq_avg_ns"),
-    Col("command", "COMMAND", 0, _command, lambda r: r.comm.lower(), numeric=False),
-    rate_col("calls", "SYSC/s", 7),
-    rate_col("errors", "ERR/s", 6),
-    Col("disk", "DISK/s", 8, _disk, _disk_order),
-    ns_col("io_lat", "IO LAT", 8, "disk_avg_ns"),
-    # TCP sent + received (tcp collector); from 90 cells, so COMMAND keeps 20 at 80.
-    Col("net", "NET/s", 8, _net, _net_order, shown_from=90),
-    # Only with hardware counters (pmc): ProcsPane._shows hides it otherwise.
-    Col("ipc", "IPC", 6, lambda r: fmt_ratio(r.ipc), attrgetter("ipc")),
-    _name_col("top", "TOP SYSCALL", 12, "top_syscall", WIDE),
-    replace(ns_col("avg", "SYS LAT", 8, "avg_ns"), shown_from=WIDE),
-    _name_col("errno", "TOP ERRNO", 10, "top_errno", WIDER),
-]
 
 
 class ProcsPane(TablePane[ProcsRow]):
