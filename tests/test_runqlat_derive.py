@@ -235,3 +235,23 @@ def test_text_output():
     assert "busy 100.0%" in text
     assert re.search(r"2048 -> 4095\s+390", text)
     assert re.search(r"^\s*10\s+root\s+50\.0\s+2\.5ms", text, re.MULTILINE)
+
+
+def test_on_cpu_time_with_the_running_stint_never_goes_down():
+    from bpftop.collectors.runqlat import RunqlatCollector
+
+    c = RunqlatCollector()
+    reads = [  # (kernel's figure, stint running now) -> what the sample reports
+        ((100, 50), 150),  # running: its stint so far added
+        ((120, 10), 150),  # a read that paired the thread with a later start: held at 150
+        ((200, 0), 200),  # the kernel's figure passed it: nothing kept any more
+        ((200, 0), 200),
+        ((50, 0), 50),  # restarted (evicted and re-created): starts over
+    ]
+    kept = []
+    for (kernel, stint), want in reads:
+        seen = {}
+        assert c._monotonic(seen, ("pid", 7), kernel, stint) == want
+        c._seen = seen
+        kept.append(bool(seen))
+    assert kept == [True, True, False, False, False]  # only figures above the kernel's are kept

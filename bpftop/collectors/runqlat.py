@@ -224,12 +224,15 @@ class RunqlatCollector(Collector):
         A per-CPU entry read while its CPU switches may pair a new thread with
         the old one's start time; this keeps such a read from making a
         cumulative counter go down (which derive would take for a restart).
+        Only values above the kernel's are kept in ``seen``: a value the
+        kernel's counter reached bounds nothing the next read could report.
         """
         reported = kernel + stint
         last = self._seen.get(key)
         if last is not None and kernel >= last[0]:
             reported = max(reported, last[1])
-        seen[key] = (kernel, reported)
+        if reported != kernel:
+            seen[key] = (kernel, reported)
         return reported
 
     def sample(self) -> RunqlatSample:
@@ -257,8 +260,13 @@ class RunqlatCollector(Collector):
             rows += [
                 ProcSched(pid, "", False, 0, 0, 0, 0, 0, 0, 0, 0) for pid in running_ns if pid not in known
             ]
+        last_seen = self._seen
         for i, r in enumerate(rows):
-            on_cpu_ns = self._monotonic(seen, ("pid", r.pid), r.on_cpu_ns, running_ns.get(r.pid, 0))
+            stint = running_ns.get(r.pid, 0)
+            key = ("pid", r.pid)
+            if not stint and key not in last_seen:
+                continue  # not running, nothing added before: the kernel's figure (most processes)
+            on_cpu_ns = self._monotonic(seen, key, r.on_cpu_ns, stint)
             if on_cpu_ns != r.on_cpu_ns:  # few are running now: _replace only those
                 rows[i] = r._replace(on_cpu_ns=on_cpu_ns)
         self._seen = seen
