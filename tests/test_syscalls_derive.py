@@ -251,3 +251,23 @@ def test_decode_hists_folds_cpus_and_skips_untimed_slots():
     t = got[110]
     assert (t.calls, t.errors, t.total_ns, t.max_ns) == (9, 1, 1600, 500)
     assert (t.hist[8], t.hist[9], sum(t.hist)) == (2, 7, 9)
+
+
+def test_decode_procs_reads_every_field_and_sorts_by_key():
+    from bpftop.collectors.syscalls import PROC_KEY, PROC_VAL, ProcSyscall, decode_procs
+
+    entries = [  # (pid, nr) -> timed, counted, errors, total_ns, max_ns, comm: in hash order
+        ((300, 3), (2, 5, 7, 900, 400, b"closer")),
+        ((12, 39), (0, 4, 0, 0, 0, b"a-name-of-15-ch")),
+        ((300, 0), (1, 0, 0, 50, 50, b"closer")),
+        ((12, 1), (3, 3, 1, 30, 20, "caf\u00e9".encode())),  # a process renamed between its pairs
+    ]
+    keys = b"".join(PROC_KEY.pack(*k) for k, _ in entries)
+    values = b"".join(PROC_VAL.pack(*v) for _, v in entries)
+    assert decode_procs(keys, values) == (
+        ProcSyscall(12, 1, 6, 1, 30, 20, "caf\u00e9", 3),
+        ProcSyscall(12, 39, 4, 0, 0, 0, "a-name-of-15-ch", 0),
+        ProcSyscall(300, 0, 1, 0, 50, 50, "closer", 1),
+        ProcSyscall(300, 3, 7, 7, 900, 400, "closer", 2),
+    )
+    assert decode_procs(b"", b"") == ()

@@ -20,7 +20,7 @@ import struct
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from operator import itemgetter
+from operator import add, itemgetter
 from typing import Any, ClassVar, NamedTuple
 
 from bpftop.collectors.base import Collector, Evictions, Filters, header_defines, pid_comms, tuple_maker
@@ -118,6 +118,8 @@ class SyscallsSample:
 
 
 _NEW_PAIR = tuple_maker(ProcSyscall)
+_PROC_WORDS = PROC_VAL.size // 8  # timed, counted, errors, total_ns, max_ns, then the comm's words
+_COMM_WORDS = struct.Struct(f"={DEFS['SYSCALLS_COMM_LEN'] // 8}Q")  # native order, as in the map
 _PID = itemgetter(0)
 _NEW_ERRNO = tuple_maker(SyscallErrno)
 _NO_SLOTS = (0,) * HIST_SLOTS
@@ -150,20 +152,28 @@ def decode_hists(values: bytes, count: int, ncpu: int) -> tuple[SyscallTotals, .
 
 
 def decode_procs(keys: bytes, values: bytes) -> tuple[ProcSyscall, ...]:
-    """Decode the ``procs`` LRU hash dump, sorted by key (see ``sorted_rows``)."""
-    # A process's name repeats in each of its pairs: decode each once.
-    names: dict[bytes, str] = {}
-    new_pair = _NEW_PAIR
-    rows = []
-    for (pid, nr), (timed, counted, errors, total, mx, raw) in zip(
-        PROC_KEY.iter_unpack(keys), PROC_VAL.iter_unpack(values), strict=True
-    ):
-        comm = names.get(raw)
-        if comm is None:
-            comm = names[raw] = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
-        rows.append(new_pair((pid, nr, timed + counted, errors, total, mx, comm, timed)))
-    rows.sort()
-    return tuple(rows)
+    """Decode the ``procs`` LRU hash dump, sorted by key (see ``sorted_rows``).
+
+    Column by column, in C: strided views of the dump's words, zipped into
+    rows (0.6 ms for 1,300 pairs, against 0.75 for a loop over unpacked
+    tuples; most of the rest is the sort). A process's name repeats in each
+    of its pairs: each distinct one is decoded once.
+    """
+    k = memoryview(keys).cast("I")  # native order, as the kernel wrote them
+    v = memoryview(values).cast("Q")
+    w = _PROC_WORDS
+    timed = v[0::w]
+    raw = list(zip(*(v[5 + i :: w] for i in range(_COMM_WORDS.size // 8)), strict=True))  # the comm's words
+    names = {words: _comm(words) for words in set(raw)}
+    calls = map(add, timed, v[1::w])
+    comms = map(names.__getitem__, raw)
+    columns = zip(k[0::2], k[1::2], calls, v[2::w], v[3::w], v[4::w], comms, timed, strict=True)
+    # Sorted as plain tuples (the sort's fast path), then made rows.
+    return tuple(map(_NEW_PAIR, sorted(columns)))
+
+
+def _comm(words: tuple[int, ...]) -> str:
+    return _COMM_WORDS.pack(*words).split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
 def decode_errnos(keys: bytes, values: bytes) -> tuple[SyscallErrno, ...]:
