@@ -44,7 +44,6 @@ from bpftop.panes.help import CURSOR_BINDINGS, HelpScreen
 from bpftop.panes.histogram import HISTOGRAM_BINDINGS
 from bpftop.panes.main import MainScreen
 from bpftop.panes.messages import OpenProcess
-from bpftop.panes.process import ProcessScreen
 from bpftop.panes.procs import ProcTable
 from bpftop.panes.table import TablePane
 from bpftop.panes.timeline import REPLAY_BINDINGS, REPLAY_HELP, Timeline, replay_command
@@ -408,6 +407,9 @@ class BpftopApp(App[None]):
         if self.replay is not None:
             taken |= {"toggle_pause", "sort(1)", "sort(-1)"}
         everywhere = [*BpftopApp.BINDINGS, *MainScreen.BINDINGS]
+        # Imported when asked for, not at start-up: ~60 ms before the first frame.
+        from bpftop.panes.process import ProcessScreen
+
         tables = [*TablePane.BINDINGS, *HISTOGRAM_BINDINGS, *ProcTable.BINDINGS, *ProcessScreen.BINDINGS]
         sections = [
             ("everywhere", [b for b in everywhere if b not in REPLAY_BINDINGS and _action(b) not in taken]),
@@ -476,6 +478,8 @@ class BpftopApp(App[None]):
         under = getattr(self.screen, "current", "")  # the pane it opens over
         self.request_focus(message.pid)
         self.pane_shown("process")
+        from bpftop.panes.process import ProcessScreen  # not at start-up (~60 ms of imports)
+
         self.push_screen(ProcessScreen(message.pid), callback=lambda _: self._process_closed(under))
 
     def _process_closed(self, pane: str) -> None:
