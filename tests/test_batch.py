@@ -109,7 +109,7 @@ def test_text_of_a_count_only_run_says_why_there_is_no_latency():
 
 
 def test_batch_times_syscalls_only_for_a_pane_showing_their_latency():
-    from bpftop.cli import batch_times_syscalls
+    from bpftop.commands.dashboard import batch_times_syscalls
 
     assert not batch_times_syscalls(None, False) and not batch_times_syscalls(None, True)
     assert batch_times_syscalls("syscalls", False) and batch_times_syscalls("syscalls", True)

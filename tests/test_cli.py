@@ -8,6 +8,7 @@ import pytest
 from conftest import scaled
 
 from bpftop import cli, engine
+from bpftop.commands import dashboard
 from bpftop.source import Source
 from tests.test_record_compat import FIXTURE
 
@@ -55,7 +56,7 @@ def test_not_root_exits_1_with_hint(monkeypatch, capsys):
 
 
 def test_check_without_privileges_exits_1(monkeypatch, capsys):
-    from bpftop import check
+    from bpftop.commands import check
 
     monkeypatch.setattr(check, "effective_caps", lambda: 0)
     monkeypatch.setattr(check.os, "geteuid", lambda: 1000)
@@ -66,7 +67,7 @@ def test_check_without_privileges_exits_1(monkeypatch, capsys):
 
 
 def test_check_reports_missing_btf(monkeypatch, tmp_path):
-    from bpftop import check
+    from bpftop.commands import check
 
     monkeypatch.setattr(check, "BTF_PATH", tmp_path / "no-vmlinux")
     row = next(r for r in check.system_rows() if r.item == "BTF")
@@ -195,7 +196,7 @@ def test_what_is_on_screen_is_known_before_anything_loads(monkeypatch, argv, vis
     """Collectors that cost more while shown start as the screen they open on, not all on."""
     from bpftop import terminal
 
-    monkeypatch.setattr(cli, "Engine", _OptionsEngine)
+    monkeypatch.setattr(dashboard, "Engine", _OptionsEngine)
     monkeypatch.setattr(terminal, "terminal_problem", lambda: "")
     _OptionsEngine.made.clear()
     assert cli.main(argv) == 1
@@ -207,7 +208,7 @@ def test_what_is_on_screen_is_known_before_anything_loads(monkeypatch, argv, vis
 
 
 def test_record_of_every_pane_takes_no_off_cpu_stacks_unless_asked(monkeypatch, tmp_path):
-    from bpftop.record import commands
+    from bpftop.commands import record as commands
 
     monkeypatch.setattr(engine, "Engine", _OptionsEngine)
     for argv, visible in (([], "*"), (["--pane", "stacks"], "stacks")):

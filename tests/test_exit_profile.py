@@ -22,7 +22,7 @@ import pytest
 from conftest import scaled
 from exit_harness import ROOT, blocked_on_fifo, bpf_ids_held, cpu_load, leaked, stuck_main
 
-from bpftop.profile import FINAL_READ_S
+from bpftop.commands.profile import FINAL_READ_S
 
 EXIT_BOUND_S = 2.0
 STUCK_PROFILE = stuck_main("bpftop.collectors.stacks:StacksCollector")

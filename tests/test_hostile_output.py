@@ -232,8 +232,8 @@ def test_comm_is_printed_inert_in_batch_text(named_process, comm: bytes) -> None
 def test_symbol_names_cannot_add_lines_frames_or_counts_to_folded_output() -> None:
     import io
 
+    from bpftop.commands.profile import write_profile
     from bpftop.derive.stacks import StackRow
-    from bpftop.profile import write_profile
 
     rows = [
         StackRow(7, "c;m d", ("main", "evil\n* * * * * root touch /pwned", "leaf 999"), "uuu", 5, 5),
@@ -251,8 +251,8 @@ def test_speedscope_keeps_names_exact_and_json_escaped() -> None:
     import io
     import json
 
+    from bpftop.commands.profile import write_profile
     from bpftop.derive.stacks import StackRow
-    from bpftop.profile import write_profile
 
     name = "evil\n* * * * *\x1b[2J"
     out = io.StringIO()

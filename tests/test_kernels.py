@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bpftop import check, kernels
+from bpftop import kernels
+from bpftop.commands import check
 from bpftop.registry import STEMS
 
 TABLE = {

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from bpftop.commands.profile import build_parser, profile_main, speedscope, write_profile
 from bpftop.derive.stacks import StackRow
-from bpftop.profile import build_parser, profile_main, speedscope, write_profile
 
 SCHEMA = Path(__file__).parent / "fixtures" / "speedscope-schema.json"
 ROWS = [

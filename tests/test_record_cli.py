@@ -18,7 +18,7 @@ import pytest
 import workloads
 
 from bpftop import cli, engine
-from bpftop.record.commands import parse_duration, parse_size
+from bpftop.commands.options import parse_duration, parse_size
 from bpftop.record.reader import Recording
 from tests.test_record_compat import FIXTURE
 

@@ -184,7 +184,8 @@ def test_tree_keeps_the_heaviest_stacks_and_sums_the_rest() -> None:
 
 
 def test_freq_option_reaches_the_collector(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bpftop.cli import build_parser, filters_of
+    from bpftop.cli import build_parser
+    from bpftop.commands.options import filters_of
 
     monkeypatch.setattr(stacks_mod, "_settings", dict(stacks_mod._settings))
     filters_of(build_parser().parse_args(["--freq", "99"]))

@@ -18,9 +18,9 @@ import pytest
 from conftest import REPO, skip_or_fail
 from rich.console import Console
 
-from bpftop import check
 from bpftop.bpf.errors import AttachError, BpfError
 from bpftop.bpf.verifier import Rejection, VerifierLog, find_rejection, parse_libbpf_message
+from bpftop.commands import check
 
 LOGS = REPO / "tests" / "fixtures" / "verifier"
 SOURCE = REPO / "tests" / "bpf" / "verifier_reject.bpf.c"

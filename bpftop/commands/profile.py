@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -20,14 +21,17 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bpftop import __version__, argtypes
+from bpftop.commands.options import SIGNALS, file_mode
 from bpftop.derive.stacks import StackRow, folded_lines
-from bpftop.outfile import DEFAULT_MODE, OutputFileError, create_output, parse_mode
+from bpftop.exiting import ExitGuard
+from bpftop.outfile import DEFAULT_MODE, OutputFileError, create_output
 
 if TYPE_CHECKING:
     from bpftop.collectors.stacks import StacksCollector, StacksSample
 
 SPEEDSCOPE_SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 FINAL_READ_S = 1.0  # after Ctrl-C, what the last read may take before the output is written
+PROFILE_WRITE_S = 10.0  # after Ctrl-C, what `profile` may take to finish writing
 
 
 def speedscope(rows: Sequence[StackRow], off_cpu: bool, name: str = "bpftop") -> dict[str, Any]:
@@ -121,16 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="overwrite FILE if it exists (a regular file of yours, never a link)",
     )
     p.add_argument(
-        "--mode", type=_mode, default=DEFAULT_MODE, metavar="OCTAL", help="FILE's permissions (600)"
+        "--mode", type=file_mode, default=DEFAULT_MODE, metavar="OCTAL", help="FILE's permissions (600)"
     )
     return p
-
-
-def _mode(text: str) -> int:
-    try:
-        return parse_mode(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected octal permissions like 600 or 644") from None
 
 
 def _open_output(args: argparse.Namespace) -> int | None:
@@ -280,3 +277,24 @@ def profile_main(argv: list[str]) -> int:
     for note in view.notes:  # files refused, caps tripped, loads timed out
         print(f"bpftop profile: {note}", file=sys.stderr)
     return 0
+
+
+def guarded_main(argv: list[str]) -> int:
+    """``bpftop profile`` under an exit guard.
+
+    The first Ctrl-C ends the sampling early and the stacks are still written
+    (``PROFILE_WRITE_S`` at most); SIGTERM and SIGHUP end it without writing,
+    as the dashboard's deadline bounds; a second signal ends the process at
+    once. Either way the kernel detaches the programs as it ends (they are fds).
+    """
+    from bpftop.bpf.log import defer_signals
+
+    guard = ExitGuard(force_on_second=True, sigint_deadline_s=PROFILE_WRITE_S)
+    guard.install()
+    defer_signals(*SIGNALS)
+    try:
+        return profile_main(argv)
+    except KeyboardInterrupt:  # before sampling began (while loading)
+        return 128 + signal.SIGINT
+    finally:
+        guard.settle()
