@@ -183,13 +183,23 @@ def test_tree_keeps_the_heaviest_stacks_and_sums_the_rest() -> None:
     assert root.children["[smaller stacks]"].value == sum(100 - i for i in range(3, 10))
 
 
-def test_freq_option_reaches_the_collector(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_freq_option_reaches_the_collector() -> None:
+    """``--freq`` travels as an engine option, heeded before open; no module-wide setting."""
     from bpftop.cli import build_parser
-    from bpftop.commands.options import filters_of
+    from bpftop.collectors.pmc import PmcCollector
+    from bpftop.commands.options import collector_options
 
-    monkeypatch.setattr(stacks_mod, "_settings", dict(stacks_mod._settings))
-    filters_of(build_parser().parse_args(["--freq", "99"]))
-    assert stacks_mod.StacksCollector().freq_hz == 99
+    args = build_parser().parse_args(["--freq", "99", "--pmc-events", "cycles,task-clock"])
+    options = collector_options(args)
+    assert options == {"stacks_freq_hz": 99, "pmc_events": ("cycles", "task-clock")}
+    stacks, pmc = stacks_mod.StacksCollector(), PmcCollector()
+    for name, value in options.items():
+        stacks.set_option(name, value)
+        pmc.set_option(name, value)
+    assert stacks.freq_hz == 99
+    assert pmc._names == ("cycles", "task-clock")
+    assert stacks_mod.StacksCollector().freq_hz == stacks_mod.DEFAULT_FREQ_HZ  # nothing left behind
+    assert collector_options(build_parser().parse_args([])) == {}
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--freq", "0"])
 

@@ -45,14 +45,7 @@ Flat = tuple[int, ...]
 # pmc_epoch values, unique in the process: a collector that opens a shared
 # object after another trusts no reading the other left behind.
 _epochs = itertools.count(1)
-# Configured by the command line (``--pmc-events``) before the engine opens.
-_configured_events: tuple[str, ...] = ()
-
-
-def set_events(names: tuple[str, ...]) -> None:
-    """Use these ``--pmc-events`` entries (already validated) instead of the defaults."""
-    global _configured_events
-    _configured_events = tuple(names)
+EVENTS_OPTION = "pmc_events"  # set_option before open: `--pmc-events` of the dashboard and `record`
 
 
 class PmcEvent(NamedTuple):
@@ -173,8 +166,8 @@ class PmcCollector(Collector):
         """Configure; nothing opens until ``open``.
 
         Args:
-            event_names: ``--pmc-events`` entries; None: the configured ones
-                (the defaults unless the command line named some).
+            event_names: ``--pmc-events`` entries; None or empty: the defaults,
+                unless the ``pmc_events`` option names some before ``open``.
             from_sched: take software counters from the scheduler accounting
                 where it can (``collectors/pmc_sched.py``); False reads the
                 events at each switch, as with hardware counters (tests).
@@ -182,7 +175,7 @@ class PmcCollector(Collector):
         self.method = ""
         self.tried: dict[str, str] = {}
         self.detail = ""
-        self._names = event_names if event_names is not None else _configured_events
+        self._names = event_names or ()
         self._obj: Any = None
         self._counters: Any = None
         self._filtered = False
@@ -385,7 +378,14 @@ class PmcCollector(Collector):
         a baseline and nothing spanning the pause is counted. Every CPU is then
         made to switch (``cpu_fence``): what runs until its CPU's first switch
         would be lost.
+
+        ``pmc_events`` (``EVENTS_OPTION``): the ``--pmc-events`` entries, already
+        validated; heeded only before ``open``.
         """
+        if name == EVENTS_OPTION:
+            if self._obj is None and isinstance(value, tuple):
+                self._names = tuple(str(n) for n in value)
+            return
         if name != "visible_pane" or self._obj is None:
             return
         shown = value in (PMC_PANE, "process", "*") or (value == "procs" and self._counters.hardware)

@@ -31,15 +31,7 @@ OVERFLOW_FRAME = "[more stacks than bpftop keeps]"
 # every short-lived process's stacks apart until MAX_ROWS, and every refresh
 # (and every key frame of a recording) would carry them.
 EXITED_PID = -1
-_settings = {"freq_hz": DEFAULT_FREQ_HZ, "min_block_ns": DEFAULT_MIN_BLOCK_NS}
-
-
-def configure(freq_hz: int | None = None, min_block_ns: int | None = None) -> None:
-    """Set what the engine's collector uses (``--freq``); before ``open``."""
-    if freq_hz is not None:
-        _settings["freq_hz"] = freq_hz
-    if min_block_ns is not None:
-        _settings["min_block_ns"] = min_block_ns
+FREQ_OPTION = "stacks_freq_hz"  # set_option before open: `--freq` of the dashboard and `record`
 
 
 class StackCount(NamedTuple):
@@ -190,8 +182,8 @@ class StacksCollector(Collector):
         cpu: bool = True,
         off_cpu: bool = True,
     ) -> None:
-        self.freq_hz = freq_hz or _settings["freq_hz"]
-        self.min_block_ns = _settings["min_block_ns"] if min_block_ns is None else min_block_ns
+        self.freq_hz = freq_hz or DEFAULT_FREQ_HZ
+        self.min_block_ns = DEFAULT_MIN_BLOCK_NS if min_block_ns is None else min_block_ns
         self.method = ""
         self.tried: dict[str, str] = {}
         self._want = {"cpu": cpu, "off": off_cpu}
@@ -287,7 +279,14 @@ class StacksCollector(Collector):
         and with it its interrupts, stack walks and the symbol tables it
         loads (25 MB and 5 ms a tick at 300 processes, for a pane not shown).
         Until told which pane is shown (``bpftop profile`` never says) both run.
+
+        ``stacks_freq_hz`` (``FREQ_OPTION``): CPU samples a second per CPU;
+        heeded only before ``open`` (the engine gives options before and after).
         """
+        if name == FREQ_OPTION:
+            if not self._readers and isinstance(value, int) and value > 0:
+                self.freq_hz = value
+            return
         if name != "visible_pane":
             return
         self._visible = value

@@ -10,7 +10,7 @@ import signal
 import sys
 from typing import Any
 
-from bpftop.commands.options import SIGNALS, filters_of, panes_of
+from bpftop.commands.options import SIGNALS, collector_options, filters_of, panes_of
 from bpftop.engine import Engine
 from bpftop.exiting import ExitGuard
 from bpftop.privileges import privilege_problem
@@ -32,7 +32,10 @@ def run(args: argparse.Namespace) -> int:
 
     one_malloc_arena()  # before the guard's and the engine's threads
     panes = panes_of(args)
-    engine = Engine(collectors_for(panes), filters_of(args), delay_s=args.delay)
+    filters, options = filters_of(args), collector_options(args)
+    engine = Engine(collectors_for(panes), filters, delay_s=args.delay)
+    for name, value in options.items():  # before open: the collectors load as asked
+        engine.set_option(name, value)
     _bpf_options(engine, args, batch)
     source, writer = _recording(args, engine, collectors_for(panes), batch) if args.record else (engine, None)
     # SIGINT, SIGTERM and SIGHUP unwind through `finally` (or ask the dashboard

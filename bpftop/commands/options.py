@@ -188,23 +188,27 @@ def filters_of(args: argparse.Namespace) -> Filters:
             sys.exit(f"bpftop: --cgroup {args.cgroup}: {exc.strerror}")
     if args.comm:
         check_comm(args.comm)
-    _pmc_events(getattr(args, "pmc_events", None))
-    if getattr(args, "freq", None):
-        from bpftop.collectors.stacks import configure
-
-        configure(freq_hz=args.freq)
     return Filters(pid=args.pid, uid=args.user, cgroup_id=cgroup_id, comm=args.comm)
 
 
-def _pmc_events(text: str | None) -> None:
-    """Check ``--pmc-events`` and hand it to the pmc collector; exits with the reason if bad."""
-    if not text:
-        return
-    from bpftop.bpf.pmu import EventSyntaxError, parse_events, split_events
-    from bpftop.collectors.pmc import MAX_COUNTERS, set_events
+def collector_options(args: argparse.Namespace) -> dict[str, object]:
+    """``--pmc-events`` and ``--freq`` as engine options (``Engine.set_option``), only those given.
 
-    try:
-        parse_events(text, limit=MAX_COUNTERS)
-    except EventSyntaxError as exc:
-        sys.exit(f"bpftop: --pmc-events: {exc}")
-    set_events(tuple(split_events(text)))
+    Collectors take them before they open, as they take ``visible_pane``; the
+    names are ``collectors/pmc.py: EVENTS_OPTION`` and ``collectors/stacks.py:
+    FREQ_OPTION`` (not imported: replay loads no collector). Exits with the
+    reason when ``--pmc-events`` is invalid.
+    """
+    options: dict[str, object] = {}
+    if args.pmc_events:
+        from bpftop.bpf.pmu import EventSyntaxError, parse_events, split_events
+        from bpftop.collectors.pmc import MAX_COUNTERS
+
+        try:
+            parse_events(args.pmc_events, limit=MAX_COUNTERS)
+        except EventSyntaxError as exc:
+            sys.exit(f"bpftop: --pmc-events: {exc}")
+        options["pmc_events"] = tuple(split_events(args.pmc_events))
+    if args.freq:
+        options["stacks_freq_hz"] = args.freq
+    return options

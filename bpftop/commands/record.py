@@ -17,6 +17,7 @@ from bpftop.commands.options import (
     SIGNALS,
     add_record_args,
     add_sampling_args,
+    collector_options,
     filters_of,
     panes_of,
     parse_duration,
@@ -66,7 +67,10 @@ def record_main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     args.comm = ""
     collectors = collectors_for(panes_of(args))
-    engine = Engine(collectors, filters_of(args), delay_s=args.delay)
+    filters, options = filters_of(args), collector_options(args)
+    engine = Engine(collectors, filters, delay_s=args.delay)
+    for name, value in options.items():  # before open: the collectors load as asked
+        engine.set_option(name, value)
     # No screen: record what the pane asked for shows, or every pane but
     # off-CPU stacks (they cost every context switch; `--pane stacks` has them).
     engine.set_option("visible_pane", args.pane or "*")
