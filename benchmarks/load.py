@@ -8,12 +8,14 @@ leaves nothing running.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,21 +108,26 @@ def _build(work: Path, stem: str, source: str, *flags: str) -> Path:
 def running(
     sleepers: int = 300, period_ms: int = 1000, churn_per_s: int = 0, threads: int = 0
 ) -> Iterator[list[int]]:
-    """Start the load; yield the pids started (the churn's children come and go)."""
+    """Start the load; yield the pids started (the churn's children come and go).
+
+    A benchmark killed outright must not leave 300 sleepers behind: each
+    child dies with it (``PR_SET_PDEATHSIG``), and a SIGTERM is made an exit,
+    so every ``finally`` (tmux sessions too) runs.
+    """
     procs: list[subprocess.Popen[bytes]] = []
-    with tempfile.TemporaryDirectory(prefix="bpftop-load-") as tmp:
+    with _term_exits(), tempfile.TemporaryDirectory(prefix="bpftop-load-") as tmp:
         work = Path(tmp)
         try:
             if sleepers:
                 exe = _build(work, "sleeper", SLEEPER_C)
-                procs += [subprocess.Popen([str(exe), str(period_ms)]) for _ in range(sleepers)]
+                procs += [_start([str(exe), str(period_ms)]) for _ in range(sleepers)]
             if churn_per_s:
                 exe = _build(work, "churn", CHURN_C)
                 true = shutil.which("true") or "/bin/true"
-                procs.append(subprocess.Popen([str(exe), str(churn_per_s), true]))
+                procs.append(_start([str(exe), str(churn_per_s), true]))
             if threads:
                 exe = _build(work, "threads", THREADS_C, "-pthread")
-                procs.append(subprocess.Popen([str(exe), str(threads)]))
+                procs.append(_start([str(exe), str(threads)]))
             yield [p.pid for p in procs]
         finally:
             for p in procs:
@@ -128,6 +135,32 @@ def running(
                     os.kill(p.pid, signal.SIGKILL)
             for p in procs:
                 p.wait()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _start(argv: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, preexec_fn=_die_with_parent)  # noqa: PLW1509 (no threads yet)
+
+
+@contextmanager
+def _term_exits() -> Iterator[None]:
+    """SIGTERM raises SystemExit while the load runs (main thread, default handler only)."""
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def cpu_seconds(pid: int) -> float:
