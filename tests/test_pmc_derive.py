@@ -174,3 +174,49 @@ def test_cpu_with_no_switch_seen_has_no_busy_time() -> None:
         assert view.total is not None and view.total.figures[0].per_s is None
     known = derive_pmc(sample(1, (900 * ms,)), sample(2, (1800 * ms,)), 1.0, {})
     assert known.cpus[1].figures[0].per_s == pytest.approx(100e6)
+
+
+def _proc_sample(n: int, procs: tuple[ProcCounts, ...]) -> PmcSample:
+    events = (PmcEvent("task-clock", 1, 1, False), PmcEvent("page-faults", 1, 2, False))
+    return PmcSample(ts_ns=n * 1_000_000_000, events=events, cpus=(), procs=procs)
+
+
+def _counts(pid: int, clock: int, faults: int) -> ProcCounts:
+    return ProcCounts(pid, f"p{pid}", False, 1, (clock, faults), (clock, clock), (clock, clock))
+
+
+@pytest.mark.parametrize("case", ["first frame", "interval", "restarted", "exited idle", "exited busy"])
+def test_order_and_active_are_the_full_rows(case: str) -> None:
+    # The order and the active set come from plain numbers; the rows are
+    # built only when looked up (issue 23): both must agree.
+    before = (_counts(1, 500, 5), _counts(2, 900, 0), _counts(3, 100, 7), _counts(4, 300, 3))
+    after = (_counts(1, 800, 5), _counts(2, 900, 0), _counts(3, 600, 7), _counts(4, 50, 1))
+    exited = {pid: ProcMeta(pid, name=f"p{pid}", exited=True) for pid in (2, 3)}
+    prev, cur, procs = {
+        "first frame": (None, after, {}),
+        "interval": (before, after, {}),
+        "restarted": (before, (*after[:3], _counts(4, 20, 0)), {}),
+        "exited idle": (before, after, {2: exited[2]}),
+        "exited busy": (before, after, {3: exited[3]}),
+    }[case]
+    view = derive_pmc(_proc_sample(1, prev) if prev else None, _proc_sample(2, cur), 1.0, procs)
+    rows = view.procs
+    assert [r.key for r in rows] == list(view.order)
+    assert [r.figures[0].raw for r in rows] == sorted((r.figures[0].raw for r in rows), reverse=True)
+    assert {r.key for r in rows if any(f.raw for f in r.figures)} == view.active
+    assert (2 in view.order) is (case != "exited idle")
+
+
+def test_rows_are_built_only_when_looked_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bpftop.derive.pmc as pmc
+
+    built: list[int] = []
+    real = pmc.proc_row
+    monkeypatch.setattr(
+        pmc, "proc_row", lambda events, cur, *a: built.append(cur.pid) or real(events, cur, *a)
+    )
+    before = tuple(_counts(pid, 100, 1) for pid in range(1, 40))
+    after = tuple(_counts(pid, 100 + pid, 1) for pid in range(1, 40))
+    view = derive_pmc(_proc_sample(1, before), _proc_sample(2, after), 1.0, {})
+    assert view.order[:3] == (39, 38, 37) and not built
+    assert view.by_pid[38].figures[0].raw == 38 and built == [38]

@@ -10,7 +10,7 @@ import dataclasses
 import importlib
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -139,6 +139,49 @@ class Once(Generic[T]):
             if self._build is not None:
                 self._value, self._build = self._build(), None
             return self._value  # type: ignore[return-value]  # set above
+
+
+K = TypeVar("K")
+
+
+class LazyRows(Mapping[K, T]):
+    """A view's full rows by key, each built on first lookup and kept.
+
+    The full rows (histograms, percentiles, scaled counters) are most of a
+    view's cost (issue 23): panes and batch output build the rows they show,
+    a process's screen the one it shows. Two threads building the same row
+    at once build equal rows: no lock needed.
+
+    Args:
+        keys: the view's rows, in its order (a dict or a sequence).
+        build: makes the row of one key.
+    """
+
+    def __init__(self, keys: Collection[K], build: Callable[[K], T]) -> None:
+        self._keys = keys
+        self._make = build
+        self._built: dict[K, T] = {}
+
+    def __getitem__(self, key: K) -> T:
+        try:
+            return self._built[key]
+        except KeyError:
+            if key not in self._keys:
+                raise
+        row = self._built[key] = self._make(key)
+        return row
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __repr__(self) -> str:
+        return f"LazyRows({len(self._built)} of {len(self._keys)} built)"
 
 
 def counter_delta(cur: int, prev: int | None) -> int:

@@ -17,9 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import ClassVar, NamedTuple
 
 from bpftop.collectors.pmc import CpuCounts, PmcEvent, PmcSample, ProcCounts, Unavailable
+from bpftop.derive import LazyRows
 from bpftop.frame import ProcMeta
 
 PERF_TYPE_HARDWARE = 0
@@ -62,20 +64,31 @@ class PmcRow(NamedTuple):
 
 @dataclass(frozen=True)
 class PmcView:
-    """What the pmc pane, batch output and the procs IPC column show."""
+    """What the pmc pane, batch output and the procs IPC column show.
+
+    ``order`` and ``active`` are derived with the view; each process's row
+    when first looked up in ``by_pid`` (all of them by ``procs``).
+    """
 
     # Fields derived from the sample's DETAIL tables (see bpftop.derive.derive).
-    DETAIL: ClassVar[tuple[str, ...]] = ("procs", "by_pid")
+    DETAIL: ClassVar[tuple[str, ...]] = ("order", "active", "by_pid")
 
     events: tuple[PmcEvent, ...]
     hardware: bool
     notice: str
     unavailable: tuple[Unavailable, ...]
     cpus: tuple[PmcRow, ...]
-    procs: tuple[PmcRow, ...]
-    by_pid: Mapping[int, PmcRow]
+    order: tuple[int, ...]  # the shown processes, most of the first event first (then by pid)
+    active: frozenset[int]  # those with a count in the interval
+    by_pid: Mapping[int, PmcRow]  # built when first looked up (LazyRows)
     total: PmcRow | None  # all CPUs together
     drops: Mapping[str, int] = field(default_factory=dict)
+
+    @cached_property
+    def procs(self) -> tuple[PmcRow, ...]:
+        """Every shown process's row, in ``order``."""
+        rows = self.by_pid
+        return tuple(rows[pid] for pid in self.order)
 
     def index_of(self, type_: int, config: int) -> int | None:
         """Position of an event in the figures, None if not counted."""
@@ -236,6 +249,42 @@ def _sum_cpus(cpus: Sequence[CpuCounts]) -> CpuCounts | None:
     return CpuCounts(-1, *cols)
 
 
+def _shown(
+    cur: Sequence[ProcCounts],
+    before: Mapping[int, ProcCounts],
+    procs: Mapping[int, ProcMeta],
+    comm_re: re.Pattern[str] | None,
+) -> tuple[tuple[int, ...], frozenset[int]]:
+    """The processes shown (``--comm`` matches; exited ones only if they counted), ordered, and the active.
+
+    The raw deltas of ``figures`` on plain numbers, without building rows:
+    this runs for every process each refresh.
+    """
+    keyed: list[tuple[int, int]] = []
+    active: set[int] = set()
+    no_meta = ProcMeta(pid=0)
+    for c in cur:
+        pid = c.pid
+        meta = procs.get(pid) or no_meta
+        if comm_re and not comm_re.search(meta.name or c.comm):
+            continue
+        p = before.get(pid)
+        counters = c.counters
+        was = p.counters if p is not None and len(p.counters) == len(counters) else None
+        if was is None or any(x < y for x, y in zip(counters, was, strict=True)):
+            first, busy = (counters[0] if counters else 0), any(counters)  # new, or restarted
+        else:
+            first = counters[0] - was[0] if counters else 0
+            busy = counters != was
+        if busy:
+            active.add(pid)
+        elif meta.exited:
+            continue
+        keyed.append((-first, pid))
+    keyed.sort()
+    return tuple(pid for _, pid in keyed), frozenset(active)
+
+
 def derive_pmc(
     prev: PmcSample | None,
     cur: PmcSample,
@@ -252,15 +301,12 @@ def derive_pmc(
         prev, interval_s = None, None
     events = cur.events
     before = {p.pid: p for p in prev.procs} if prev else {}
-    rows = []
-    for p in cur.procs:
-        row = proc_row(events, p, before.get(p.pid), interval_s, procs.get(p.pid) or ProcMeta(pid=p.pid))
-        if comm_re and not comm_re.search(row.comm):
-            continue
-        if row.exited and not any(f.raw for f in row.figures):
-            continue
-        rows.append(row)
-    rows.sort(key=lambda r: (-(r.figures[0].raw if r.figures else 0), r.key))
+    now = {p.pid: p for p in cur.procs}
+    order, active = _shown(cur.procs, before, procs, comm_re)
+
+    def build(pid: int) -> PmcRow:
+        return proc_row(events, now[pid], before.get(pid), interval_s, procs.get(pid) or ProcMeta(pid=pid))
+
     prev_cpus = {c.cpu: c for c in prev.cpus} if prev else {}
     cpus = tuple(cpu_row(events, c, prev_cpus.get(c.cpu), interval_s) for c in cur.cpus)
     total_cur, total_prev = _sum_cpus(cur.cpus), _sum_cpus(prev.cpus) if prev else None
@@ -272,8 +318,9 @@ def derive_pmc(
         notice=cur.notice,
         unavailable=cur.unavailable,
         cpus=cpus,
-        procs=tuple(rows),
-        by_pid={r.key: r for r in rows},
+        order=order,
+        active=active,
+        by_pid=LazyRows(dict.fromkeys(order), build),
         total=total,
         drops={
             "read_errors": cur.read_errors,

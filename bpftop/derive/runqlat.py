@@ -20,7 +20,7 @@ from typing import ClassVar, NamedTuple
 from bpftop import hist
 from bpftop.collectors.base import tuple_maker
 from bpftop.collectors.runqlat import ProcSched, RunqlatSample
-from bpftop.derive import Once, counter_delta, rate
+from bpftop.derive import LazyRows, counter_delta, rate
 from bpftop.frame import ProcMeta
 
 US = 1000  # ns per histogram unit
@@ -88,31 +88,32 @@ class SystemSched(NamedTuple):
     busy_pct: float | None  # all CPUs, 100 = one CPU
 
 
+def busiest(cpu: Mapping[int, ProcCpu]) -> list[ProcCpu]:
+    """The processes most on-CPU first (then by pid): the runqlat table's order."""
+    return sorted(cpu.values(), key=lambda c: (-c.on_cpu_ns, c.pid))
+
+
 @dataclass(frozen=True)
 class RunqlatView:
     """Everything the runqlat pane, the procs pane's CPU columns and batch output show.
 
-    ``cpu`` is derived with the view; ``procs`` and ``by_pid`` (the full rows)
-    when first read.
+    ``cpu`` is derived with the view; each process's full row when first
+    looked up in ``by_pid`` (all of them by ``procs``).
     """
 
     # Fields derived from the sample's DETAIL tables (see bpftop.derive.derive).
-    DETAIL: ClassVar[tuple[str, ...]] = ("cpu", "rows")
+    DETAIL: ClassVar[tuple[str, ...]] = ("cpu", "by_pid")
 
     system: SystemSched
     cpu: Mapping[int, ProcCpu]  # the processes of ``procs``, lean
-    rows: Once[tuple[SchedRow, ...]]  # see Once: their histograms and percentiles are most of the cost
+    by_pid: Mapping[int, SchedRow]  # full rows, each built when first looked up (LazyRows)
     drops: Mapping[str, int] = field(default_factory=dict)
 
     @cached_property
     def procs(self) -> tuple[SchedRow, ...]:
         """Every shown process's full row, most on-CPU time first."""
-        return self.rows.get()
-
-    @cached_property
-    def by_pid(self) -> Mapping[int, SchedRow]:
-        """``procs`` by pid."""
-        return {r.pid: r for r in self.procs}
+        rows = self.by_pid
+        return tuple(rows[c.pid] for c in busiest(self.cpu))
 
 
 def wait_max_ns(cur_max: int, prev_max: int | None, slots: Sequence[int]) -> int | None:
@@ -305,20 +306,15 @@ def derive_runqlat(
     """Derive the runqlat view from two samples (``prev`` None on the first tick)."""
     before = {p.pid: p for p in prev.procs} if prev else {}
     cpu = _cpu(cur.procs, before, interval_s, procs, comm_re)
+    now = {p.pid: p for p in cur.procs}
 
-    def build() -> tuple[SchedRow, ...]:
-        rows = [
-            _row(p, before.get(p.pid), interval_s, procs.get(p.pid) or ProcMeta(pid=p.pid))
-            for p in cur.procs
-            if p.pid in cpu
-        ]
-        rows.sort(key=lambda r: (-r.on_cpu_ns, r.pid))
-        return tuple(rows)
+    def build(pid: int) -> SchedRow:
+        return _row(now[pid], before.get(pid), interval_s, procs.get(pid) or ProcMeta(pid=pid))
 
     return RunqlatView(
         system=_system(prev, cur, interval_s),
         cpu=cpu,
-        rows=Once(build),
+        by_pid=LazyRows(cpu, build),
         drops={
             "unmatched": cur.unmatched,
             "lost_tasks": cur.lost_tasks,
