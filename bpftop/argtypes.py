@@ -69,6 +69,14 @@ def iterations(text: str) -> int:
     return value
 
 
+def rows(text: str) -> int:
+    """``--rows``: processes listed per table in batch output."""
+    value = int(_number(text, int))
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: at least 1 (--all-rows lists every process)")
+    return value
+
+
 def freq(text: str) -> int:
     """``--freq``: CPU samples a second per CPU."""
     value = int(_number(text, int))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bpftop.batch.bpfstats import json_section, text_section
+from bpftop.batch.common import Rows
 from bpftop.bpf import bpfstats_enable
 from bpftop.bpf.bpfstats_enable import StatsEnabler
 from bpftop.bpf.disasm import Disassembler, Kallsyms, dump_xlated
@@ -114,7 +115,7 @@ def test_batch_json_and_text() -> None:
         True,
     )
     assert record["maps"][0]["entries"] == 3 and record["maps"][0]["fill_pct"] == 3.0
-    texts = [str(part) for part in text_section(view, "bpf", 10) if isinstance(part, str)]
+    texts = [str(part) for part in text_section(view, "bpf", Rows(10)) if isinstance(part, str)]
     assert texts[0].startswith("BPF stats on (BPF_ENABLE_STATS)") and "CPU% is of one CPU" in texts[0]
 
 

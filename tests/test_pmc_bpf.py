@@ -262,6 +262,7 @@ def test_hardware_only_events_fall_back_and_say_why() -> None:
 def test_batch_and_json_say_no_pmu() -> None:
     no_pmu()
     from bpftop.batch import to_json
+    from bpftop.batch.common import Rows
     from bpftop.batch.pmc import text_section
     from bpftop.derive import derive
     from bpftop.engine import Engine
@@ -279,7 +280,7 @@ def test_batch_and_json_say_no_pmu() -> None:
     assert pmu.NO_PMU in record["pmc"]["notice"]
     out = io.StringIO()
     console = Console(file=out, width=200)
-    for part in text_section(d.views["pmc"], "pmc", 5):
+    for part in text_section(d.views["pmc"], "pmc", Rows(5)):
         console.print(part)
     assert f"PMC: {pmu.NO_PMU}: showing software counters" in out.getvalue()
     assert "TASKCLK/s" in out.getvalue()

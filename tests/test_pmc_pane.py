@@ -190,10 +190,12 @@ def test_batch_procs_ipc() -> None:
     for hardware in (True, False):
         source = FakePmcSource(hardware)
         d = derive(source.tick(), source.tick())
-        rows = {r["pid"]: r for r in batch_procs.json_section(d) or []}
+        joined = batch_procs.json_section(d)
+        assert joined is not None
+        rows = {r["pid"]: r for r in joined[0]}
         assert rows[100]["ipc"] == (0.5 if hardware else None)
         out = io.StringIO()
         console = Console(file=out, width=160)
-        for part in batch_procs.text_section(d, 10):
+        for part in batch_procs.text_section(d):
             console.print(part)
         assert (" IPC " in out.getvalue()) is hardware

@@ -210,11 +210,12 @@ def test_batch_says_off_cpu_stacks_were_not_taken_and_how_to_get_them() -> None:
 
     from rich.console import Console
 
+    from bpftop.batch.common import Rows
     from bpftop.batch.stacks import OFF_PAUSED, json_section, text_section
 
     view = derive_stacks(None, StacksSample(1, 49, 1000, (), (), off_paused=True), None, {})
     out = io.StringIO()
-    for part in text_section(view, None, 5):
+    for part in text_section(view, None, Rows(5)):
         Console(file=out, width=200).print(part)
     assert f"Off-CPU stacks: {OFF_PAUSED}" in out.getvalue()
     assert "--pane stacks" in OFF_PAUSED

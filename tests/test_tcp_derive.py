@@ -196,7 +196,7 @@ def test_json_and_text() -> None:
     )
     assert tcp["closed"][1]["duration_ns"] == 2 * S and tcp["closed"][1]["rx_bytes"] == 22
     assert tcp["procs"][0]["pid"] == 100 and tcp["rtt_hist_log2_us"][0]["slot"] == 5
-    text = text_section(derive(*frames()).views["tcp"], "tcp", 20)
+    text = text_section(derive(*frames()).views["tcp"], "tcp")
     assert "TCP: 3 connections" in str(text[0])
 
 
@@ -205,7 +205,7 @@ def test_without_length_tracepoints_the_text_says_so(live: bool) -> None:
     first, second = frames()
     cur = second.samples["tcp"]
     second = Frame(ts_ns=second.ts_ns, wall=3.0, samples={"tcp": dataclasses.replace(cur, live_bytes=live)})
-    parts = text_section(derive(first, second).views["tcp"], "tcp", 20)
+    parts = text_section(derive(first, second).views["tcp"], "tcp")
     assert any("only at close" in str(p) for p in parts) is not live
 
 

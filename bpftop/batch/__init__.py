@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from bpftop.batch import procs
-from bpftop.batch.common import num
+from bpftop.batch.common import DEFAULT_ROWS, Rows, num
 from bpftop.derive import Derived
 from bpftop.registry import STEMS
 from bpftop.source import Source
@@ -49,8 +49,8 @@ def _section(stem: str, pane: str | None) -> Any:
     return importlib.import_module(entry.section) if pane is None or pane in entry.batch_panes else None
 
 
-def to_json(d: Derived, pane: str | None) -> dict[str, Any]:
-    """One JSON record for an interval."""
+def to_json(d: Derived, pane: str | None, rows: Rows = DEFAULT_ROWS) -> dict[str, Any]:
+    """One JSON record for an interval; ``rows`` says which processes its tables list."""
     record: dict[str, Any] = {
         "time": datetime.fromtimestamp(d.wall, timezone.utc).isoformat(timespec="milliseconds"),
         "interval_s": num(d.interval_s, 3),
@@ -62,16 +62,16 @@ def to_json(d: Derived, pane: str | None) -> dict[str, Any]:
     for stem, view in d.views.items():
         section = _section(stem, pane)
         if section is not None:
-            record[stem] = section.json_section(view, pane)
+            record[stem] = section.json_section(view, pane, rows)
     if pane in (None, *procs.PANES):
-        joined = procs.json_section(d)
+        joined = procs.json_section(d, rows)
         if joined is not None:
-            record["procs"] = joined
+            record["procs"], record["procs_omitted"] = joined
     return record
 
 
-def text_tables(d: Derived, pane: str | None, limit: int = 20) -> list[Any]:
-    """Renderables for one interval: a summary line then the pane tables."""
+def text_tables(d: Derived, pane: str | None, rows: Rows = DEFAULT_ROWS) -> list[Any]:
+    """Renderables for one interval: a summary line then the pane tables (``rows`` as in to_json)."""
     when = datetime.fromtimestamp(d.wall).strftime("%H:%M:%S")
     interval = f"{d.interval_s:.2f}s" if d.interval_s else "-"
     detail = f", per-process over {d.detail_s:.0f}s" if d.detail_s is not None else ""
@@ -82,9 +82,9 @@ def text_tables(d: Derived, pane: str | None, limit: int = 20) -> list[Any]:
     for stem, view in d.views.items():
         section = _section(stem, pane)
         if section is not None:
-            parts.extend(section.text_section(view, pane, limit))
+            parts.extend(section.text_section(view, pane, rows))
     if pane in (None, *procs.PANES):
-        parts.extend(procs.text_section(d, limit))
+        parts.extend(procs.text_section(d, rows))
     return parts
 
 
@@ -97,8 +97,12 @@ def run_batch(
     as_json: bool,
     comm: str = "",
     out: TextIO | None = None,
+    rows: Rows = DEFAULT_ROWS,
 ) -> None:
-    """Print ``iterations`` intervals of ``delay_s`` from ``source`` (an Engine or a replay)."""
+    """Print ``iterations`` intervals of ``delay_s`` from ``source`` (an Engine or a replay).
+
+    ``rows`` says which processes the per-process tables list (``--rows``, ``--all-rows``).
+    """
     from bpftop.derive import derive
 
     console = SafeConsole(file=out, soft_wrap=False, width=None if out is None else 160)
@@ -110,12 +114,12 @@ def run_batch(
         step = source.advance(comm)
         d = derive(step.prev, step.cur, comm, step.detail)
         if as_json:
-            line = json.dumps(to_json(d, pane), separators=(",", ":"))
+            line = json.dumps(to_json(d, pane, rows), separators=(",", ":"))
             if out is None:
                 print(line, flush=True)
             else:
                 out.write(line + "\n")
         else:
-            for part in text_tables(d, pane):
+            for part in text_tables(d, pane, rows):
                 console.print(part)
             console.print()

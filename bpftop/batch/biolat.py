@@ -8,8 +8,8 @@ from typing import Any
 from rich.table import Table
 
 from bpftop import hist
-from bpftop.batch.common import hist_json, num
-from bpftop.derive.biolat import BiolatView, DiskOpRow, TimeStats
+from bpftop.batch.common import DEFAULT_ROWS, Rows, hist_json, num
+from bpftop.derive.biolat import BiolatView, DiskOpRow, ProcIORow, TimeStats
 from bpftop.fmt import fmt_mb, fmt_rate, fmt_ratio, format_ns
 
 LEFT = {"DISK", "OP", "COMMAND", "USECS"}
@@ -44,8 +44,13 @@ def _op_json(r: DiskOpRow) -> dict[str, Any]:
     }
 
 
-def json_section(view: BiolatView, pane: str | None) -> dict[str, Any]:
+def _active(p: ProcIORow) -> int:
+    return p.ios
+
+
+def json_section(view: BiolatView, pane: str | None, rows: Rows = DEFAULT_ROWS) -> dict[str, Any]:
     """The ``biolat`` part of a JSON record: disks, (disk, op) histograms, processes."""
+    procs, omitted = rows.pick(view.procs, _active)
     return {
         "attribution": view.attribution,
         "in_flight": view.in_flight,
@@ -84,8 +89,9 @@ def json_section(view: BiolatView, pane: str | None) -> dict[str, Any]:
                 "avg_latency_ns": num(p.avg_ns),
                 "exited": p.exited,
             }
-            for p in view.procs
+            for p in procs
         ],
+        "procs_omitted": omitted,
     }
 
 
@@ -109,8 +115,9 @@ def text_histogram(slots: Sequence[int]) -> Table:
     return t
 
 
-def text_section(view: BiolatView, pane: str | None, limit: int) -> list[Any]:
+def text_section(view: BiolatView, pane: str | None, rows: Rows = DEFAULT_ROWS) -> list[Any]:
     """Per-disk and per-operation tables, their histograms, and the process table."""
+    limit = rows.limit
     parts: list[Any] = [f"Block I/O: {view.in_flight} in flight; submitter from {view.attribution}"]
     drops = {k: v for k, v in view.drops.items() if v}
     if drops:
@@ -147,7 +154,7 @@ def text_section(view: BiolatView, pane: str | None, limit: int) -> list[Any]:
             parts.append(f"{r.disk} {r.op}: total time (insert -> complete), {r.ios} I/Os")
             parts.append(text_histogram(r.total.hist))
     t = _table("PID", "COMMAND", "DISK", "OP", "I/O", "KBYTES", "AVG")
-    for p in [p for p in view.procs if p.ios][:limit]:
+    for p in rows.pick(view.procs, _active)[0]:
         t.add_row(
             str(p.pid),
             p.comm + (" (exited)" if p.exited else ""),

@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from bpftop.batch.common import num
+from bpftop.batch.common import DEFAULT_ROWS, Rows, num
 from bpftop.derive.bpfstats import BpfstatsView, MapStat, ProgStat
 from bpftop.display.bpfstats import entries_text, stats_line
 from bpftop.fmt import fmt_bytes, fmt_pct, fmt_rate, format_ns
@@ -63,7 +63,7 @@ def _map_json(m: MapStat) -> dict[str, Any]:
     }
 
 
-def json_section(view: BpfstatsView, pane: str | None) -> dict[str, Any]:
+def json_section(view: BpfstatsView, pane: str | None, rows: Rows = DEFAULT_ROWS) -> dict[str, Any]:
     """The ``bpfstats`` part of a JSON record: both tables."""
     return {
         "stats": view.stats_method or "off",
@@ -84,8 +84,9 @@ def _table(columns: tuple[str, ...]) -> Table:
     return t
 
 
-def text_section(view: BpfstatsView, pane: str | None, limit: int) -> list[Any]:
+def text_section(view: BpfstatsView, pane: str | None, rows: Rows = DEFAULT_ROWS) -> list[Any]:
     """The statistics line, the programs table (by CPU %) and the maps table."""
+    limit = rows.limit
     parts: list[Any] = [stats_line(view)]
     progs = sorted(view.progs, key=lambda p: (p.cpu_pct or 0.0, p.run_cnt_total), reverse=True)
     t = _table(("ID", "TYPE", "NAME", "AVG", "EVENTS/s", "CPU%", "MISSES", "XLATED", "OWNERS"))

@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from bpftop.batch.common import num
+from bpftop.batch.common import DEFAULT_ROWS, Rows, num
 from bpftop.derive.pmc import Figure, PmcRow, PmcView
 from bpftop.display.pmc import fmt_figure, headline, label
 from bpftop.fmt import fmt_ratio
@@ -47,8 +47,15 @@ def _row_json(view: PmcView, r: PmcRow) -> dict[str, Any]:
     return out
 
 
-def json_section(view: PmcView, pane: str | None) -> dict[str, Any]:
+def listed(view: PmcView, rows: Rows) -> tuple[list[PmcRow], dict[str, int]]:
+    """The processes batch output lists, in the view's order: only their rows are built."""
+    picked, omitted = rows.pick(view.order, view.active.__contains__)
+    return [view.by_pid[pid] for pid in picked], omitted
+
+
+def json_section(view: PmcView, pane: str | None, rows: Rows = DEFAULT_ROWS) -> dict[str, Any]:
     """The ``pmc`` part of a JSON record: what is counted, why, per CPU and per process."""
+    procs, omitted = listed(view, rows)
     return {
         "hardware": view.hardware,
         "notice": view.notice or None,
@@ -59,7 +66,8 @@ def json_section(view: PmcView, pane: str | None) -> dict[str, Any]:
         "total": _row_json(view, view.total) if view.total else None,
         "cpus": [_row_json(view, c) for c in view.cpus],
         "drops": dict(view.drops),
-        "procs": [_row_json(view, p) for p in view.procs],
+        "procs": [_row_json(view, p) for p in procs],
+        "procs_omitted": omitted,
     }
 
 
@@ -85,12 +93,12 @@ def table(view: PmcView, rows: list[PmcRow], per_cpu: bool) -> Table:
     return t
 
 
-def text_section(view: PmcView, pane: str | None, limit: int) -> list[Any]:
+def text_section(view: PmcView, pane: str | None, rows: Rows = DEFAULT_ROWS) -> list[Any]:
     """Headline, the per-CPU table (with the total) and the per-process table."""
     parts: list[Any] = list(headline(view))
     drops = {k: v for k, v in view.drops.items() if v}
     if drops:
         parts.append("PMC dropped: " + ", ".join(f"{k}={v}" for k, v in drops.items()))
     parts.append(table(view, [*view.cpus, *([view.total] if view.total else [])], per_cpu=True))
-    parts.append(table(view, list(view.procs[:limit]), per_cpu=False))
+    parts.append(table(view, listed(view, rows)[0], per_cpu=False))
     return parts

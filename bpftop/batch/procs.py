@@ -11,7 +11,7 @@ from typing import Any
 
 from rich.table import Table
 
-from bpftop.batch.common import num
+from bpftop.batch.common import DEFAULT_ROWS, Rows, num
 from bpftop.derive import Derived
 from bpftop.derive.procs import ProcsRow, proc_rows
 from bpftop.derive.runqlat import RunqlatView
@@ -77,26 +77,38 @@ def _order(p: ProcsRow) -> tuple[float, float, float, int]:
     return (-(p.cpu_pct or 0.0), -p.calls, -p.disk_bytes, p.pid)
 
 
-def rows(d: Derived) -> list[ProcsRow] | None:
+def _rows(d: Derived) -> list[ProcsRow] | None:
     """The joined rows, busiest first; None when no per-process collector runs."""
     joined = proc_rows(d)
     return None if joined is None else sorted(joined, key=_order)
 
 
-def json_section(d: Derived) -> list[dict[str, Any]] | None:
-    """The top-level ``procs`` list of a JSON record."""
-    joined = rows(d)
+def _active(p: ProcsRow) -> int:
+    """Whether anything happened to the process in the interval: on a CPU, in a syscall, on disk or TCP."""
+    return (
+        p.on_cpu_ns or p.rq_waits or p.calls or p.errors or p.disk_ios
+        or p.net_sent_bytes or p.net_recv_bytes or p.net_retrans
+    )  # fmt: skip
+
+
+def json_section(d: Derived, rows: Rows = DEFAULT_ROWS) -> tuple[list[dict[str, Any]], dict[str, int]] | None:
+    """The top-level ``procs`` list of a JSON record and its ``procs_omitted`` counts."""
+    joined = _rows(d)
+    if joined is None:
+        return None
     sched: RunqlatView | None = d.views.get("runqlat")
-    return None if joined is None else [_proc_json(p, sched) for p in joined]
+    listed, omitted = rows.pick(joined, _active)
+    return [_proc_json(p, sched) for p in listed], omitted
 
 
-def text_section(d: Derived, limit: int) -> list[Any]:
+def text_section(d: Derived, rows: Rows = DEFAULT_ROWS) -> list[Any]:
     """The joined process table."""
-    joined = rows(d)
+    joined = _rows(d)
     if joined is None:
         return []
+    listed, omitted = rows.pick(joined, _active)
     t = Table(box=None, pad_edge=False, header_style="bold", padding=(0, 1), collapse_padding=True)
-    ipc = any(p.ipc is not None for p in joined)  # only with hardware counters (pmc)
+    ipc = any(p.ipc is not None for p in listed)  # only with hardware counters (pmc)
     columns = [_BY_KEY[key] for key in COLUMNS if key != "ipc" or ipc]
     for col in columns:
         t.add_column(
@@ -107,6 +119,7 @@ def text_section(d: Derived, limit: int) -> list[Any]:
             max_width=MAX_WIDTHS.get(col.key),
             overflow="crop" if col.key in MAX_WIDTHS else "ellipsis",
         )
-    for p in joined[:limit]:
+    for p in listed:
         t.add_row(*(col.text(p) for col in columns))
-    return [f"Processes: {len(joined)}", t]
+    idle = f", {omitted['idle']} idle not listed" if omitted["idle"] else ""
+    return [f"Processes: {len(joined)}{idle}", t]

@@ -8,8 +8,8 @@ from typing import Any
 from rich.table import Table
 
 from bpftop import hist
-from bpftop.batch.common import hist_json, num
-from bpftop.derive.runqlat import RunqlatView, SchedRow
+from bpftop.batch.common import DEFAULT_ROWS, Rows, hist_json, num
+from bpftop.derive.runqlat import ProcCpu, RunqlatView, SchedRow, busiest
 from bpftop.fmt import fmt_pct, fmt_rate, format_ns
 
 LEFT = {"USER", "COMMAND", "USECS"}
@@ -46,9 +46,20 @@ def _proc_json(p: SchedRow) -> dict[str, Any]:
     }
 
 
-def json_section(view: RunqlatView, pane: str | None) -> dict[str, Any]:
+def _active(p: ProcCpu) -> int:
+    return p.on_cpu_ns or p.rq_count
+
+
+def listed(view: RunqlatView, rows: Rows) -> tuple[list[SchedRow], dict[str, int]]:
+    """The processes batch output lists, busiest first: only their full rows are built."""
+    picked, omitted = rows.pick(busiest(view.cpu), _active)
+    return [view.by_pid[p.pid] for p in picked], omitted
+
+
+def json_section(view: RunqlatView, pane: str | None, rows: Rows = DEFAULT_ROWS) -> dict[str, Any]:
     """The ``runqlat`` part of a JSON record: system figures and the per-process table."""
     s = view.system
+    procs, omitted = listed(view, rows)
     return {
         "busy_pct": num(s.busy_pct),
         "idle_pct_per_cpu": [num(p) for p in s.idle_pct],
@@ -62,7 +73,8 @@ def json_section(view: RunqlatView, pane: str | None) -> dict[str, Any]:
         "rq_max_total_ns": s.rq_max_total_ns,
         "hist_log2_us": hist_json(s.hist, s.hist_total, unit="us"),
         "drops": dict(view.drops),
-        "procs": [_proc_json(p) for p in view.procs],
+        "procs": [_proc_json(p) for p in procs],
+        "procs_omitted": omitted,
     }
 
 
@@ -80,7 +92,7 @@ def hist_table(slots: Sequence[int]) -> Table:
     return t
 
 
-def text_section(view: RunqlatView, pane: str | None, limit: int) -> list[Any]:
+def text_section(view: RunqlatView, pane: str | None, rows: Rows = DEFAULT_ROWS) -> list[Any]:
     """Summary lines, the system histogram and the per-process table."""
     s = view.system
     idle = " ".join(fmt_pct(p) for p in s.idle_pct)
@@ -101,7 +113,7 @@ def text_section(view: RunqlatView, pane: str | None, limit: int) -> list[Any]:
         # Narrow terminals shorten the command, never the figures.
         width = None if col == "COMMAND" else max(len(col), 6)
         t.add_column(col, justify="left" if col in LEFT else "right", no_wrap=True, min_width=width)
-    for p in view.procs[:limit]:
+    for p in listed(view, rows)[0]:
         t.add_row(
             str(p.pid),
             p.user[:10],

@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.table import Table
 
-from bpftop.batch.common import num
+from bpftop.batch.common import DEFAULT_ROWS, Rows, num
 from bpftop.derive.stacks import StacksView, folded_lines, top_functions
 from bpftop.fmt import fmt_pct
 
@@ -36,8 +36,10 @@ def _mode_json(view: StacksView, mode: str, limit: int) -> dict[str, Any]:
     }
 
 
-def json_section(view: StacksView, pane: str | None, limit: int = 50) -> dict[str, Any]:
-    """The ``stacks`` part of a JSON record."""
+def json_section(
+    view: StacksView, pane: str | None, rows: Rows = DEFAULT_ROWS, limit: int = 50
+) -> dict[str, Any]:
+    """The ``stacks`` part of a JSON record: the ``limit`` heaviest stacks and functions of each mode."""
     return {
         "freq_hz": view.freq_hz,
         "min_block_ns": view.min_block_ns,
@@ -50,7 +52,7 @@ def json_section(view: StacksView, pane: str | None, limit: int = 50) -> dict[st
     }
 
 
-def text_section(view: StacksView, pane: str | None, limit: int) -> list[Any]:
+def text_section(view: StacksView, pane: str | None, rows: Rows = DEFAULT_ROWS) -> list[Any]:
     """Top functions on and off the CPU since start."""
     parts: list[Any] = []
     drops = {k: v for k, v in view.drops.items() if v}
@@ -70,7 +72,7 @@ def text_section(view: StacksView, pane: str | None, limit: int) -> list[Any]:
             # Narrow terminals shorten the function name, never the figures.
             left = col in ("KIND", "FUNCTION")
             t.add_column(col, justify="left" if left else "right", no_wrap=True, min_width=len(col) + 1)
-        for f in top_functions(view.rows(mode))[:limit]:
+        for f in top_functions(view.rows(mode))[: rows.limit]:
             t.add_row(fmt_pct(f.self_pct), fmt_pct(f.total_pct), f.kind, f.name)
         parts.append(t)
     return parts

@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.table import Table
 
-from bpftop.batch.common import hist_json, num
+from bpftop.batch.common import DEFAULT_ROWS, Rows, hist_json, num
 from bpftop.derive.syscalls import SyscallsView
 from bpftop.fmt import fmt_rate, format_ns
 
@@ -23,7 +23,7 @@ UNTIMED = (
 )
 
 
-def json_section(view: SyscallsView, pane: str | None) -> dict[str, Any]:
+def json_section(view: SyscallsView, pane: str | None, rows: Rows = DEFAULT_ROWS) -> dict[str, Any]:
     """The ``syscalls`` part of a JSON record (``procs`` and/or ``syscalls`` tables)."""
     procs, syscalls = pane in (None, "procs"), pane in (None, "syscalls")
     out: dict[str, Any] = {
@@ -32,6 +32,7 @@ def json_section(view: SyscallsView, pane: str | None) -> dict[str, Any]:
         "drops": dict(view.drops),
     }
     if procs:
+        shown, out["procs_omitted"] = rows.pick(view.procs, lambda p: p.calls or p.errors)
         out["procs"] = [
             {
                 "pid": p.pid,
@@ -50,7 +51,7 @@ def json_section(view: SyscallsView, pane: str | None) -> dict[str, Any]:
                 "top_errno": p.top_errno,
                 "exited": p.exited,
             }
-            for p in view.procs
+            for p in shown
         ]
     if syscalls:
         out["syscalls"] = [
@@ -76,7 +77,7 @@ def json_section(view: SyscallsView, pane: str | None) -> dict[str, Any]:
     return out
 
 
-def text_section(view: SyscallsView, pane: str | None, limit: int) -> list[Any]:
+def text_section(view: SyscallsView, pane: str | None, rows: Rows = DEFAULT_ROWS) -> list[Any]:
     """Summary lines and tables for text output."""
     parts: list[Any] = [f"Syscalls: {fmt_rate(view.calls_per_s)}/s, errors {fmt_rate(view.errors_per_s)}/s"]
     drops = {k: v for k, v in view.drops.items() if v}
@@ -90,7 +91,7 @@ def text_section(view: SyscallsView, pane: str | None, limit: int) -> list[Any]:
         t = Table(box=None, pad_edge=False, header_style="bold")
         for col in columns:
             t.add_column(col, justify="left" if col in LEFT else "right", no_wrap=True)
-        for row in view.syscalls[:limit]:
+        for row in view.syscalls[: rows.limit]:
             top = f"{row.errnos[0][0]} x{row.errnos[0][1]}" if row.errnos else ""
             latency = (
                 (

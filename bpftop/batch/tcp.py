@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from bpftop.batch.common import hist_json, num
+from bpftop.batch.common import DEFAULT_ROWS, Rows, hist_json, num
 from bpftop.derive.tcp import ClosedRow, ConnRow, TcpProcRow, TcpView
 from bpftop.display.tcp import endpoint, fmt_rtt
 from bpftop.fmt import fmt_bytes, fmt_rate, format_ns
@@ -82,9 +82,10 @@ def _proc_json(p: TcpProcRow) -> dict[str, Any]:
     }
 
 
-def json_section(view: TcpView, pane: str | None) -> dict[str, Any]:
+def json_section(view: TcpView, pane: str | None, rows: Rows = DEFAULT_ROWS) -> dict[str, Any]:
     """The ``tcp`` part of a JSON record: totals, connections, closes, processes, RTT."""
     t = view.totals
+    procs, omitted = rows.pick(view.procs, lambda p: p.sent_bytes or p.recv_bytes or p.retrans)
     return {
         "live_bytes": view.live_bytes,
         "conns_live": t.conns,
@@ -106,7 +107,8 @@ def json_section(view: TcpView, pane: str | None) -> dict[str, Any]:
         "drops": dict(view.drops),
         "conns": [_conn_json(c) for c in view.conns],
         "closed": [_closed_json(c) for c in view.closed],
-        "procs": [_proc_json(p) for p in view.procs],
+        "procs": [_proc_json(p) for p in procs],
+        "procs_omitted": omitted,
     }
 
 
@@ -117,8 +119,9 @@ def _table(columns: tuple[str, ...]) -> Table:
     return t
 
 
-def text_section(view: TcpView, pane: str | None, limit: int) -> list[Any]:
+def text_section(view: TcpView, pane: str | None, rows: Rows = DEFAULT_ROWS) -> list[Any]:
     """Totals, live connections and recently closed ones (tcplife's columns)."""
+    limit = rows.limit
     t = view.totals
     parts: list[Any] = [
         f"TCP: {t.conns} connections, TX {fmt_bytes(t.sent_per_s)}/s RX {fmt_bytes(t.recv_per_s)}/s, "

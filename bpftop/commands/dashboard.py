@@ -10,7 +10,7 @@ import signal
 import sys
 from typing import Any
 
-from bpftop.commands.options import SIGNALS, collector_options, filters_of, panes_of
+from bpftop.commands.options import SIGNALS, batch_rows, collector_options, filters_of, panes_of
 from bpftop.engine import Engine
 from bpftop.exiting import ExitGuard
 from bpftop.privileges import privilege_problem
@@ -114,6 +114,7 @@ def _run_batch(source: Source, args: argparse.Namespace) -> None:
             pane=args.pane,
             as_json=args.json,
             comm=args.comm,
+            rows=batch_rows(args),
         )
     except KeyboardInterrupt:
         pass

@@ -10,12 +10,16 @@ import os
 import re
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from bpftop import argtypes
 from bpftop.collectors.base import Filters
 from bpftop.outfile import DEFAULT_MODE, parse_mode
 from bpftop.record.detail import BUDGET_BYTES_PER_HOUR, MAX_EVERY_S
 from bpftop.registry import PANE_ORDER
+
+if TYPE_CHECKING:
+    from bpftop.batch.common import Rows
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -113,7 +117,7 @@ def add_sampling_args(p: argparse.ArgumentParser, comm: bool = True) -> None:
 
 
 def add_batch_args(p: argparse.ArgumentParser) -> None:
-    """``--once``, ``-b``, ``-n``, ``--json``."""
+    """``--once``, ``-b``, ``-n``, ``--json``, ``--rows``, ``--all-rows``."""
     p.add_argument("--once", action="store_true", help="print one interval as text and exit")
     p.add_argument("-b", "--batch", action="store_true", help="print intervals as text, like top -b")
     p.add_argument(
@@ -125,6 +129,23 @@ def add_batch_args(p: argparse.ArgumentParser) -> None:
         help="number of intervals in batch mode (default: until interrupted)",
     )
     p.add_argument("--json", action="store_true", help="batch output as one JSON object per interval")
+    p.add_argument(
+        "--rows",
+        type=argtypes.rows,
+        default=20,
+        metavar="N",
+        help="batch output: processes per table, busiest first, those idle in the interval left out (20)",
+    )
+    p.add_argument(
+        "--all-rows", action="store_true", help="batch output: every process, idle ones too (no --rows limit)"
+    )
+
+
+def batch_rows(args: argparse.Namespace) -> Rows:
+    """The ``bpftop.batch.common.Rows`` that ``--rows`` and ``--all-rows`` ask for."""
+    from bpftop.batch.common import ALL_ROWS, Rows
+
+    return ALL_ROWS if args.all_rows else Rows(limit=args.rows)
 
 
 def add_record_args(p: argparse.ArgumentParser) -> None:

@@ -11,7 +11,7 @@ import os
 import sys
 
 from bpftop.argtypes import OneLineParser
-from bpftop.commands.options import add_batch_args, check_comm
+from bpftop.commands.options import add_batch_args, batch_rows, check_comm
 from bpftop.record.attime import AT_HELP, frame_at
 from bpftop.record.errors import RecordingError
 from bpftop.record.reader import Recording
@@ -81,6 +81,7 @@ def _replay_batch(recording: Recording, args: argparse.Namespace, start: int) ->
             pane=args.pane,
             as_json=args.json,
             comm=args.comm,
+            rows=batch_rows(args),
         )
     except (EndOfRecording, KeyboardInterrupt):
         pass
