@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
 import sys
 import threading
@@ -39,6 +38,7 @@ from textual.widgets import Input
 
 from bpftop.derive import Derived, LazyViews, derive
 from bpftop.exiting import ExitGuard
+from bpftop.heap import settle_gc
 from bpftop.panes.header import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 from bpftop.panes.help import CURSOR_BINDINGS, HelpScreen
 from bpftop.panes.histogram import HISTOGRAM_BINDINGS
@@ -57,7 +57,8 @@ from bpftop.terminal import HangupAwareDriver, HangupWatch, terminal_lost
 TERMINAL_POLL_S = 0.5
 TERMINAL_LOST_EXIT = 129
 # After this many ticks start-up is over (BPF objects, symbols, Textual's
-# widgets): gc.freeze() then keeps the collector from walking them again.
+# widgets): bpftop.heap.settle_gc then keeps the collector from walking them
+# again.
 FREEZE_AFTER_TICKS = 2
 # `+`/`-` step through these intervals.
 DELAYS_S = (0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
@@ -298,7 +299,7 @@ class BpftopApp(App[None]):
                 if ticks == 1 and self._open_rest is not None:
                     self._load_rest()
                 if ticks == FREEZE_AFTER_TICKS:
-                    gc.freeze()
+                    settle_gc()
             while not self._stop.is_set():
                 remaining = started + self._interval_s - time.monotonic()
                 if remaining <= 0 or self._tick_now:

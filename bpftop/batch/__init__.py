@@ -18,6 +18,7 @@ from rich.text import Text
 from bpftop.batch import procs
 from bpftop.batch.common import DEFAULT_ROWS, Rows, num
 from bpftop.derive import Derived
+from bpftop.heap import settle_gc
 from bpftop.registry import STEMS
 from bpftop.source import Source
 from bpftop.textsafe import printable
@@ -108,7 +109,9 @@ def run_batch(
     console = SafeConsole(file=out, soft_wrap=False, width=None if out is None else 160)
     source.advance(comm)  # the first frame has no rates: nothing to print
     next_at = time.monotonic()
-    for _ in range(iterations):
+    for i in range(iterations):
+        if i == 1:
+            settle_gc()  # start-up is over (bpftop.heap)
         next_at += delay_s
         time.sleep(max(0.0, next_at - time.monotonic()))
         step = source.advance(comm)
