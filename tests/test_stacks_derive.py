@@ -144,6 +144,11 @@ def test_folded_lines_merge_and_escape() -> None:
     assert "x:y;a;b 3" in lines
     assert "idle;[no stack] 2" in lines
     assert lines[0] == "app;main;spin_hot 61"
+    assert folded_lines(rows) == lines  # folded again from the memo (issue 23): the same
+    nameless = [row("a", 1, comm="", pid=7), row("a", 1, comm="", pid=8), row("a", 1, comm=" ", pid=9)]
+    for _ in range(2):
+        assert sorted(folded_lines(nameless)) == ["_;a 1", "pid 7;a 1", "pid 8;a 1"]
+    assert folded_lines(nameless, with_process=False) == ["a 3"]
 
 
 def sample(n: int, error: str = "") -> StacksSample:

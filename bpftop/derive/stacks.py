@@ -268,6 +268,12 @@ def match_share(node: FlameNode, needle: str) -> float:
     return 100.0 * matched(node) / node.value
 
 
+# Folded lines by (comm, frames): batch output folds every stack since start
+# each tick, most of them the same as the tick before (issue 23).
+MAX_FOLDED_MEMO = 50_000
+_FOLDED_MEMO: dict[tuple[str | None, tuple[str, ...]], str] = {}
+
+
 def folded_lines(rows: Iterable[StackRow], with_process: bool = True) -> list[str]:
     """Brendan Gregg's folded format, ``comm;frame;frame value``, one line per stack.
 
@@ -277,10 +283,19 @@ def folded_lines(rows: Iterable[StackRow], with_process: bool = True) -> list[st
     name can neither add a frame, a line nor a count.
     """
     merged: dict[str, int] = {}
+    memo = _FOLDED_MEMO
+    if len(memo) > MAX_FOLDED_MEMO:
+        memo.clear()
     for r in rows:
-        frames = [folded_name(f) for f in r.frames] or ["[no stack]"]
-        if with_process:
-            frames.insert(0, folded_name(r.comm) or f"pid {r.pid}")
-        line = ";".join(frames)
+        key = (r.comm if with_process else None, r.frames)
+        line = memo.get(key)
+        if line is None:
+            frames = [folded_name(f) for f in r.frames] or ["[no stack]"]
+            comm = folded_name(r.comm)
+            if with_process:
+                frames.insert(0, comm or f"pid {r.pid}")
+            line = ";".join(frames)
+            if comm or not with_process:  # "pid N" is not the comm's line
+                memo[key] = line
         merged[line] = merged.get(line, 0) + r.value
     return [f"{k} {v}" for k, v in sorted(merged.items(), key=lambda kv: (-kv[1], kv[0])) if v > 0]
