@@ -11,7 +11,7 @@ of the run (what leaks under churn).
 
 Usage:
     sudo python benchmarks/breakdown.py [--seconds 60] [--procs 300] [--churn 0] [--threads 0]
-        [--profile] [--tracemalloc]
+        [--json] [--profile] [--tracemalloc]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import argparse
 import cProfile
 import gc
 import importlib
+import json
 import pstats
 import statistics
 import sys
@@ -35,6 +36,7 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 import load  # noqa: E402
 
+from bpftop.batch import to_json  # noqa: E402
 from bpftop.collectors.base import Filters  # noqa: E402
 from bpftop.derive import LazyViews, derive  # noqa: E402
 from bpftop.derive.procs import proc_rows  # noqa: E402
@@ -74,6 +76,9 @@ def main() -> None:
     parser.add_argument("--churn", type=int, default=0, help="fork+exec per second")
     parser.add_argument("--threads", type=int, default=0, help="threads of one extra process")
     parser.add_argument("--pane", default="procs", help="the pane on screen (derive its views)")
+    parser.add_argument(
+        "--json", action="store_true", help="as `bpftop -b --json`: every collector, the JSON line timed"
+    )
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--tracemalloc", action="store_true")
     args = parser.parse_args()
@@ -81,7 +86,10 @@ def main() -> None:
     with load.running(sleepers=args.procs, churn_per_s=args.churn, threads=args.threads):
         time.sleep(2)
         engine = Engine(collectors_for(list(PANE_ORDER)), Filters(), delay_s=1.0)
-        engine.set_option("visible_pane", args.pane)  # before open, as the cli tells the dashboard's
+        # Before open, as the cli tells the dashboard's (batch output: "*", every pane).
+        engine.set_option("visible_pane", "*" if args.json else args.pane)
+        if args.json:
+            engine.set_option("syscall_latency", False)
         t0 = time.thread_time()
         engine.open()
         print(f"open: {time.thread_time() - t0:.2f} s CPU; collectors {', '.join(engine._collectors)}")
@@ -102,17 +110,19 @@ def main() -> None:
                 frame = engine.tick()
                 c1 = time.thread_time()
                 derived = derive(prev, frame)
-                if isinstance(derived.views, LazyViews):  # as the dashboard: the pane's views
+                if args.json:
+                    json.dumps(to_json(derived, None), separators=(",", ":"))
+                elif isinstance(derived.views, LazyViews):  # as the dashboard: the pane's views
                     shown = PANES.get(args.pane)
                     derived.views.warm(shown.views if shown is not None else derived.views)
                 c2 = time.thread_time()
-                if args.pane == "procs":  # the procs pane's join (on the UI's event loop)
+                if args.pane == "procs" and not args.json:  # the procs pane's join (on the UI's event loop)
                     proc_rows(derived)
                 times["procs join"].append(time.thread_time() - c2)
                 if profiler:
                     profiler.disable()
                 times["tick"].append(c1 - c0)
-                times["derive"].append(c2 - c1)
+                times["derive" + (" + JSON" if args.json else "")].append(c2 - c1)
                 prev = frame
                 if args.tracemalloc and i in (ticks // 3, ticks - 1):
                     gc.collect()

@@ -105,3 +105,35 @@ def test_torn_cpu_entry_is_skipped() -> None:
 def test_reading_behind_the_kernel_adds_nothing() -> None:
     state = CpuState(1, 1, 0b1, ((100, 1000, 1000),), (0,), True)
     assert running_stints(state, [(90, 1000, 1000)]) == (1, 1, ((0, 0, 0),))
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("task-clock", "page-faults", "context-switches", "cpu-migrations"),
+        ("context-switches",),
+        ("cpu-migrations", "task-clock"),
+        ("context-switches", "page-faults", "context-switches"),
+    ],
+)
+def test_software_counts_decode_from_runqlat_procs(names: tuple[str, ...]) -> None:
+    # Each event is the sum of its proc_val fields (pmc_sched.FIELDS), in the
+    # order asked for; decoded with one C call per process (issue 23).
+    import random
+
+    from bpftop.collectors import pmc_sched, runqlat
+    from bpftop.collectors.pmc import ProcCounts
+
+    rng = random.Random(7)
+    keys, values, want = b"", b"", []
+    for pid in range(1, 40):
+        fields = [rng.randrange(1 << 40) for _ in range(10)]
+        flags = rng.choice((0, runqlat.DEFS["RUNQLAT_KTHREAD"]))
+        keys += runqlat.U32.pack(pid)
+        values += runqlat.PROC_VAL.pack(*fields, flags, 0, f"c{pid}".encode())  # flags, then padding
+        counts = tuple(sum(fields[i] for i in pmc_sched.FIELDS[n]) for n in names)
+        vol, invol = fields[pmc_sched.VOL], fields[pmc_sched.INVOL]
+        want.append((pid, f"c{pid}", bool(flags), vol + invol, counts))
+    rows = pmc_sched.decode_procs(keys, values, list(names))
+    assert [(r.pid, r.comm, r.kthread, r.stints, r.counters) for r in rows] == want
+    assert all(type(r) is ProcCounts and r.enabled_ns == (0,) * len(names) for r in rows)

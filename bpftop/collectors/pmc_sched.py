@@ -33,9 +33,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Container, Sequence
+from itertools import accumulate
+from operator import itemgetter
 from typing import Any
 
 from bpftop.collectors import runqlat, sched
+from bpftop.collectors.base import tuple_maker
 from bpftop.collectors.pmc import PmcEvent, PmcSample, ProcCounts, cpu_counts
 
 # Fields of a decoded runqlat ``struct proc_val``, and the flags field.
@@ -51,6 +54,9 @@ FIELDS = {
 }
 
 
+_NEW_COUNTS = tuple_maker(ProcCounts)
+
+
 def usable(events: Sequence[PmcEvent]) -> bool:
     """Whether every event asked for is one the scheduler accounting counts."""
     return bool(events) and all(e.name in FIELDS and not e.hardware for e in events)
@@ -60,21 +66,29 @@ def decode_procs(keys: bytes, values: bytes, names: Sequence[str]) -> list[ProcC
     """The ``procs`` dump of runqlat as pmc rows, one counter per event in ``names`` order."""
     kthread = runqlat.DEFS["RUNQLAT_KTHREAD"]
     zero = (0,) * len(names)
+    new = _NEW_COUNTS
+    # The value's fields each event adds, then one C call per process takes
+    # them all (a generator per event per process cost ~1 ms a refresh).
     fields = [FIELDS[n] for n in names]  # looked up once, not per process
+    flat = [i for f in fields for i in f]
+    take = itemgetter(*flat, VOL, INVOL, FLAGS, COMM)
+    if len(flat) == len(fields):  # one field each: the counters are the fields
+
+        def counters(got: tuple[int, ...]) -> tuple[int, ...]:
+            return got[: len(flat)]
+    else:
+        spans = list(accumulate(len(f) for f in fields))
+        starts = [0, *spans[:-1]]
+
+        def counters(got: tuple[int, ...]) -> tuple[int, ...]:
+            return tuple([sum(got[a:b]) for a, b in zip(starts, spans, strict=True)])
+
     rows = []
     for (pid,), v in zip(runqlat.U32.iter_unpack(keys), runqlat.PROC_VAL.iter_unpack(values), strict=True):
-        comm = v[COMM].split(b"\0", 1)[0].decode("utf-8", "replace")
-        rows.append(
-            ProcCounts(
-                pid,
-                comm,
-                bool(v[FLAGS] & kthread),
-                v[VOL] + v[INVOL],
-                tuple(sum(v[i] for i in f) for f in fields),
-                zero,
-                zero,
-            )
-        )
+        got = take(v)
+        vol, invol, flags, comm = got[-4:]
+        name = comm.split(b"\0", 1)[0].decode("utf-8", "replace")
+        rows.append(new((pid, name, bool(flags & kthread), vol + invol, counters(got), zero, zero)))
     return rows
 
 
