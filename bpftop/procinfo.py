@@ -17,8 +17,6 @@ import re
 import time
 from collections.abc import Iterable
 
-import psutil
-
 from bpftop.frame import ProcMeta
 
 EXITED_TTL_S = 10.0
@@ -88,6 +86,8 @@ def _alive(pid: int) -> bool:
 
 
 def _read(pid: int) -> ProcMeta | None:
+    import psutil  # here, in the sampling thread: ~30 ms of the first frame otherwise
+
     try:
         p = psutil.Process(pid)
         with p.oneshot():

@@ -188,6 +188,8 @@ def test_the_join_is_built_once_per_frame_by_whoever_comes_first() -> None:
 
 def test_the_positional_join_lines_up_by_name() -> None:
     """Each part's named fields sit where ProcsRow declares them (the join is by position)."""
-    from bpftop.derive.procs import PARTS_IN_ORDER, ProcsRow
+    from bpftop.derive.procs import PARTS_IN_ORDER, SYSCALL_FIELDS, ProcsRow
+    from bpftop.derive.syscalls import ProcRow
 
     assert ProcsRow._fields[: len(PARTS_IN_ORDER)] == PARTS_IN_ORDER
+    assert ProcRow._fields == SYSCALL_FIELDS

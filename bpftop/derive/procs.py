@@ -11,15 +11,17 @@ runqlat could not load for.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bpftop.collectors.base import tuple_maker
 from bpftop.derive import Derived, LazyViews
-from bpftop.derive.biolat import BiolatView, ProcIORow
-from bpftop.derive.pmc import PmcView
-from bpftop.derive.runqlat import ProcCpu, RunqlatView
-from bpftop.derive.syscalls import ProcRow, SyscallsView
-from bpftop.derive.tcp import TcpProcRow, TcpView
+
+if TYPE_CHECKING:  # the views' modules load with the views, in the sampling thread (first frame)
+    from bpftop.derive.biolat import BiolatView, ProcIORow
+    from bpftop.derive.pmc import PmcView
+    from bpftop.derive.runqlat import ProcCpu, RunqlatView
+    from bpftop.derive.syscalls import ProcRow, SyscallsView
+    from bpftop.derive.tcp import TcpProcRow, TcpView
 
 
 class ProcsRow(NamedTuple):
@@ -63,12 +65,16 @@ class ProcsRow(NamedTuple):
 
 # The rows are joined by position, for speed (300 processes a refresh): each
 # part's fields are named, and PARTS_IN_ORDER (checked by a test) says they line up.
+SYSCALL_FIELDS = (  # the syscalls view's ProcRow._fields (a test checks)
+    *("pid", "comm", "user", "cmdline", "calls", "errors", "calls_total", "errors_total"),
+    *("calls_per_s", "errors_per_s", "avg_ns", "max_ns", "top_syscall", "top_errno", "exited"),
+)
 SCHED_FIELDS = ("cpu_pct", "on_cpu_ns", "on_cpu_total_ns", "rq_waits", "rq_waits_total", "rq_avg_ns")
 DISK_FIELDS = (
     *("disk_ios", "disk_bytes", "disk_ios_total", "disk_bytes_total"),
     *("disk_ios_per_s", "disk_bytes_per_s", "disk_avg_ns"),
 )
-PARTS_IN_ORDER = (*ProcRow._fields, *SCHED_FIELDS, *DISK_FIELDS)
+PARTS_IN_ORDER = (*SYSCALL_FIELDS, *SCHED_FIELDS, *DISK_FIELDS)
 
 
 _NEW = tuple_maker(ProcsRow)

@@ -6,16 +6,20 @@ picked a sort), like top; by syscalls per second without them.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import on
 from textual.binding import Binding
 
 from bpftop.derive import Derived
 from bpftop.derive.procs import ProcsRow, hardware_pmc, joined_rows
-from bpftop.derive.syscalls import SyscallsView
 from bpftop.display.procs import COLUMNS, WIDE
 from bpftop.panes.keyed_table import Col, KeyedTable
 from bpftop.panes.messages import OpenProcess
 from bpftop.panes.table import TablePane
+
+if TYPE_CHECKING:
+    from bpftop.derive.syscalls import SyscallsView
 
 
 class ProcTable(KeyedTable[ProcsRow]):
