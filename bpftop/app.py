@@ -43,7 +43,7 @@ from bpftop.panes.header import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 from bpftop.panes.help import CURSOR_BINDINGS, HelpScreen
 from bpftop.panes.histogram import HISTOGRAM_BINDINGS
 from bpftop.panes.main import MainScreen
-from bpftop.panes.messages import OpenProcess
+from bpftop.panes.messages import OpenProcess, PaneLeft, PaneShown
 from bpftop.panes.procs import ProcTable
 from bpftop.panes.table import TablePane
 from bpftop.panes.timeline import REPLAY_BINDINGS, REPLAY_HELP, Timeline, replay_command
@@ -178,6 +178,7 @@ class BpftopApp(App[None]):
         self._tick_now = False
         self._tty_fd = -1
         self.shown_pane = ""  # what pane_shown last told the source
+        self._shown_under: list[str] = []  # under panes shown over others (PaneShown.over)
         self.syscall_latency: bool | None = None  # what the source was told (None: nothing yet)
         self.guard = guard
         self._exit_loop: asyncio.AbstractEventLoop | None = None
@@ -482,6 +483,19 @@ class BpftopApp(App[None]):
         from bpftop.panes.process import ProcessScreen  # not at start-up (~60 ms of imports)
 
         self.push_screen(ProcessScreen(message.pid), callback=lambda _: self._process_closed(under))
+
+    def on_pane_shown(self, message: PaneShown) -> None:
+        """A pane came on screen (``over``: over the one shown, which comes back with ``PaneLeft``)."""
+        if message.over:
+            self._shown_under.append(self.shown_pane)
+        self.pane_shown(message.name)
+
+    def on_pane_left(self, message: PaneLeft) -> None:
+        """A pane shown over another left: show the one under it again."""
+        if self._shown_under:
+            under = self._shown_under.pop()
+            if under:
+                self.pane_shown(under)
 
     def _process_closed(self, pane: str) -> None:
         self.request_focus(0)

@@ -213,8 +213,10 @@ async def test_process_screen_opens_its_stacks() -> None:
         await started(pilot)
         app.push_screen(ProcessScreen(500))
         await pilot.pause()
+        under = app.shown_pane
         await pilot.press("f")
         await wait_until(pilot, lambda: isinstance(app.screen, StacksScreen))
+        await wait_until(pilot, lambda: app.shown_pane == "stacks")  # off-CPU stacks are taken now
         pane = app.screen.query_one(StacksPane)
         await pause_for_ticks(pilot, 1)
         assert "of pid 500" in title(pane)
@@ -222,6 +224,8 @@ async def test_process_screen_opens_its_stacks() -> None:
         assert "sh" not in " ".join(lines(pane.flame)) and "spin_hot" in " ".join(lines(pane.flame))
         await pilot.press("escape")
         assert isinstance(app.screen, ProcessScreen)
+        await wait_until(pilot, lambda: app.shown_pane == under)  # and the pane under comes back
+        assert under
 
 
 def test_stacks_frames_record_and_replay_unchanged() -> None:

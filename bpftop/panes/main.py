@@ -10,6 +10,7 @@ from textual.widgets import ContentSwitcher, Footer
 
 from bpftop.derive import Derived
 from bpftop.panes.header import StatusHeader
+from bpftop.panes.messages import PaneShown
 from bpftop.panes.table import TablePane
 from bpftop.registry import PANE_ORDER, PANES, resolve
 
@@ -91,9 +92,7 @@ class MainScreen(Screen[None]):
         pane.table.focus()
         # Collectors may care (the bpf collector keeps the kernel's BPF statistics on
         # only while its pane is shown); the app tells its source.
-        pane_shown = getattr(self.app, "pane_shown", None)
-        if pane_shown is not None:
-            pane_shown(name)
+        self.post_message(PaneShown(name))
 
     def action_next_pane(self) -> None:
         """Cycle through the loaded panes."""

@@ -25,6 +25,7 @@ from bpftop.panes.biolat import PROC_COLUMNS
 from bpftop.panes.header import Readout
 from bpftop.panes.histogram import HISTOGRAM_BINDINGS, HistogramBox, LatencyHistogram
 from bpftop.panes.keyed_table import Col, KeyedTable, ns_col, rate_col
+from bpftop.panes.messages import Dashboard
 from bpftop.panes.process_model import ProcessData
 from bpftop.panes.process_sections import disk_line, tcp_line, unavailable
 from bpftop.panes.table import TablePane
@@ -100,7 +101,7 @@ class ProcessSyscallsPane(ProcessTablePane):
             histogram.show("latency", (), empty="select a syscall")
             return
         if not data.focus_on:
-            if getattr(self.app, "replay", None) is not None:
+            if isinstance(self.app, Dashboard) and self.app.replay is not None:
                 empty = f"not recorded: pid {data.pid}'s screen was not open while recording"
             else:
                 empty = f"starting per-syscall latency for pid {data.pid}…"

@@ -25,6 +25,7 @@ from bpftop.fmt import fmt_pct, format_ns
 from bpftop.panes.flamegraph import FlameGraph
 from bpftop.panes.header import Readout, StatusHeader
 from bpftop.panes.keyed_table import Col, KeyedTable
+from bpftop.panes.messages import PaneLeft, PaneShown
 from bpftop.panes.table import TablePane
 
 MAX_FUNCTIONS = 300
@@ -254,18 +255,12 @@ class StacksScreen(Screen[None]):
         self.query_one(StatusHeader).location = f"stacks of process {self.pid} │ Esc back"
         self.watch(self.app, "derived", self._show, init=True)
         self.query_one(StacksPane).flame.focus()
-        # Off-CPU stacks are taken while stacks are on screen; give the pane back after.
-        self._shown_before = getattr(self.app, "shown_pane", "")
-        self._tell_app("stacks")
+        # Off-CPU stacks are taken while stacks are on screen; the pane under comes back after.
+        self.post_message(PaneShown("stacks", over=True))
 
     def on_unmount(self) -> None:
         """Let the collectors know stacks are off screen again."""
-        self._tell_app(self._shown_before)
-
-    def _tell_app(self, pane: str) -> None:
-        pane_shown = getattr(self.app, "pane_shown", None)
-        if pane_shown is not None and pane:
-            pane_shown(pane)
+        self.app.post_message(PaneLeft())  # the app's: this screen is going
 
     def _show(self, derived: Derived | None) -> None:
         self.query_one(StacksPane).show(derived)

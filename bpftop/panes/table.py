@@ -21,6 +21,7 @@ from bpftop.derive import Derived
 from bpftop.panes.header import Readout
 from bpftop.panes.histogram import HistogramBox
 from bpftop.panes.keyed_table import Col, KeyedTable, R
+from bpftop.panes.messages import Dashboard
 
 
 class TablePane(Vertical, Generic[R]):
@@ -162,7 +163,7 @@ class TablePane(Vertical, Generic[R]):
 
     def _summary(self, derived: Derived | None, rows: list[R] | None) -> str:
         if derived is None:
-            loading = getattr(self.app, "loading", False)
+            loading = isinstance(self.app, Dashboard) and self.app.loading
             return "loading collectors…" if loading else "waiting for the first frame…"
         if rows is None:
             return "no data"

@@ -19,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from bpftop.panes.header import Readout
+from bpftop.panes.messages import Dashboard
 from bpftop.record.attime import AT_HELP, duration_text
 from bpftop.source import ReplayControls
 
@@ -99,8 +100,8 @@ class Timeline(Readout):
 
     def refresh_state(self) -> None:
         """Redraw from the playback state."""
-        derived = getattr(self.app, "derived", None)
-        detail_s = getattr(derived, "detail_s", None)
+        derived = self.app.derived if isinstance(self.app, Dashboard) else None
+        detail_s = derived.detail_s if derived is not None else None
         self.show(timeline_text(self.source, self.size.width or 80, detail_s))
 
 
