@@ -1,6 +1,7 @@
 """Batch text and JSON output from synthetic frames (no root needed)."""
 
 import io
+import itertools
 import json
 
 from bpftop.batch import run_batch, text_tables, to_json
@@ -129,3 +130,33 @@ def test_text_rates_read_as_the_pane_shows_them_and_json_keeps_raw_numbers():
     assert "12,3" not in text
     d = derive(frames[0], frames[1])
     assert to_json(d, None)["syscalls"]["calls_per_s"] == 12_355.0
+
+
+def test_a_slow_tick_does_not_shorten_the_intervals_after_it(monkeypatch):
+    # Issue 16: a slow first tick (3.5 s) was followed by catch-up intervals
+    # of 1.35 and 0.65 s; each interval is -d long, as top -b's.
+    import bpftop.batch as batch
+
+    now = [0.0]
+    ticked_at: list[float] = []
+
+    class Clock:
+        @staticmethod
+        def monotonic() -> float:
+            return now[0]
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            now[0] += seconds
+
+    class SlowSource(ListSource):
+        def tick(self):
+            ticked_at.append(now[0])
+            now[0] += 3.5 if len(ticked_at) == 2 else 0.01  # the first interval's tick is slow
+            return super().tick()
+
+    monkeypatch.setattr(batch, "time", Clock)
+    frames = [frame(sample(float(i), 100 * i, i)) for i in range(1, 7)]
+    run_batch(SlowSource(frames), iterations=5, delay_s=1.0, pane=None, as_json=True, out=io.StringIO())
+    gaps = [b - a for a, b in itertools.pairwise(ticked_at[1:])]  # the first frame has no interval
+    assert len(gaps) == 4 and min(gaps) >= 1.0, gaps
