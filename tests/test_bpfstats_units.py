@@ -203,3 +203,16 @@ def test_helper_named_from_kallsyms_and_numbered_lines(tmp_path: Path) -> None:
     code = insn(0x85, imm=0x100) + insn(0x18, 1, imm=5) + insn(0, imm=1) + insn(0x95)
     lines = dump_xlated(code, ksyms=Kallsyms(kallsyms))
     assert lines == ["   0: (85) call bpf_ktime_get_ns#256", "   1: (18) r1 = 0x100000005", "   3: (95) exit"]
+
+
+def test_no_rates_until_both_readings_had_statistics_on() -> None:
+    # The kernel counts runs only while statistics are on: the interval in
+    # which they came on counted part of it (issue 16: 239 events/s, then 80k/s).
+    off = BpfstatsSample(0, (prog(1, 0, 0),), (), stats_method="")
+    on = sample(1.0, (prog(1, 239, 50_000),))
+    later = sample(2.0, (prog(1, 80_239, 16_050_000),))
+    first = derive_view(off, on, 1.0, {}, None).by_id[1]
+    assert (first.events_per_s, first.avg_ns, first.cpu_pct) == (None, None, None)
+    assert first.run_cnt_total == 239  # what the kernel counted so far stays shown
+    second = derive_view(on, later, 1.0, {}, None).by_id[1]
+    assert second.events_per_s == 80_000.0 and second.avg_ns == 200.0

@@ -165,6 +165,11 @@ def derive_view(
         interval_s = None
     elif prev is not None and prev.ts_ns and cur.ts_ns > prev.ts_ns:
         interval_s = (cur.ts_ns - prev.ts_ns) / 1e9
+    if prev is None or not (prev.stats_method and cur.stats_method):
+        # The kernel counts runs only while statistics are on: an interval in
+        # which they came on (the bpf pane just shown) counted part of it
+        # (239 events/s, then 80k/s: issue 16). No rate until both ends had them.
+        interval_s = None
     before = {p.id: p for p in prev.progs} if prev is not None else {}
     progs = [p for p in cur.progs if comm_re is None or _matches(p.owners, p.name, comm_re)]
     stats = tuple(_prog(p, before.get(p.id), interval_s) for p in progs)
