@@ -260,3 +260,33 @@ def test_known_disk_is_only_checked_for_presence_until_renaming_is_due(tmp_path:
     (links / "8:16").symlink_to(tmp_path / "devices" / "block" / "sdc")  # the number reused
     c._names_checked -= biolat.RENAME_CHECK_S
     assert c._resolve([sdb]) == set() and c._names[sdb] == "sdc"
+
+
+def test_json_says_who_submits_a_flush() -> None:
+    # Flushes are issued by kblockd kworkers, not by the process whose writes
+    # caused them (issue 16): the JSON says so. Whether a row is a kernel
+    # thread comes from its parent (kthreadd), never from its name.
+    from dataclasses import replace
+
+    from bpftop.batch.common import ALL_ROWS
+
+    def with_impostor(s: BiolatSample, flushes: int) -> BiolatSample:
+        fake = ProcIO(300, SDA, "", 2, flushes, 0, flushes * US, "kworker/9:9H")
+        return replace(s, procs=(*s.procs, fake))
+
+    def meta_frame(s: BiolatSample) -> Frame:
+        f = frame(s)
+        procs = {
+            **f.procs,
+            200: replace(f.procs[200], ppid=2),
+            300: ProcMeta(300, name="kworker/9:9H", ppid=1),
+        }
+        return replace(f, procs=procs)
+
+    d = derive(
+        meta_frame(with_impostor(sample(1.0, 100, 50), 1)), meta_frame(with_impostor(sample(2.0, 100, 50), 3))
+    )
+    rows = {p["pid"]: p for p in to_json(d, "biolat", ALL_ROWS)["biolat"]["procs"]}
+    assert rows[200]["op"] == "flush" and rows[200]["submitter"] == "kworker (flush machinery)"
+    assert rows[300]["submitter"] == "process"  # a name is not a kernel thread
+    assert rows[100]["submitter"] == "process"

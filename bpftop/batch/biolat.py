@@ -44,6 +44,18 @@ def _op_json(r: DiskOpRow) -> dict[str, Any]:
     }
 
 
+def _submitter(p: ProcIORow) -> str:
+    """Who the row's I/Os are charged to: a kernel thread here means the block layer's own work.
+
+    Flushes and asynchronous queue runs are issued by kblockd kworkers, not
+    by the process whose writes caused them (docs/architecture.md): said in
+    the JSON so no one hunts the wrong process.
+    """
+    if not p.kthread:
+        return "process"
+    return "kworker (flush machinery)" if p.op == "flush" else "kernel thread (asynchronous queue run)"
+
+
 def _active(p: ProcIORow) -> int:
     return p.ios
 
@@ -88,6 +100,7 @@ def json_section(view: BiolatView, pane: str | None, rows: Rows = DEFAULT_ROWS) 
                 "bytes_per_s": num(p.bytes_per_s),
                 "avg_latency_ns": num(p.avg_ns),
                 "exited": p.exited,
+                "submitter": _submitter(p),
             }
             for p in procs
         ],

@@ -74,6 +74,8 @@ class DiskRow(NamedTuple):
     queue_depth: float | None  # average requests in flight
 
 
+KTHREADD_PID = 2  # the parent of every kernel thread
+
 class ProcIORow(NamedTuple):
     """One (process, disk, operation) over the interval, as biotop shows it."""
 
@@ -90,6 +92,7 @@ class ProcIORow(NamedTuple):
     bytes_per_s: float | None
     avg_ns: float | None
     exited: bool
+    kthread: bool = False  # a kernel thread (kthreadd's child): a kworker running the queue or a flush
 
 
 class ProcDisk(NamedTuple):
@@ -265,6 +268,8 @@ def _proc_rows(
                 bytes_per_s=rate(nbytes, interval_s),
                 avg_ns=total_ns / ios if ios else None,
                 exited=bool(meta and meta.exited),
+                # Only the kernel makes kthreadd's children; a name can say anything.
+                kthread=bool(meta and meta.ppid == KTHREADD_PID),
             )
         )
     rows.sort(key=lambda r: (-r.bytes, -r.ios, r.pid))
