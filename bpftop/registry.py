@@ -114,7 +114,13 @@ PANES: dict[str, Pane] = {
         Pane("tcp", "bpftop.panes.tcp:TcpPane", ("tcp",), ("syscalls", "tcp")),
         Pane("pmc", "bpftop.panes.pmc:PmcPane", ("pmc",), ("syscalls", "pmc")),
         Pane("bpf", "bpftop.panes.bpfstats:BpfstatsPane", ("bpfstats",), ("syscalls", "bpfstats")),
-        Pane("stacks", "bpftop.panes.stacks:StacksPane", ("stacks",), ("syscalls", "stacks")),
+        Pane(
+            "stacks",
+            "bpftop.panes.stacks:StacksPane",
+            ("stacks",),
+            ("syscalls", "stacks"),
+            prepare="bpftop.derive.stacks:flame_trees",
+        ),
     )
 }
 PANE_ORDER: tuple[str, ...] = tuple(PANES)

@@ -124,6 +124,17 @@ async def test_title_says_the_counts_cover_only_the_time_on_screen() -> None:
         await wait_until(pilot, lambda: title(pane).startswith("off-CPU stacks while on screen"))
 
 
+async def test_the_flame_graph_is_built_off_the_event_loop() -> None:
+    # Up to 4,000 stacks a tick: the sampling thread builds both modes' trees
+    # (registry Pane.prepare); the pane only shows them (issue 21, move 5).
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await started(pilot)
+        derived = app.derived
+        assert derived is not None and {"flame:cpu:0", "flame:off:0"} <= derived.joins.keys()
+        assert pane.flame.root is derived.joins["flame:cpu:0"]
+
+
 async def test_arrows_enter_and_escape_zoom() -> None:
     async with make_app().run_test(size=SIZE) as pilot:
         pane = await started(pilot)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, NamedTuple
 
 from bpftop.collectors.stacks import EXITED_PID, StackCount, StackLosses, StacksSample
-from bpftop.derive import counter_delta, rate
+from bpftop.derive import Derived, counter_delta, rate
 from bpftop.frame import ProcMeta
 from bpftop.textsafe import folded_name
 
@@ -186,6 +186,28 @@ def derive_stacks(
 
 
 derive_view = derive_stacks
+
+
+def flame_tree(derived: Derived, mode: str, pid: int = 0) -> FlameNode:
+    """The flame graph of the frame's ``mode`` stacks (one process's with ``pid``), built once per frame.
+
+    Up to 4,000 stacks a tick: the sampling thread builds the stacks pane's
+    (``flame_trees``, registry ``Pane.prepare``), so the event loop only
+    draws; a process's stacks screen builds its own on first use.
+    """
+    key = f"flame:{mode}:{pid}"
+    tree: FlameNode | None = derived.joins.get(key)
+    if tree is None:
+        view: StacksView | None = derived.views.get("stacks")
+        rows = view.rows(mode, pid) if view is not None else ()
+        tree = derived.joins[key] = build_tree(rows, by_process=not pid)
+    return tree
+
+
+def flame_trees(derived: Derived) -> None:
+    """Build both modes' system-wide flame graphs of a frame (the sampling thread, before the pane)."""
+    for mode in ("cpu", "off"):
+        flame_tree(derived, mode)
 
 
 def build_tree(rows: Sequence[StackRow], by_process: bool = True, limit: int = MAX_TREE_ROWS) -> FlameNode:

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from bpftop.derive import Derived
-from bpftop.derive.stacks import FunctionRow, StacksView, build_tree, match_share, top_functions
+from bpftop.derive.stacks import FunctionRow, StacksView, build_tree, flame_tree, match_share, top_functions
 from bpftop.fmt import fmt_pct, format_ns
 from bpftop.panes.flamegraph import FlameGraph
 from bpftop.panes.header import Readout, StatusHeader
@@ -128,9 +128,10 @@ class StacksPane(TablePane[FunctionRow]):
 
     def after_sync(self, derived: Derived | None) -> None:
         """Rebuild the flame graph from the stacks of the mode shown."""
-        view = self.view
-        rows = view.rows(self.mode, self.pid) if view is not None else ()
-        self.flame.set_tree(build_tree(rows, by_process=not self.pid))
+        if derived is None:
+            self.flame.set_tree(build_tree((), by_process=not self.pid))
+        else:  # built by the sampling thread for the pane on screen (bpftop.derive.stacks.flame_trees)
+            self.flame.set_tree(flame_tree(derived, self.mode, self.pid))
         self._titles()
 
     def _titles(self) -> None:
