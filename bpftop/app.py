@@ -36,6 +36,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Input
 
+from bpftop.argtypes import DELAY_MAX_S, DELAY_MIN_S
 from bpftop.derive import Derived, LazyViews, derive
 from bpftop.exiting import ExitGuard
 from bpftop.heap import settle_gc
@@ -60,8 +61,8 @@ TERMINAL_LOST_EXIT = 129
 # widgets): bpftop.heap.settle_gc then keeps the collector from walking them
 # again.
 FREEZE_AFTER_TICKS = 2
-# `+`/`-` step through these intervals.
-DELAYS_S = (0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
+# `+`/`-` step through these intervals: the range -d takes (argtypes.delay), one range.
+DELAYS_S = (DELAY_MIN_S, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, DELAY_MAX_S)
 
 
 class FrameReady(Message):
@@ -132,8 +133,8 @@ class BpftopApp(App[None]):
         Binding("space,p", "toggle_pause", "Pause", tooltip="freeze the display (sampling goes on)"),
         # The same key in replay, where it plays and pauses the playback (check_action picks one).
         Binding("space,p", "play_pause", "Play/Pause", tooltip="replay: play or pause the playback"),
-        Binding("+", "faster", "Faster", show=False, tooltip="refresh more often (down to 0.1 s)"),
-        Binding("-", "slower", "Slower", show=False, tooltip="refresh less often (up to 10 s)"),
+        Binding("+", "faster", "Faster", show=False, tooltip="refresh more often (down to 0.05 s)"),
+        Binding("-", "slower", "Slower", show=False, tooltip="refresh less often (up to an hour)"),
         *REPLAY_BINDINGS,
     ]
 
@@ -358,7 +359,7 @@ class BpftopApp(App[None]):
         self.derived = derived
 
     def validate_delay_s(self, delay_s: float) -> float:
-        """Keep the interval within 0.1..10 s."""
+        """Keep the interval within the range -d takes (0.05 s to an hour)."""
         return min(DELAYS_S[-1], max(DELAYS_S[0], delay_s))
 
     def watch_delay_s(self, delay_s: float) -> None:

@@ -69,6 +69,19 @@ def iterations(text: str) -> int:
     return value
 
 
+DELAY_MIN_S, DELAY_MAX_S = 0.05, 3600.0  # -d and the +/- keys alike
+
+
+def delay(text: str) -> float:
+    """``-d``: the refresh interval in seconds, within the range the ``+``/``-`` keys step through."""
+    value = _number(text, float)
+    if not DELAY_MIN_S <= value <= DELAY_MAX_S:
+        raise argparse.ArgumentTypeError(
+            f"{text}: the refresh interval is {DELAY_MIN_S} to {DELAY_MAX_S:.0f} seconds"
+        )
+    return value
+
+
 def rows(text: str) -> int:
     """``--rows``: processes listed per table in batch output."""
     value = int(_number(text, int))

@@ -222,15 +222,17 @@ async def test_plus_minus_change_interval() -> None:
         await pilot.press("plus")
         assert app.delay_s == pytest.approx(0.25)
         assert "every 0.25s" in header_text(app)
-        await pilot.press("plus", "plus", "plus")
-        assert app.delay_s == pytest.approx(0.1)  # the lower bound
+        await pilot.press("plus", "plus", "plus", "plus")
+        assert app.delay_s == pytest.approx(0.05)  # the lower bound, as -d's (issue 17: one range)
 
 
 async def test_delay_is_bounded() -> None:
     app = make_app(FakeSource(delay_s=0.01))
-    assert app.delay_s == pytest.approx(0.1)
-    app = make_app(FakeSource(), delay_s=60.0)
-    assert app.delay_s == pytest.approx(10.0)
+    assert app.delay_s == pytest.approx(0.05)
+    app = make_app(FakeSource(), delay_s=60.0)  # in -d's range: kept (the keys once stopped at 10 s)
+    assert app.delay_s == pytest.approx(60.0)
+    app = make_app(FakeSource(), delay_s=7200.0)
+    assert app.delay_s == pytest.approx(3600.0)
 
 
 async def test_enter_opens_process_screen_and_focuses() -> None:

@@ -31,6 +31,16 @@ def test_bad_delay_is_rejected(capsys):
     assert "refresh interval" in capsys.readouterr().err
 
 
+def test_the_keys_step_through_the_range_d_takes() -> None:
+    # One range (issue 17): -d took 0.05-3600 s while +/- stopped at 0.1 and 10.
+    from bpftop.app import DELAYS_S, step_delay
+    from bpftop.argtypes import DELAY_MAX_S, DELAY_MIN_S
+
+    assert (DELAYS_S[0], DELAYS_S[-1]) == (DELAY_MIN_S, DELAY_MAX_S) and list(DELAYS_S) == sorted(DELAYS_S)
+    assert step_delay(10.0, +1) == 30.0 and step_delay(DELAY_MAX_S, +1) == DELAY_MAX_S
+    assert step_delay(0.1, -1) == DELAY_MIN_S and step_delay(45.0, -1) == 30.0  # from any -d value
+
+
 def test_unknown_user_is_rejected(capsys):
     with pytest.raises(SystemExit):
         cli.main(["-u", "no-such-user-xyz"])
@@ -93,6 +103,9 @@ BAD_VALUES = [
     (["profile", "--mode", "4755"], "expected octal permissions"),
     (["record", "{out}", "-p", "-1"], "process ids are 1 to"),
     (["record", "{out}", "--max-size", "1" + "0" * 400 + "T"], "expected a size"),
+    (["--once", "-d", "abc"], "'abc' is not a number"),  # not "invalid _delay value" (issue 17)
+    (["--once", "-d", "nan"], "not a finite number"),
+    (["--once", "-d", "0.01"], "the refresh interval is 0.05 to 3600 seconds"),
 ]
 
 

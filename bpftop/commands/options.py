@@ -27,13 +27,6 @@ _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$", re.IGNORECASE)
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 
 
-def _delay(text: str) -> float:
-    value = float(text)
-    if not 0.05 <= value <= 3600:
-        raise argparse.ArgumentTypeError("refresh interval must be between 0.05 and 3600 seconds")
-    return value
-
-
 def parse_size(text: str) -> int:
     """``100M``, ``1.5G``, ``500k``, ``123456`` (decimal units) in bytes."""
     match = _SIZE.match(text.strip())
@@ -87,7 +80,7 @@ def add_sampling_args(p: argparse.ArgumentParser, comm: bool = True) -> None:
     p.add_argument(
         "-d",
         "--delay",
-        type=_delay,
+        type=argtypes.delay,
         default=1.0,
         metavar="SECONDS",
         help="refresh interval (default 1; fractions allowed)",
