@@ -41,10 +41,16 @@ def _number(text: str, kind: type[int] | type[float]) -> float:
 
 
 def pid(text: str) -> int:
-    """``-p``: a process id the kernel could give (0 is the default, every process)."""
+    """``-p``: a process that exists now (0 is the default, every process).
+
+    One that exits later, while watched, keeps its last figures; one that
+    does not exist at start was a typo, not something to watch for nothing.
+    """
     value = int(_number(text, int))
     if not 1 <= value <= PID_MAX_LIMIT:
         raise argparse.ArgumentTypeError(f"{text}: process ids are 1 to {PID_MAX_LIMIT}")
+    if not os.path.exists(f"/proc/{value}"):
+        raise argparse.ArgumentTypeError(f"no process {value}")
     return value
 
 

@@ -31,6 +31,21 @@ def test_bad_delay_is_rejected(capsys):
     assert "refresh interval" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [[], ["record", "{out}"], ["profile"]])
+def test_a_pid_that_does_not_exist_is_one_line_and_exit_2(command: list[str], tmp_path) -> None:
+    # Issue 17: -p 999999 was accepted and watched nothing, silently.
+    import os
+    import subprocess
+    import sys
+
+    free = next(p for p in range(4_194_303, 1, -1) if not os.path.exists(f"/proc/{p}"))
+    argv = [a.replace("{out}", str(tmp_path / "rec")) for a in command] + ["-p", str(free)]
+    run = subprocess.run([sys.executable, "-m", "bpftop", *argv], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    assert f"no process {free}" in run.stderr
+    assert not (tmp_path / "rec").exists()
+
+
 def test_the_keys_step_through_the_range_d_takes() -> None:
     # One range (issue 17): -d took 0.05-3600 s while +/- stopped at 0.1 and 10.
     from bpftop.app import DELAYS_S, step_delay
