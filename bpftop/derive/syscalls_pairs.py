@@ -4,7 +4,7 @@ The kernel keeps one entry per (process, syscall) pair: thousands a refresh
 on a busy machine. The procs pane needs one row per process (``ProcRow``),
 and only a process's screen needs that process's rows per syscall
 (``ProcSyscallRow``). So ``proc_totals`` sums each process's pairs in one
-pass over plain numbers, and ``PairRows`` builds a process's rows the first
+pass over plain numbers, and ``pair_rows`` builds a process's rows the first
 time they are looked up (issue 23: building every pair's row each refresh
 was most of the syscalls view's cost).
 """
@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import errno as errno_mod
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from bpftop.collectors.base import tuple_maker
 from bpftop.collectors.syscalls import ProcSyscall
 from bpftop.collectors.syscalls_table import syscall_name
-from bpftop.derive import rate
+from bpftop.derive import LazyRows, rate
 from bpftop.frame import ProcMeta
 
 Pair = tuple[int, int]  # (pid, nr)
@@ -98,8 +98,31 @@ class Context(NamedTuple):
     errs_by_pair: Mapping[Pair, dict[int, int]]
 
 
-class PairRows(Mapping[int, tuple[ProcSyscallRow, ...]]):
-    """Each process's rows per syscall, built on first lookup and kept.
+def _pair_row(ps: ProcSyscall, ctx: Context) -> ProcSyscallRow:
+    """One pair's row over the interval."""
+    calls, errors, latency, timed = _deltas(ps, ctx.prev.get((ps.pid, ps.nr)))
+    return ProcSyscallRow(
+        ps.pid,
+        ps.nr,
+        ctx.names.get(ps.nr) or syscall_name(ps.nr, ctx.names),
+        calls,
+        errors,
+        ps.calls,
+        ps.errors,
+        rate(calls, ctx.interval_s),
+        rate(errors, ctx.interval_s),
+        latency,
+        latency / timed if timed > 0 else None,
+        ps.max_ns,
+        _top_errno(ctx.errs_by_pair.get((ps.pid, ps.nr))) if errors else "",
+        timed,
+    )
+
+
+def pair_rows(
+    pairs: tuple[ProcSyscall, ...], spans: dict[int, list[range]], ctx: Context
+) -> LazyRows[int, tuple[ProcSyscallRow, ...]]:
+    """Each shown process's rows per syscall, built on first lookup and kept.
 
     Args:
         pairs: the current sample's pairs.
@@ -107,44 +130,10 @@ class PairRows(Mapping[int, tuple[ProcSyscallRow, ...]]):
         ctx: the previous pairs, interval, names and errno counts.
     """
 
-    def __init__(self, pairs: tuple[ProcSyscall, ...], spans: dict[int, list[range]], ctx: Context) -> None:
-        self._pairs = pairs
-        self._spans = spans
-        self._ctx = ctx
-        self._built: dict[int, tuple[ProcSyscallRow, ...]] = {}
+    def build(pid: int) -> tuple[ProcSyscallRow, ...]:
+        return tuple(_pair_row(pairs[i], ctx) for span in spans[pid] for i in span)
 
-    def __getitem__(self, pid: int) -> tuple[ProcSyscallRow, ...]:
-        rows = self._built.get(pid)
-        if rows is None:
-            spans = self._spans[pid]  # KeyError: not a process of this view
-            rows = self._built[pid] = tuple(self._row(self._pairs[i]) for span in spans for i in span)
-        return rows
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._spans)
-
-    def __len__(self) -> int:
-        return len(self._spans)
-
-    def _row(self, ps: ProcSyscall) -> ProcSyscallRow:
-        ctx = self._ctx
-        calls, errors, latency, timed = _deltas(ps, ctx.prev.get((ps.pid, ps.nr)))
-        return ProcSyscallRow(
-            ps.pid,
-            ps.nr,
-            ctx.names.get(ps.nr) or syscall_name(ps.nr, ctx.names),
-            calls,
-            errors,
-            ps.calls,
-            ps.errors,
-            rate(calls, ctx.interval_s),
-            rate(errors, ctx.interval_s),
-            latency,
-            latency / timed if timed > 0 else None,
-            ps.max_ns,
-            _top_errno(ctx.errs_by_pair.get((ps.pid, ps.nr))) if errors else "",
-            timed,
-        )
+    return LazyRows(spans, build)
 
 
 _NEW_PROC_ROW = tuple_maker(ProcRow)
@@ -155,7 +144,7 @@ def proc_totals(
     ctx: Context,
     procs: Mapping[int, ProcMeta],
     comm_re: re.Pattern[str] | None,
-) -> tuple[list[ProcRow], PairRows]:
+) -> tuple[list[ProcRow], LazyRows[int, tuple[ProcSyscallRow, ...]]]:
     """Each shown process's row (exited ones with no calls left out), and its pairs' rows on demand.
 
     The hot loop of a refresh, one pass per pair with plain numbers. Pairs
@@ -217,7 +206,7 @@ def proc_totals(
 
     rows = [row for pid, a in acc.items() if (row := _proc_row(pid, a, shown[pid] or "", procs, ctx))]
     rows.sort(key=lambda r: (-r.calls, r.pid))
-    return rows, PairRows(pairs, spans, ctx)
+    return rows, pair_rows(pairs, spans, ctx)
 
 
 def _fold(
