@@ -306,10 +306,14 @@ def derive_runqlat(
     """Derive the runqlat view from two samples (``prev`` None on the first tick)."""
     before = {p.pid: p for p in prev.procs} if prev else {}
     cpu = _cpu(cur.procs, before, interval_s, procs, comm_re)
-    now = {p.pid: p for p in cur.procs}
+    # The sample's processes by pid, made with the first full row (the procs
+    # pane makes none); whole before it is seen, so a second thread finds it complete.
+    now: list[dict[int, ProcSched]] = []
 
     def build(pid: int) -> SchedRow:
-        return _row(now[pid], before.get(pid), interval_s, procs.get(pid) or ProcMeta(pid=pid))
+        if not now:
+            now.append({p.pid: p for p in cur.procs})
+        return _row(now[0][pid], before.get(pid), interval_s, procs.get(pid) or ProcMeta(pid=pid))
 
     return RunqlatView(
         system=_system(prev, cur, interval_s),
