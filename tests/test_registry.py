@@ -130,3 +130,19 @@ def test_the_engine_gives_procinfo_the_first_collector_s_comm_of_each_pid() -> N
     engine._procinfo.lookup = lookup  # type: ignore[method-assign]
     engine.tick()
     assert seen == {1: "first", 2: "two", 3: "three"}
+
+
+def test_every_stem_has_a_typed_view_accessor() -> None:
+    # Derived.view's overloads type each stem's view (issue 21, move 5): a new
+    # collector adds its line there, or its callers get Any back.
+    import re
+    import typing
+
+    from bpftop.derive import Derived
+
+    typed = {
+        m.group(1)
+        for f in typing.get_overloads(Derived.view)
+        if (m := re.fullmatch(r"Literal\[['\"](\w+)['\"]\]", f.__annotations__["stem"]))
+    }
+    assert typed == set(STEMS)

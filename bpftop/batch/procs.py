@@ -96,7 +96,7 @@ def json_section(d: Derived, rows: Rows = DEFAULT_ROWS) -> tuple[list[dict[str, 
     joined = _rows(d)
     if joined is None:
         return None
-    sched: RunqlatView | None = d.views.get("runqlat")
+    sched: RunqlatView | None = d.view("runqlat")
     listed, omitted = rows.pick(joined, _active)
     return [_proc_json(p, sched) for p in listed], omitted
 

@@ -12,10 +12,19 @@ import re
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from bpftop.frame import CollectorStatus, Frame, HostInfo, ProcMeta
 from bpftop.registry import STEMS
+
+if TYPE_CHECKING:  # the views' modules import this one; at run time a view is any object
+    from bpftop.derive.biolat import BiolatView
+    from bpftop.derive.bpfstats import BpfstatsView
+    from bpftop.derive.pmc import PmcView
+    from bpftop.derive.runqlat import RunqlatView
+    from bpftop.derive.stacks import StacksView
+    from bpftop.derive.syscalls import SyscallsView
+    from bpftop.derive.tcp import TcpView
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,27 @@ class Derived:
     def status_of(self, name: str) -> CollectorStatus | None:
         """Status of one collector, None if it was not asked for."""
         return next((s for s in self.status if s.name == name), None)
+
+    # One typed accessor for every view (issue 21, move 5): callers no longer
+    # re-type ``views[...]`` by hand, and a misspelt stem fails mypy.
+    @overload
+    def view(self, stem: Literal["syscalls"]) -> SyscallsView | None: ...
+    @overload
+    def view(self, stem: Literal["runqlat"]) -> RunqlatView | None: ...
+    @overload
+    def view(self, stem: Literal["biolat"]) -> BiolatView | None: ...
+    @overload
+    def view(self, stem: Literal["tcp"]) -> TcpView | None: ...
+    @overload
+    def view(self, stem: Literal["pmc"]) -> PmcView | None: ...
+    @overload
+    def view(self, stem: Literal["bpfstats"]) -> BpfstatsView | None: ...
+    @overload
+    def view(self, stem: Literal["stacks"]) -> StacksView | None: ...
+
+    def view(self, stem: str) -> Any:
+        """The view of collector ``stem`` (derived now if it was not yet), None when the frame has none."""
+        return self.views.get(stem)
 
 
 class LazyViews(Mapping[str, Any]):

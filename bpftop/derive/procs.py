@@ -129,9 +129,9 @@ def _disk_by_pid(view: BiolatView | None) -> dict[int, list[ProcIORow]]:
 
 def proc_rows(derived: Derived) -> list[ProcsRow] | None:
     """Rows of every process any view has; None when no per-process collector runs."""
-    syscalls: SyscallsView | None = derived.views.get("syscalls")
-    sched: RunqlatView | None = derived.views.get("runqlat")
-    biolat: BiolatView | None = derived.views.get("biolat")
+    syscalls: SyscallsView | None = derived.view("syscalls")
+    sched: RunqlatView | None = derived.view("runqlat")
+    biolat: BiolatView | None = derived.view("biolat")
     if syscalls is None and sched is None and biolat is None and "tcp" not in derived.views:
         return None
     sched_by_pid = sched.cpu if sched is not None else {}  # lean: no histograms
@@ -156,7 +156,7 @@ def proc_rows(derived: Derived) -> list[ProcsRow] | None:
             meta = derived.procs.get(pid)
             head = (pid, d[0].comm, d[0].user, meta.cmdline if meta else "", *_NO_SYSCALLS, d[0].exited)
             rows.append(_make((*head, *_NO_SCHED, *_disk_part(d))))
-    tcp: TcpView | None = derived.views.get("tcp")
+    tcp: TcpView | None = derived.view("tcp")
     if tcp is not None:  # a process only the tcp collector saw gets a row too
         rows = [_with_net(r, tcp.by_pid[r.pid]) if r.pid in tcp.by_pid else r for r in rows]
         known = {r.pid for r in rows}
@@ -195,7 +195,7 @@ def hardware_pmc(derived: Derived) -> PmcView | None:
         sample = views.sample("pmc")
         if sample is None or not sample.hardware:
             return None
-    pmc: PmcView | None = views.get("pmc")
+    pmc: PmcView | None = derived.view("pmc")
     return pmc if pmc is not None and pmc.hardware else None
 
 

@@ -198,7 +198,7 @@ def flame_tree(derived: Derived, mode: str, pid: int = 0) -> FlameNode:
     key = f"flame:{mode}:{pid}"
     tree: FlameNode | None = derived.joins.get(key)
     if tree is None:
-        view: StacksView | None = derived.views.get("stacks")
+        view: StacksView | None = derived.view("stacks")
         rows = view.rows(mode, pid) if view is not None else ()
         tree = derived.joins[key] = build_tree(rows, by_process=not pid)
     return tree

@@ -159,11 +159,11 @@ class BiolatPane(TablePane[DiskOpRow]):
     @property
     def view(self) -> BiolatView | None:
         """The biolat view of the last model, if any."""
-        return self.derived.views.get("biolat") if self.derived else None
+        return self.derived.view("biolat") if self.derived else None
 
     def rows_of(self, derived: Derived) -> list[DiskOpRow] | None:
         """(disk, op) rows of the biolat view."""
-        view: BiolatView | None = derived.views.get("biolat")
+        view: BiolatView | None = derived.view("biolat")
         return list(view.disk_ops) if view is not None else None
 
     def row_key(self, row: DiskOpRow) -> str:

@@ -186,11 +186,11 @@ class BpfstatsPane(TablePane[ProgStat]):
     @property
     def view(self) -> BpfstatsView | None:
         """The bpfstats view of the last model, if any."""
-        return self.derived.views.get("bpfstats") if self.derived else None
+        return self.derived.view("bpfstats") if self.derived else None
 
     def rows_of(self, derived: Derived) -> list[ProgStat] | None:
         """Programs, without bpftop's own when hidden."""
-        view: BpfstatsView | None = derived.views.get("bpfstats")
+        view: BpfstatsView | None = derived.view("bpfstats")
         if view is None:
             return None
         self._record_history(derived, view)

@@ -107,7 +107,7 @@ class StatusHeader(Readout):
         if working:
             line2.append(" │ ")
             line2.append("  ".join(status_text(status) for status in working))
-        view = derived.views.get("syscalls") if derived else None
+        view = derived.view("syscalls") if derived else None
         if view is not None:
             line2.append(f" │ {fmt_rate(view.calls_per_s)} sysc/s {fmt_rate(view.errors_per_s)} err/s")
         if derived is None:

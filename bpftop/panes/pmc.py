@@ -103,11 +103,11 @@ class PmcPane(TablePane[PmcRow]):
     @property
     def view(self) -> PmcView | None:
         """The pmc view of the last model, if any."""
-        return self.derived.views.get("pmc") if self.derived else None
+        return self.derived.view("pmc") if self.derived else None
 
     def rows_of(self, derived: Derived) -> list[PmcRow] | None:
         """Processes, or CPUs after ``c``."""
-        view: PmcView | None = derived.views.get("pmc")
+        view: PmcView | None = derived.view("pmc")
         if view is None:
             return None
         self._relabel_events(view)

@@ -85,41 +85,40 @@ class ProcessData:
 
 def _current(pid: int, derived: Derived) -> dict[str, Any]:
     """This process's part of each view present in ``derived``."""
-    views = derived.views
     out: dict[str, Any] = {}
     seen = set()
-    sys_view: SyscallsView | None = views.get("syscalls")
+    sys_view: SyscallsView | None = derived.view("syscalls")
     if sys_view is not None:
         rows = sys_view.by_pid.get(pid, ())
         focus_on = sys_view.focus_pid == pid
         out |= {"syscalls": rows, "focus": sys_view.focus if focus_on else (), "focus_on": focus_on}
         if rows:
             seen.add("syscalls")
-    sched_view: RunqlatView | None = views.get("runqlat")
+    sched_view: RunqlatView | None = derived.view("runqlat")
     if sched_view is not None:
         out["sched"] = sched_view.by_pid.get(pid)
         if out["sched"] is not None:
             seen.add("runqlat")
-    bio: BiolatView | None = views.get("biolat")
+    bio: BiolatView | None = derived.view("biolat")
     if bio is not None:
         out["disk"] = tuple(r for r in bio.procs if r.pid == pid)
         out["disk_total"] = bio.by_pid.get(pid)
         if out["disk"]:
             seen.add("biolat")
-    tcp: TcpView | None = views.get("tcp")
+    tcp: TcpView | None = derived.view("tcp")
     if tcp is not None:
         out["conns"] = tuple(r for r in tcp.conns if r.pid == pid)
         out["closed"] = tuple(r for r in tcp.closed if r.pid == pid)
         out["tcp"] = tcp.by_pid.get(pid)
         if out["tcp"] is not None or out["conns"] or out["closed"]:
             seen.add("tcp")
-    pmc: PmcView | None = views.get("pmc")
+    pmc: PmcView | None = derived.view("pmc")
     if pmc is not None:
         out["pmc"] = pmc.by_pid.get(pid)
         out["pmc_view"] = pmc
         if out["pmc"] is not None:
             seen.add("pmc")
-    stacks: StacksView | None = views.get("stacks")
+    stacks: StacksView | None = derived.view("stacks")
     if stacks is not None:
         out["cpu_stacks"] = stacks.rows("cpu", pid)
         out["off_stacks"] = stacks.rows("off", pid)

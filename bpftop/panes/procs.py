@@ -86,7 +86,7 @@ class ProcsPane(TablePane[ProcsRow]):
 
     def summary_extra(self, derived: Derived) -> list[str]:
         """Per-process entries the kernel could not keep."""
-        view: SyscallsView | None = derived.views.get("syscalls")
+        view: SyscallsView | None = derived.view("syscalls")
         if view is None:
             return []
         lost = view.drops.get("evicted_procs", 0) + view.drops.get("lost_procs", 0)

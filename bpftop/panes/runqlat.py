@@ -113,11 +113,11 @@ class RunqlatPane(TablePane[SchedRow]):
     @property
     def view(self) -> RunqlatView | None:
         """The runqlat view of the last model, if any."""
-        return self.derived.views.get("runqlat") if self.derived else None
+        return self.derived.view("runqlat") if self.derived else None
 
     def rows_of(self, derived: Derived) -> list[SchedRow] | None:
         """Processes of the runqlat view."""
-        view: RunqlatView | None = derived.views.get("runqlat")
+        view: RunqlatView | None = derived.view("runqlat")
         return list(view.procs) if view is not None else None
 
     def row_key(self, row: SchedRow) -> str:

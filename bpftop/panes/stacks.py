@@ -103,11 +103,11 @@ class StacksPane(TablePane[FunctionRow]):
     @property
     def view(self) -> StacksView | None:
         """The stacks view of the last model, if any."""
-        return self.derived.views.get("stacks") if self.derived else None
+        return self.derived.view("stacks") if self.derived else None
 
     def rows_of(self, derived: Derived) -> list[FunctionRow] | None:
         """Top functions of the mode shown."""
-        view: StacksView | None = derived.views.get("stacks")
+        view: StacksView | None = derived.view("stacks")
         if view is None:
             return None
         return top_functions(view.rows(self.mode, self.pid))[:MAX_FUNCTIONS]

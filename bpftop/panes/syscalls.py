@@ -73,7 +73,7 @@ class SyscallsPane(TablePane[SyscallRow]):
 
     def rows_of(self, derived: Derived) -> list[SyscallRow] | None:
         """Syscalls of the syscalls view."""
-        view: SyscallsView | None = derived.views.get("syscalls")
+        view: SyscallsView | None = derived.view("syscalls")
         return list(view.syscalls) if view is not None else None
 
     def row_key(self, row: SyscallRow) -> str:
@@ -82,12 +82,12 @@ class SyscallsPane(TablePane[SyscallRow]):
 
     def after_sync(self, derived: Derived | None) -> None:
         """Redraw the drop counters and the selected syscall's histogram."""
-        view: SyscallsView | None = derived.views.get("syscalls") if derived else None
+        view: SyscallsView | None = derived.view("syscalls") if derived else None
         self.query_one(".drops", Readout).show(drops_text(view) if view else "")
         self._show_histogram()
 
     def _show_histogram(self) -> None:
-        view: SyscallsView | None = self.derived.views.get("syscalls") if self.derived else None
+        view: SyscallsView | None = self.derived.view("syscalls") if self.derived else None
         histogram = self.query_one(LatencyHistogram)
         key = self.table.cursor_key
         row = next((r for r in view.syscalls if r.name == key), None) if view and key else None

@@ -183,11 +183,11 @@ class TcpPane(TablePane[ConnRow]):
     @property
     def view(self) -> TcpView | None:
         """The tcp view of the last model, if any."""
-        return self.derived.views.get("tcp") if self.derived else None
+        return self.derived.view("tcp") if self.derived else None
 
     def rows_of(self, derived: Derived) -> list[ConnRow] | None:
         """Live connections of the tcp view."""
-        view: TcpView | None = derived.views.get("tcp")
+        view: TcpView | None = derived.view("tcp")
         return list(view.conns) if view is not None else None
 
     def row_key(self, row: ConnRow) -> str:
