@@ -91,6 +91,26 @@ def test_check_without_privileges_exits_1(monkeypatch, capsys):
     assert "hint:" in out
 
 
+def test_check_rows_never_end_in_an_empty_hooks_list(monkeypatch) -> None:
+    # Issue 17: "collector bpfstats ... hooks:" with nothing after it (it has none).
+    from bpftop.commands import check
+
+    for row in check.collector_rows(can_load=False):
+        assert not row.detail.startswith(" "), row
+        assert not row.detail.rstrip().endswith("hooks:"), row
+    bpf = next(r for r in check.collector_rows(can_load=False) if r.item == "collector bpfstats")
+    assert bpf.detail == "not loaded: no privileges"
+
+
+@pytest.mark.bpf("bpfstats")
+def test_check_of_loaded_collectors_lists_hooks_only_where_there_are_some() -> None:
+    from bpftop.commands import check
+
+    rows = {r.item: r for r in check.collector_rows(can_load=True)}
+    assert rows["collector bpfstats"].ok and "hooks" not in rows["collector bpfstats"].detail
+    assert "hooks: raw_syscalls:sys_enter" in rows["collector syscalls"].detail
+
+
 def test_check_reports_missing_btf(monkeypatch, tmp_path):
     from bpftop.commands import check
 

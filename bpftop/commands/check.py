@@ -122,9 +122,8 @@ def collector_rows(can_load: bool) -> list[CheckRow]:
             raw = {True: "raw_tp", False: "no raw_tp", None: "raw_tp ?"}[raw_tracepoint_exists(category, tp)]
             hooks.append(f"{category}:{tp} ({btf}, {raw}, {tp_state})")
         if not can_load:
-            rows.append(
-                CheckRow(f"collector {name}", False, f"{'; '.join(hooks)} — not loaded: no privileges")
-            )
+            hooked = f"{'; '.join(hooks)} — " if hooks else ""
+            rows.append(CheckRow(f"collector {name}", False, f"{hooked}not loaded: no privileges"))
             continue
         with collect_load_logs() as load_logs:
             try:
@@ -142,7 +141,8 @@ def collector_rows(can_load: bool) -> list[CheckRow]:
         if tried:
             detail += " (fell back: " + "; ".join(f"{m}: {r}" for m, r in tried.items()) + ")"
         detail = _too_old(name, ok) or detail
-        detail += f"; hooks: {'; '.join(hooks)}"
+        if hooks:  # the bpf pane's collector has none: no "hooks:" with nothing after it (issue 17)
+            detail += f"; hooks: {'; '.join(hooks)}"
         rows.append(CheckRow(f"collector {name}", ok, detail, tuple(load_logs)))
     return rows
 
