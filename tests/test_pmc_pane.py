@@ -135,12 +135,18 @@ async def test_cpus_toggle_sort_and_enter() -> None:
         await pilot.pause()
         assert pane.table.keys == ["cpu0", "cpu1"] or pane.table.keys == ["cpu1", "cpu0"]
         assert pane.table.columns[0].label == "CPU"
+        # Enter has no process to open on a CPU row: the footer does not offer it (issue 17).
+        offered = {b.binding.action for b in app.active_bindings.values()}
+        assert "select_cursor" not in offered
+        await pilot.press("enter")
+        assert not isinstance(app.screen, ProcessScreen)
         await pilot.press("c", "s")  # back to processes, sort by the next column (instructions)
         await pilot.pause()
         assert pane.table.keys == ["200", "100"]
         await pilot.press("r")
         await pilot.pause()
         assert pane.table.keys == ["100", "200"]
+        assert "select_cursor" in {b.binding.action for b in app.active_bindings.values()}
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ProcessScreen))
         assert app.screen.pid == 100  # type: ignore[attr-defined]

@@ -72,6 +72,13 @@ class PmcTable(KeyedTable[PmcRow]):
     BINDINGS = [
         Binding("enter", "select_cursor", "Process", tooltip="open the highlighted process (pmc)"),
     ]
+    per_cpu = False  # CPU rows: Enter has no process to open, and the footer does not offer it
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Enter opens a process: only while the rows are processes (issue 17)."""
+        if action == "select_cursor" and self.per_cpu:
+            return False
+        return super().check_action(action, parameters)
 
 
 class PmcPane(TablePane[PmcRow]):
@@ -201,6 +208,9 @@ class PmcPane(TablePane[PmcRow]):
     def action_toggle_cpus(self) -> None:
         """Show per-CPU rows instead of processes, or back."""
         self.per_cpu = not self.per_cpu
+        table = self.query_one(PmcTable)
+        table.per_cpu = self.per_cpu
+        table.refresh_bindings()  # the footer's Enter comes and goes with it
         self.table.set_label("key", self._label(self.COLUMNS[0]))
         self._fit_columns()
         self.refresh_view(force=True)
