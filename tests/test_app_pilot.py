@@ -164,6 +164,24 @@ async def test_r_reverses_and_cursor_follows_pid() -> None:
         assert procs.table.cursor_key == "200"
 
 
+async def test_keys_typed_in_a_burst_after_slash_all_go_to_the_filter() -> None:
+    # Issue 17: "/7318" pasted (or typed over a laggy SSH) arrives as one read:
+    # the keys after "/" were queued before the filter took focus, and went
+    # to the table (panes 7, 3, 1, 8). Post them all before any is handled.
+    from textual import events
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        procs = pane(app)
+        shown = app.screen.current  # type: ignore[attr-defined]
+        for key, char in (("slash", "/"), *((c, c) for c in "7318")):
+            app.post_message(events.Key(key, char))
+        await pilot.pause()
+        assert procs.query_one(Input).value == "7318"
+        assert app.screen.current == shown  # type: ignore[attr-defined]
+
+
 async def test_filter_opens_filters_and_closes() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Generic
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -62,6 +62,7 @@ class TablePane(Vertical, Generic[R]):
         self.sort_index = next((i for i, c in enumerate(self.COLUMNS) if c.key == self.DEFAULT_SORT), 0)
         self.sort_reversed = False
         self.filter_text = ""
+        self._typing_filter = False  # from `/` until Enter, Esc or the filter losing focus
         self._stale = True
         self._table: KeyedTable[R] = self.TABLE_CLASS(self._cells)
 
@@ -201,13 +202,42 @@ class TablePane(Vertical, Generic[R]):
         self._relabel()
 
     def action_filter(self) -> None:
-        """Open the filter input."""
+        """Open the filter input, focused at once.
+
+        Focus moves later (``call_later``): keys already queued behind ``/``
+        reach the table first, and ``on_key`` hands them to the filter.
+        """
         field = self.query_one(Input)
         field.add_class("-open")
         field.focus()
+        self._typing_filter = True
+
+    def on_key(self, event: events.Key) -> None:
+        """``/`` and the keys typed right after it, however fast, go to the filter.
+
+        Keys that come in one read (a paste, a fast typist, a laggy SSH link)
+        are all handed to the table before ``/`` is acted on: they reach this
+        pane in order, bubbling up from the table, so ``/`` opens the filter
+        here at once and each printable key after it is the filter's, never a
+        sort or a pane switch (issue 17), until Enter (keeps the filter), Esc
+        (clears it) or the filter losing focus.
+        """
+        if event.key == "slash" and not self._typing_filter:
+            self.action_filter()
+        elif event.is_printable and event.character and self._typing_filter:
+            self.query_one(Input).insert_text_at_cursor(event.character)
+        else:
+            return
+        event.stop()
+        event.prevent_default()
+
+    @on(Input.Blurred)
+    def _filter_left(self) -> None:
+        self._typing_filter = False
 
     def action_close_filter(self) -> None:
         """Clear the filter and close its input."""
+        self._typing_filter = False
         field = self.query_one(Input)
         field.remove_class("-open")
         field.value = ""
@@ -230,6 +260,7 @@ class TablePane(Vertical, Generic[R]):
     @on(Input.Submitted)
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        self._typing_filter = False
         if not self.filter_text:
             self.query_one(Input).remove_class("-open")
         self.table.focus()
