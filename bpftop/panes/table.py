@@ -222,8 +222,8 @@ class TablePane(Vertical, Generic[R]):
         sort or a pane switch (issue 17), until Enter (keeps the filter), Esc
         (clears it) or the filter losing focus.
         """
-        if event.key == "slash" and not self._typing_filter:
-            self.action_filter()
+        if event.key == "slash" and not self._typing_filter and self.table.has_focus:
+            self.action_filter()  # the table's `/` (a flame graph's is its search)
         elif event.is_printable and event.character and self._typing_filter:
             self.query_one(Input).insert_text_at_cursor(event.character)
         else:
