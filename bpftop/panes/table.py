@@ -202,7 +202,7 @@ class TablePane(Vertical, Generic[R]):
         self._relabel()
 
     def action_filter(self) -> None:
-        """Open the filter input, focused at once.
+        """Open the filter input (it takes the focus a moment later).
 
         Focus moves later (``call_later``): keys already queued behind ``/``
         reach the table first, and ``on_key`` hands them to the filter.
